@@ -1,0 +1,278 @@
+/**
+ * The store port: every piece of durable state Gatehouse keeps, written down once.
+ *
+ * Two implementations honour this contract method by method:
+ *   - `adapters/store-memory.ts`  the embedded default (in-process, NOT durable)
+ *   - `adapters/store-mongo.ts`   production (MongoDB; CI runs it against FerretDB 1.x)
+ * and one contract test suite (`test/store.contract.ts`) runs unchanged against both.
+ *
+ * Rules every implementation keeps (DESIGN.md, "Storage"):
+ *   - single-document atomic writes only; no multi-document transactions;
+ *   - uniqueness (canonical email, issuer+subject identity, denylist value, token hash)
+ *     is enforced by the store itself (unique index / map), never by read-then-write;
+ *     a violation surfaces as `StoreConflictError`, never as a raw driver error;
+ *   - expiry is checked on read (an expired one-time token is as good as absent) and
+ *     expired records are removed by `sweep()`; no TTL index is relied on;
+ *   - no field name contains a dot (domains and emails are values, never keys);
+ *   - a store failure (network, timeout) surfaces as `StoreUnavailableError`, never as
+ *     "not found": callers fail closed.
+ *   - every method takes and returns plain objects; returned objects are copies the
+ *     caller may mutate freely.
+ *
+ * Emails passed to the store are already canonical (policies/email.ts); the store
+ * compares them byte for byte.
+ */
+import type { Company, DenylistEntry, Policy, Service, SignupMethod } from '../policies/types.ts';
+
+export type Role = 'admin' | 'agent';
+export type CustomerStatus = 'pending' | 'active' | 'disabled';
+
+/** A federated identity that can sign a customer in. Unique by (issuer, subject). */
+export interface Identity {
+  /** Issuer URL for OIDC providers (Google), `ldap:<url>|<base>` for a directory, `ad-connector` for assertions. */
+  issuer: string;
+  subject: string;
+}
+
+/** The one account shape every sign-up path ends in. */
+export interface Customer {
+  id: string;
+  /** Canonical email; unique across customers. */
+  email: string;
+  emailVerified: boolean;
+  name: string;
+  /** argon2id PHC string, or null when the account has no local password (yet). */
+  passwordHash: string | null;
+  /** pending: waiting for email verification; disabled: cannot sign in. */
+  status: CustomerStatus;
+  roles: Role[];
+  companyId: string | null;
+  services: string[];
+  portalAccess: boolean;
+  identities: Identity[];
+  /** The sign-up method that minted the account. */
+  createdVia: SignupMethod | 'bootstrap';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type NewCustomer = Omit<Customer, 'createdAt' | 'updatedAt'> & { createdAt?: Date };
+
+export type CustomerPatch = Partial<
+  Pick<Customer, 'email' | 'emailVerified' | 'name' | 'passwordHash' | 'status' | 'roles' | 'companyId' | 'services' | 'portalAccess'>
+>;
+
+export interface CustomerQuery {
+  /** Case-insensitive substring of email or name. */
+  search?: string;
+  companyId?: string;
+  /** Customers holding this service. */
+  service?: string;
+  limit?: number;
+  /** Opaque cursor returned as `next` by the previous page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor of the next page, or null when this was the last. */
+  next: string | null;
+}
+
+export interface CustomerStore {
+  /** Throws StoreConflictError('email_taken') when the canonical email exists, ('identity_taken') when an identity is linked elsewhere. */
+  create(customer: NewCustomer): Promise<Customer>;
+  get(id: string): Promise<Customer | null>;
+  findByEmail(email: string): Promise<Customer | null>;
+  findByIdentity(issuer: string, subject: string): Promise<Customer | null>;
+  /** Atomic single-document update; returns the updated customer or null if it does not exist. */
+  update(id: string, patch: CustomerPatch): Promise<Customer | null>;
+  /** Adds services without removing any (atomic $addToSet); returns the updated customer or null. */
+  addServices(id: string, services: string[]): Promise<Customer | null>;
+  /** Links an identity; StoreConflictError('identity_taken') if another customer holds it. */
+  linkIdentity(id: string, identity: Identity): Promise<Customer | null>;
+  /** Returns true when a customer was removed. */
+  delete(id: string): Promise<boolean>;
+  list(query: CustomerQuery): Promise<Page<Customer>>;
+  count(): Promise<number>;
+}
+
+export interface CompanyStore {
+  list(): Promise<Company[]>;
+  get(id: string): Promise<Company | null>;
+  /** Insert; StoreConflictError('company_exists') when the id exists. */
+  create(company: Company): Promise<Company>;
+  /** Replace; null when it does not exist. */
+  replace(company: Company): Promise<Company | null>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface ServiceStore {
+  list(): Promise<Service[]>;
+  get(id: string): Promise<Service | null>;
+  create(service: Service): Promise<Service>;
+  replace(service: Service): Promise<Service | null>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface PolicyStore {
+  /** The saved policy, or null on a fresh install. */
+  get(): Promise<Policy | null>;
+  /**
+   * Saves when the stored version equals `expectedVersion` (0 = nothing saved yet) and
+   * returns the policy with `version = expectedVersion + 1`. Throws
+   * StoreConflictError('version_conflict') when someone saved in between.
+   */
+  save(policy: Omit<Policy, 'version'>, expectedVersion: number): Promise<Policy>;
+}
+
+export interface DenylistQuery {
+  search?: string;
+  offset?: number;
+  limit?: number;
+}
+
+export interface DenylistStore {
+  /** Adds entries, ignoring values already present. Returns how many were new. Must take 10,000 entries in one call. */
+  add(entries: DenylistEntry[]): Promise<number>;
+  remove(value: string): Promise<boolean>;
+  list(query: DenylistQuery): Promise<{ items: DenylistEntry[]; total: number }>;
+  /** Every entry, for compiling the policy snapshot. */
+  all(): Promise<DenylistEntry[]>;
+}
+
+export type OneTimeTokenKind = 'verify-email' | 'invite' | 'reset-password' | 'ad-assertion-jti' | 'link-identity';
+
+export interface OneTimeToken {
+  kind: OneTimeTokenKind;
+  /** SHA-256 (hex) of the secret; the secret itself is never stored. Unique. */
+  hash: string;
+  customerId: string | null;
+  /** Non-secret context (return URL, pending identity, ...). No dotted keys. */
+  data: Record<string, unknown>;
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+export interface TokenStore {
+  /** StoreConflictError('token_exists') when the hash exists (used for replay detection). */
+  create(token: OneTimeToken): Promise<void>;
+  /** Atomically removes and returns the token if it exists, has this kind and has not expired at `now`. Two concurrent calls: at most one gets it. */
+  consume(kind: OneTimeTokenKind, hash: string, now: Date): Promise<OneTimeToken | null>;
+  /** Reads without consuming (expired = null). */
+  peek(kind: OneTimeTokenKind, hash: string, now: Date): Promise<OneTimeToken | null>;
+  /** Removes every token of this kind for this customer (e.g. older verification links on re-send). */
+  revokeFor(kind: OneTimeTokenKind, customerId: string): Promise<number>;
+  /** Removes expired tokens; returns how many. */
+  sweep(now: Date): Promise<number>;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: Date;
+  /** Who: `admin:<customerId>`, `client:<clientId>`, `customer:<id>`, `system`, `anonymous`. */
+  actor: string;
+  /** Dotted action name, e.g. `policy.update`, `signup.decision`, `customer.delete_and_deny`. */
+  action: string;
+  /** What it was about (customer id, company id, email...). */
+  target?: string;
+  before?: unknown;
+  after?: unknown;
+  /** Free data (decision with trace, request id, ip). */
+  data?: Record<string, unknown>;
+}
+
+export interface AuditQuery {
+  action?: string;
+  actor?: string;
+  target?: string;
+  since?: Date;
+  until?: Date;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AuditStore {
+  append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<Page<AuditEvent>>;
+}
+
+export interface OutboxMessage {
+  id: string;
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  headers?: Record<string, string>;
+  status: 'pending' | 'sending' | 'sent' | 'dead';
+  attempts: number;
+  nextAttemptAt: Date;
+  /** While `sending`, the claim expires at this time and the message becomes claimable again. */
+  leaseUntil: Date | null;
+  lastError: string | null;
+  createdAt: Date;
+  sentAt: Date | null;
+}
+
+export interface OutboxStore {
+  enqueue(message: Pick<OutboxMessage, 'to' | 'subject' | 'text' | 'html' | 'headers'>): Promise<OutboxMessage>;
+  /** Atomically claims up to `limit` due messages (pending with nextAttemptAt <= now, or sending with an expired lease). Each message is claimed by one caller only. */
+  claimDue(now: Date, leaseMs: number, limit: number): Promise<OutboxMessage[]>;
+  markSent(id: string, at: Date): Promise<void>;
+  /** Back to pending with a later nextAttemptAt, or `dead` when `dead` is true. */
+  markFailed(id: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void>;
+  list(filter: { status?: OutboxMessage['status']; to?: string }): Promise<OutboxMessage[]>;
+}
+
+/** Small named settings (e.g. the Active Directory connector secret). Values are plain JSON. */
+export interface SettingsStore {
+  get<T = unknown>(key: string): Promise<T | null>;
+  set(key: string, value: unknown): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'mongodb';
+  /** True when data survives a restart. */
+  readonly durable: boolean;
+  customers: CustomerStore;
+  companies: CompanyStore;
+  services: ServiceStore;
+  policy: PolicyStore;
+  denylist: DenylistStore;
+  tokens: TokenStore;
+  audit: AuditStore;
+  outbox: OutboxStore;
+  settings: SettingsStore;
+  /** Creates collections and indexes; idempotent. */
+  migrate(): Promise<void>;
+  /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StoreConflictCode =
+  | 'email_taken'
+  | 'identity_taken'
+  | 'company_exists'
+  | 'service_exists'
+  | 'version_conflict'
+  | 'token_exists';
+
+/** A uniqueness or optimistic-concurrency violation: a domain outcome, not a crash. */
+export class StoreConflictError extends Error {
+  readonly code: StoreConflictCode;
+  constructor(code: StoreConflictCode, message?: string) {
+    super(message ?? code);
+    this.name = 'StoreConflictError';
+    this.code = code;
+  }
+}
+
+/** The backend could not be reached or timed out. Callers must fail closed (503). */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Static OIDC clients: from CLIENTS_FILE (a JSON array of client metadata), or one demo
+ * portal client when it is unset; plus the bootstrap admin client (client_credentials,
+ * scope `admin`) when ADMIN_CLIENT_ID/ADMIN_CLIENT_SECRET are set.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Config } from './config.ts';
+import type { GatehouseClientMetadata } from './oidc.ts';
+import { ConfigError } from './config.ts';
+
+const clientSchema = z
+  .object({
+    client_id: z.string().regex(/^[\w.-]{3,128}$/),
+    client_secret: z.string().min(32).optional(),
+    client_name: z.string().max(200).optional(),
+    redirect_uris: z.array(z.url()).default([]),
+    post_logout_redirect_uris: z.array(z.url()).optional(),
+    grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).optional(),
+    response_types: z.array(z.literal('code')).optional(),
+    token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
+    scope: z.string().optional(),
+    first_party: z.boolean().optional(),
+    service: z.string().optional(),
+  })
+  .strict();
+
+export const DEMO_CLIENT_ID = 'demo-portal';
+export const DEMO_REDIRECT_URI = 'http://localhost:8080/callback';
+
+export interface ClientSetup {
+  clients: GatehouseClientMetadata[];
+  /** Set when the demo client was generated (its secret is printed once at start). */
+  demo: { clientId: string; clientSecret: string; redirectUri: string } | null;
+}
+
+export function loadClients(config: Config): ClientSetup {
+  let clients: GatehouseClientMetadata[];
+  let demo: ClientSetup['demo'] = null;
+  if (config.CLIENTS_FILE) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(config.CLIENTS_FILE, 'utf8'));
+    } catch (err) {
+      throw new ConfigError([`CLIENTS_FILE cannot be read as JSON: ${(err as Error).message}`]);
+    }
+    const parsed = z.array(clientSchema).safeParse(raw);
+    if (!parsed.success) {
+      throw new ConfigError(parsed.error.issues.map((i) => `CLIENTS_FILE [${i.path.join('.')}] ${i.message}`));
+    }
+    clients = parsed.data.map((c) => ({
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      ...c,
+      ...(c.token_endpoint_auth_method === 'none' ? {} : {}),
+    })) as GatehouseClientMetadata[];
+  } else {
+    const clientSecret = randomBytes(24).toString('base64url');
+    demo = { clientId: DEMO_CLIENT_ID, clientSecret, redirectUri: DEMO_REDIRECT_URI };
+    clients = [
+      {
+        client_id: DEMO_CLIENT_ID,
+        client_secret: clientSecret,
+        client_name: 'Demo customer portal',
+        redirect_uris: [DEMO_REDIRECT_URI],
+        post_logout_redirect_uris: ['http://localhost:8080/'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        first_party: true,
+      },
+    ];
+  }
+  if (config.ADMIN_CLIENT_ID && config.ADMIN_CLIENT_SECRET) {
+    if (clients.some((c) => c.client_id === config.ADMIN_CLIENT_ID)) {
+      throw new ConfigError([`ADMIN_CLIENT_ID ${config.ADMIN_CLIENT_ID} is also defined in CLIENTS_FILE`]);
+    }
+    clients.push({
+      client_id: config.ADMIN_CLIENT_ID,
+      client_secret: config.ADMIN_CLIENT_SECRET,
+      client_name: 'Gatehouse automation (bootstrap admin client)',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'admin registrations:email registrations:visitor',
+    });
+  }
+  return { clients, demo };
+}

@@ -1,0 +1,230 @@
+/**
+ * Configuration: every environment variable Gatehouse reads, its default, and why.
+ *
+ * The table below IS the documentation (`.env.example` mirrors it). `loadConfig(env)`
+ * validates everything at start with zod and throws a `ConfigError` whose lines each
+ * name one variable and what is wrong with it; `gateway/main.ts` prints them and exits.
+ * Contradictory settings (a production start with ephemeral keys, ...) stop the start too.
+ *
+ *   const config = loadConfig(process.env);
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `must be a whole number between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+/**
+ * Every variable: schema (string in, typed value out) and default. Keep in step with
+ * `.env.example`; `test/config.test.ts` checks that every key here is documented there.
+ */
+const schema = z.object({
+  /** Environment. `production` refuses ephemeral signing/cookie keys and the non-durable store. */
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** TCP port the gateway listens on. */
+  PORT: int(0, 65535).default(3000),
+  /** Interface to bind. Loopback by default: expose it deliberately. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** Public base URL (issuer). Every link in an email is built from it, never from the Host header. Default http://localhost:PORT. */
+  ISSUER: url(['http:', 'https:']).optional(),
+  /** Trust X-Forwarded-* from a TLS-terminating proxy in front of the gateway. */
+  TRUST_PROXY: bool.default(false),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  /** Durable store. Unset = embedded in-process store (NOT durable; refused in production). */
+  MONGODB_URI: url(['mongodb:', 'mongodb+srv:']).optional(),
+  MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 letters, digits, _ or -' }).default('gatehouse'),
+  MONGODB_POOL_SIZE: int(1, 1000).default(20),
+  /** Server selection / connect timeout: how long a request waits for MongoDB before failing closed with 503. */
+  MONGODB_TIMEOUT_MS: int(100, 120000).default(5000),
+  /** OIDC state, rate-limit counters, policy broadcast. Unset = in-process memory (single process only). */
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+
+  /** Bootstrap admin account. Unset = one generated and printed once at first start. */
+  ADMIN_EMAIL: z.string().min(3).optional(),
+  ADMIN_PASSWORD: z.string().min(12, { message: 'must be at least 12 characters' }).optional(),
+  /** Bootstrap confidential client allowed the `admin` scope via client_credentials (automation). */
+  ADMIN_CLIENT_ID: z.string().regex(/^[\w.-]{3,128}$/, { message: 'must be 3-128 of letters, digits, _ . -' }).optional(),
+  ADMIN_CLIENT_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
+  /** JSON array of OIDC client metadata seeded as static clients (optionally `service` per client). Unset = one demo portal client. */
+  CLIENTS_FILE: z.string().min(1).optional(),
+
+  /** Signing keys: a JWKS file path, or the JWKS JSON itself. Unset = generated at start (ephemeral; refused in production). */
+  JWKS_FILE: z.string().min(1).optional(),
+  JWKS: z.string().min(1).optional(),
+  /** Comma-separated cookie signing keys (newest first, each >= 32 chars). Unset = generated (ephemeral; refused in production). */
+  COOKIE_KEYS: z.string().min(1).optional(),
+
+  /** Argon2id cost. Defaults are OWASP's (19 MiB, t=2, p=1). */
+  ARGON2_MEMORY_KIB: int(8192, 4194304).default(19456),
+  ARGON2_TIME_COST: int(1, 50).default(2),
+  ARGON2_PARALLELISM: int(1, 16).default(1),
+
+  /** Login attempts allowed per client IP / per account within the window before a 429. */
+  RATE_LIMIT_LOGIN_IP: int(1, 100000).default(30),
+  RATE_LIMIT_LOGIN_ACCOUNT: int(1, 100000).default(10),
+  RATE_LIMIT_WINDOW_S: int(1, 86400).default(900),
+
+  /** Outbound mail (verification, invites). Unset = messages stay queued in the outbox (logged as undeliverable). */
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z.string().min(3).default('Gatehouse <no-reply@gatehouse.invalid>'),
+  /** Built-in inbound SMTP intake port. Unset = off. */
+  SMTP_INTAKE_PORT: int(0, 65535).optional(),
+
+  /** Sign in with Google (or any OIDC provider standing in for it). All of ID/SECRET set = enabled. */
+  GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+  GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+  GOOGLE_ISSUER: url(['http:', 'https:']).default('https://accounts.google.com'),
+  GOOGLE_AUTHORIZATION_URL: url(['http:', 'https:']).default('https://accounts.google.com/o/oauth2/v2/auth'),
+  GOOGLE_TOKEN_URL: url(['http:', 'https:']).default('https://oauth2.googleapis.com/token'),
+  GOOGLE_USERINFO_URL: url(['http:', 'https:']).default('https://openidconnect.googleapis.com/v1/userinfo'),
+  /** Optional hosted-domain rule, checked server-side on the returned `hd` claim. */
+  GOOGLE_HOSTED_DOMAIN: z.string().min(1).optional(),
+
+  /** Active Directory / LDAP. LDAP_URL set = enabled. */
+  LDAP_URL: url(['ldap:', 'ldaps:']).optional(),
+  LDAP_BIND_DN: z.string().optional(),
+  LDAP_BIND_CREDENTIALS: z.string().optional(),
+  LDAP_SEARCH_BASE: z.string().optional(),
+  LDAP_SEARCH_FILTER: z.string().default('(|(sAMAccountName={{login}})(userPrincipalName={{login}}))'),
+  LDAP_TIMEOUT_MS: int(100, 60000).default(5000),
+
+  /** Comma-separated module paths of policy plugins, run in order after the built-in rules. */
+  POLICY_PLUGINS: z.string().optional(),
+  POLICY_PLUGIN_TIMEOUT_MS: int(1, 10000).default(200),
+});
+
+type Env = z.output<typeof schema>;
+
+export interface Config extends Omit<Env, 'ISSUER' | 'COOKIE_KEYS' | 'JWKS' | 'JWKS_FILE' | 'POLICY_PLUGINS'> {
+  ISSUER: string;
+  /** Signing JWKS from JWKS/JWKS_FILE, or null = generate ephemeral. */
+  jwks: { keys: Record<string, unknown>[] } | null;
+  cookieKeys: string[] | null;
+  policyPlugins: string[];
+}
+
+/** Thrown with one line per problem, each naming the variable. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
+
+/** Parse and validate the environment. Empty strings count as unset. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '?');
+        const shown = key.includes('SECRET') || key.includes('PASSWORD') || key.includes('CREDENTIALS') || key === 'JWKS' || key === 'COOKIE_KEYS'
+          ? ''
+          : input[key] !== undefined ? ` (got ${JSON.stringify(input[key])})` : '';
+        return `${key} ${issue.message}${shown}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const jwks = readJwks(e, problems);
+  const cookieKeys = e.COOKIE_KEYS ? e.COOKIE_KEYS.split(',').map((k) => k.trim()).filter(Boolean) : null;
+  if (cookieKeys?.some((k) => k.length < 32)) problems.push('COOKIE_KEYS each key must be at least 32 characters');
+
+  if ((e.ADMIN_CLIENT_ID === undefined) !== (e.ADMIN_CLIENT_SECRET === undefined)) {
+    problems.push('ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET must be set together');
+  }
+  if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+    problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  if ((e.GOOGLE_CLIENT_ID === undefined) !== (e.GOOGLE_CLIENT_SECRET === undefined)) {
+    problems.push('GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together');
+  }
+  if (e.LDAP_URL && !e.LDAP_SEARCH_BASE) problems.push('LDAP_SEARCH_BASE is required when LDAP_URL is set');
+  if (!e.LDAP_SEARCH_FILTER.includes('{{login}}')) problems.push('LDAP_SEARCH_FILTER must contain the {{login}} placeholder');
+
+  if (e.NODE_ENV === 'production') {
+    if (!jwks) problems.push('JWKS_FILE or JWKS is required when NODE_ENV=production (ephemeral signing keys would log everyone out on restart)');
+    if (!cookieKeys) problems.push('COOKIE_KEYS is required when NODE_ENV=production (ephemeral cookie keys would break sessions across processes)');
+    if (!e.MONGODB_URI) problems.push('MONGODB_URI is required when NODE_ENV=production (the embedded store is not durable)');
+    if (!issuer.startsWith('https://') && !/^http:\/\/(localhost|127\.0\.0\.1)(:|$)/.test(issuer)) {
+      problems.push('ISSUER must be an https:// URL when NODE_ENV=production');
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const { ISSUER: _i, COOKIE_KEYS: _c, JWKS: _j, JWKS_FILE: _f, POLICY_PLUGINS, ...rest } = e;
+  return {
+    ...rest,
+    ISSUER: issuer,
+    jwks,
+    cookieKeys,
+    policyPlugins: POLICY_PLUGINS ? POLICY_PLUGINS.split(',').map((p) => p.trim()).filter(Boolean) : [],
+  };
+}
+
+function readJwks(e: Env, problems: string[]): Config['jwks'] {
+  if (e.JWKS && e.JWKS_FILE) {
+    problems.push('JWKS and JWKS_FILE are mutually exclusive: set one');
+    return null;
+  }
+  let text: string | undefined;
+  let source = 'JWKS';
+  if (e.JWKS_FILE) {
+    source = 'JWKS_FILE';
+    try {
+      text = readFileSync(e.JWKS_FILE, 'utf8');
+    } catch (err) {
+      problems.push(`JWKS_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      return null;
+    }
+  } else if (e.JWKS) {
+    text = e.JWKS;
+  }
+  if (text === undefined) return null;
+  try {
+    const value = JSON.parse(text) as unknown;
+    const keys = (value as { keys?: unknown }).keys;
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => k && typeof k === 'object' && 'd' in k)) {
+      problems.push(`${source} must be a JWKS with at least one private key ({"keys":[...]})`);
+      return null;
+    }
+    return { keys: keys as Record<string, unknown>[] };
+  } catch {
+    problems.push(`${source} is not valid JSON`);
+    return null;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * `npm start`: validate config, start the gateway, print what a newcomer needs
+ * (issuer, demo client, bootstrap admin), and shut down gracefully on SIGTERM/SIGINT.
+ */
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { startGateway } from './app.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) process.stderr.write(`gatehouse: configuration error: ${problem}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+  let gateway;
+  try {
+    gateway = await startGateway(config, { logger });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) process.stderr.write(`gatehouse: configuration error: ${problem}\n`);
+      process.exit(78);
+    }
+    logger.fatal({ err }, 'gateway failed to start');
+    process.exit(1);
+  }
+
+  const lines = [
+    '',
+    `Gatehouse is listening on ${gateway.url}`,
+    `  issuer:    ${config.ISSUER}`,
+    `  discovery: ${config.ISSUER}/.well-known/openid-configuration`,
+  ];
+  if (gateway.context.clients.demo) {
+    const d = gateway.context.clients.demo;
+    lines.push('  demo portal client:', `    client_id:     ${d.clientId}`, `    client_secret: ${d.clientSecret}`, `    redirect_uri:  ${d.redirectUri}`);
+  }
+  const admin = gateway.bootstrapAdmin;
+  lines.push(`  bootstrap admin: ${admin.email}`);
+  if (admin.generatedPassword) lines.push(`    password (generated, shown once): ${admin.generatedPassword}`);
+  if (!gateway.context.store.durable) lines.push('  WARNING: embedded in-memory store: data is NOT durable and is lost when this process stops.');
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15000);
+    force.unref();
+    await gateway.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+await main();

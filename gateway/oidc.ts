@@ -1,0 +1,133 @@
+/**
+ * The one place that builds the oidc-provider instance. Every override says why.
+ *
+ *   const provider = createProvider({ issuer, adapter, clients, findAccount, keys, views, logger });
+ */
+import { Provider, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+import type { Views } from './views.ts';
+import type { Logger } from './logger.ts';
+import { CLAIMS } from './accounts.ts';
+
+/** Scopes Gatehouse knows. `admin` and `registrations:email` are for client_credentials automation. */
+export const SCOPES = ['openid', 'offline_access', 'email', 'profile', 'company', 'services', 'portal', 'admin', 'registrations:email', 'registrations:visitor'];
+
+/** Gatehouse-specific client metadata (validated by oidc-provider's extraClientMetadata). */
+export interface GatehouseClientMetadata extends ClientMetadata {
+  /** First-party portal: consent is implied and never shown. */
+  first_party?: boolean;
+  /** The service (portal / project) this client is bound to. */
+  service?: string;
+}
+
+export interface ProviderOptions {
+  issuer: string;
+  adapter: Configuration['adapter'];
+  clients: GatehouseClientMetadata[];
+  findAccount: Configuration['findAccount'];
+  jwks: { keys: Record<string, unknown>[] };
+  cookieKeys: string[];
+  views: Views;
+  logger: Logger;
+  trustProxy: boolean;
+}
+
+export function createProvider(options: ProviderOptions): Provider {
+  const { views } = options;
+
+  const configuration: Configuration = {
+    adapter: options.adapter,
+    clients: options.clients,
+    findAccount: options.findAccount,
+    jwks: options.jwks as Configuration['jwks'],
+    claims: CLAIMS,
+    scopes: SCOPES,
+    // Cookies signed with our keys; oidc-provider's own defaults for names and flags.
+    cookies: { keys: options.cookieKeys, long: { signed: true }, short: { signed: true } },
+    // Every client, confidential or public, must use PKCE (issue #2: "PKCE required for every client").
+    pkce: { required: () => true },
+    // Only the authorization code flow: no implicit or hybrid tokens in the front channel.
+    responseTypes: ['code'],
+    features: {
+      // Never the development login pages: ours live under /interaction.
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
+          ctx.type = 'html';
+          ctx.body = views.render('logout', { form, clientName: ctx.oidc.client?.clientName ?? null });
+        },
+        postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
+          ctx.type = 'html';
+          ctx.body = views.render('logged-out', { clientName: ctx.oidc.client?.clientName ?? null });
+        },
+      },
+      // No resource servers are modelled yet: tokens are for Gatehouse's own endpoints.
+      resourceIndicators: { enabled: false },
+    },
+    extraClientMetadata: {
+      properties: ['first_party', 'service'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new TypeError('first_party must be a boolean');
+        }
+        if (key === 'service' && value !== undefined && (typeof value !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(value))) {
+          throw new TypeError('service must be a service id');
+        }
+      },
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // First-party portals skip consent: a grant for what they ask is created on the fly.
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const client = ctx.oidc.client!;
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(client.clientId);
+      if (grantId) {
+        const grant = await ctx.oidc.provider.Grant.find(grantId);
+        if (grant) return grant;
+      }
+      if ((client as unknown as { first_party?: boolean }).first_party === true) {
+        const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session!.accountId! });
+        grant.addOIDCScope([...ctx.oidc.requestParamScopes].join(' '));
+        await grant.save();
+        return grant;
+      }
+      return undefined;
+    },
+    // Refresh tokens for every client allowed the grant (Keycloak-like), not only with offline_access.
+    async issueRefreshToken(_ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('openid');
+    },
+    ttl: {
+      AccessToken: 900,
+      AuthorizationCode: 60,
+      ClientCredentials: 600,
+      IdToken: 3600,
+      Interaction: 3600,
+      RefreshToken: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      Grant: 14 * 24 * 3600,
+    },
+    // Same look as every other page; never a stack trace.
+    async renderError(ctx, out, error) {
+      options.logger.info({ err: { name: (error as Error).name, message: (error as Error).message }, out }, 'oidc error page');
+      ctx.type = 'html';
+      ctx.body = views.render('error', {
+        title: 'Sign-in problem',
+        message: String(out.error_description ?? 'The request could not be completed.'),
+        code: String(out.error ?? 'server_error'),
+      });
+    },
+    // Browser-based portals may call userinfo with CORS only from their own redirect origins.
+    clientBasedCORS(_ctx, origin, client) {
+      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
+    },
+  };
+
+  const provider = new Provider(options.issuer, configuration);
+  provider.proxy = options.trustProxy;
+  provider.on('server_error', (_ctx, err) => options.logger.error({ err }, 'oidc-provider server_error'));
+  return provider;
+}

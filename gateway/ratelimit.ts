@@ -1,0 +1,77 @@
+/**
+ * Rate limits (rate-limiter-flexible). Counters live in Redis when REDIS_URL is set, so
+ * every gateway process shares them; in memory otherwise. A store error in the limiter
+ * fails closed (the attempt is refused with 503), never open.
+ *
+ *   await limits.hit('loginIp', ctx.ip);   // throws AppError 429 rate_limited when over
+ */
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { AppError, unavailable } from './errors.ts';
+
+export type LimitName =
+  | 'loginIp'
+  | 'loginAccount'
+  | 'signupIp'
+  | 'signupAddress'
+  | 'resendAddress'
+  | 'intakeAddress'
+  | 'intakeClient'
+  | 'searchUser';
+
+export interface LimitSpec {
+  points: number;
+  durationS: number;
+}
+
+export interface RateLimits {
+  /** Counts one attempt; throws 429 `rate_limited` when the key is over its limit. */
+  hit(name: LimitName, key: string): Promise<void>;
+  /** Forgets a key (e.g. the per-account login counter after a successful login). */
+  reset(name: LimitName, key: string): Promise<void>;
+}
+
+export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: Redis | null): RateLimits {
+  const limiters = new Map<LimitName, RateLimiterAbstract>();
+  for (const [name, spec] of Object.entries(specs) as [LimitName, LimitSpec][]) {
+    const opts = { keyPrefix: `gh:rl:${name}`, points: spec.points, duration: spec.durationS };
+    limiters.set(name, redis ? new RateLimiterRedis({ ...opts, storeClient: redis, insuranceLimiter: undefined }) : new RateLimiterMemory(opts));
+  }
+  const get = (name: LimitName) => {
+    const limiter = limiters.get(name);
+    if (!limiter) throw new Error(`unknown rate limit ${name}`);
+    return limiter;
+  };
+  return {
+    async hit(name, key) {
+      try {
+        await get(name).consume(key.toLowerCase());
+      } catch (err) {
+        if (err instanceof RateLimiterRes) {
+          const retry = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+          throw new AppError('rate_limited', 429, `Too many attempts. Please wait ${retry} seconds and try again.`, {
+            headers: { 'retry-after': String(retry) },
+          });
+        }
+        throw unavailable(`rate limiter ${name} failed`, err);
+      }
+    },
+    async reset(name, key) {
+      await get(name).delete(key.toLowerCase()).catch(() => undefined);
+    },
+  };
+}
+
+export function defaultLimitSpecs(config: { RATE_LIMIT_LOGIN_IP: number; RATE_LIMIT_LOGIN_ACCOUNT: number; RATE_LIMIT_WINDOW_S: number }): Record<LimitName, LimitSpec> {
+  const w = config.RATE_LIMIT_WINDOW_S;
+  return {
+    loginIp: { points: config.RATE_LIMIT_LOGIN_IP, durationS: w },
+    loginAccount: { points: config.RATE_LIMIT_LOGIN_ACCOUNT, durationS: w },
+    signupIp: { points: config.RATE_LIMIT_LOGIN_IP, durationS: w },
+    signupAddress: { points: 5, durationS: w },
+    resendAddress: { points: 3, durationS: w },
+    intakeAddress: { points: 10, durationS: w },
+    intakeClient: { points: 1000, durationS: 60 },
+    searchUser: { points: 60, durationS: 60 },
+  };
+}
