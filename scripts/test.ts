@@ -1,0 +1,58 @@
+/**
+ * `npm test`: provision what the suite needs, run every ava test, and end with the
+ * plain line CI reads: `N passed, N failed` (`, N skipped` when any).
+ *
+ * 1. scripts/ensure-system-deps.sh  redis-server, slapd, ldap-utils, chromium (apt-get when root)
+ * 2. scripts/ensure-ferretdb.sh     FerretDB 1.x built from the Go module proxy, cached outside the repo
+ * 3. ava --tap                      streamed through; counts taken from its TAP summary
+ *
+ * A provisioning failure fails the run loudly: tests never pass by skipping a server.
+ * Extra arguments are passed to ava (`npm test -- test/oidc-flow.test.ts`).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function provision(script: string): void {
+  const result = spawnSync('bash', [script], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) {
+    process.stdout.write(`\nprovisioning failed: ${script} exited with ${result.status ?? result.signal}\n0 passed, 1 failed\n`);
+    process.exit(1);
+  }
+}
+
+provision('scripts/ensure-system-deps.sh');
+provision('scripts/ensure-ferretdb.sh');
+
+const args = ['--tap', ...process.argv.slice(2)];
+const child = spawn(`${root}node_modules/.bin/ava`, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+
+let tail = '';
+const counts = { pass: 0, fail: 0, skip: 0, todo: 0, notOk: 0, ok: 0 };
+child.stdout.on('data', (chunk: Buffer) => {
+  process.stdout.write(chunk);
+  const text = tail + chunk.toString('utf8');
+  const lines = text.split('\n');
+  tail = lines.pop() ?? '';
+  for (const line of lines) count(line);
+});
+
+function count(line: string): void {
+  const summary = /^# (pass|fail|skip|todo) (\d+)$/.exec(line.trim());
+  if (summary) counts[summary[1] as 'pass' | 'fail' | 'skip' | 'todo'] = Number(summary[2]);
+  if (/^not ok \d+/.test(line)) counts.notOk++;
+  else if (/^ok \d+/.test(line)) counts.ok++;
+}
+
+child.on('close', (code, signal) => {
+  if (tail) count(tail);
+  // Trust ava's summary; if it never printed one (crash), fall back to the test lines.
+  const passed = counts.pass || counts.ok;
+  let failed = Math.max(counts.fail, counts.notOk);
+  if ((code !== 0 || signal) && failed === 0) failed = 1; // a crash with nothing counted is a failure
+  if (passed === 0 && failed === 0) failed = 1; // no test ran: that is a failure, not a pass
+  const skipped = counts.skip + counts.todo;
+  process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+  process.exit(failed > 0 ? 1 : 0);
+});
