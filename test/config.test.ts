@@ -1,0 +1,61 @@
+/**
+ * Configuration: every variable is validated at start, a bad value is named in one
+ * line, production refuses ephemeral keys, and .env.example documents every key.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../gateway/config.ts';
+
+test('defaults give a runnable embedded configuration', (t) => {
+  const c = loadConfig({});
+  t.is(c.PORT, 3000);
+  t.is(c.ISSUER, 'http://localhost:3000');
+  t.is(c.jwks, null);
+  t.is(c.cookieKeys, null);
+  t.is(c.ARGON2_MEMORY_KIB, 19456);
+  t.deepEqual(c.policyPlugins, []);
+});
+
+const bad: Array<[Record<string, string>, RegExp]> = [
+  [{ PORT: 'abc' }, /^PORT must be a whole number/],
+  [{ PORT: '70000' }, /^PORT must be at most 65535/],
+  [{ ISSUER: 'ftp://x' }, /^ISSUER must be a URL/],
+  [{ REDIS_URL: 'http://x' }, /^REDIS_URL must be a URL starting with redis:/],
+  [{ MONGODB_URI: 'localhost' }, /^MONGODB_URI must be a URL/],
+  [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL /],
+  [{ ADMIN_PASSWORD: 'short', ADMIN_EMAIL: 'a@b.test' }, /^ADMIN_PASSWORD must be at least 12 characters$/],
+  [{ ADMIN_CLIENT_ID: 'automation' }, /^ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET must be set together/],
+  [{ COOKIE_KEYS: 'short' }, /^COOKIE_KEYS each key must be at least 32 characters/],
+  [{ JWKS: '{nope' }, /^JWKS is not valid JSON/],
+  [{ JWKS: '{"keys":[{"kty":"RSA","n":"x","e":"AQAB"}]}' }, /^JWKS must be a JWKS with at least one private key/],
+  [{ JWKS_FILE: '/nonexistent/jwks.json' }, /^JWKS_FILE cannot be read/],
+  [{ LDAP_URL: 'ldap://127.0.0.1:1389' }, /^LDAP_SEARCH_BASE is required/],
+  [{ NODE_ENV: 'staging' }, /^NODE_ENV /],
+];
+
+for (const [env, expected] of bad) {
+  test(`rejects ${JSON.stringify(env)} with one line naming the variable`, (t) => {
+    const err = t.throws(() => loadConfig(env), { instanceOf: ConfigError }) as ConfigError;
+    t.true(err.problems.some((p) => expected.test(p)), err.problems.join(' | '));
+  });
+}
+
+test('secrets are never echoed in configuration errors', (t) => {
+  const err = t.throws(() => loadConfig({ ADMIN_EMAIL: 'a@b.test', ADMIN_PASSWORD: 'hunter2' }), { instanceOf: ConfigError }) as ConfigError;
+  t.false(err.message.includes('hunter2'));
+});
+
+test('production refuses ephemeral keys, the embedded store and a plain-http issuer', (t) => {
+  const err = t.throws(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://login.example.com' }), { instanceOf: ConfigError }) as ConfigError;
+  const text = err.problems.join('\n');
+  t.regex(text, /JWKS_FILE or JWKS is required when NODE_ENV=production/);
+  t.regex(text, /COOKIE_KEYS is required when NODE_ENV=production/);
+  t.regex(text, /MONGODB_URI is required when NODE_ENV=production/);
+  t.regex(text, /ISSUER must be an https:\/\/ URL/);
+});
+
+test('.env.example documents every variable the gateway reads', (t) => {
+  const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  const missing = CONFIG_KEYS.filter((key) => !new RegExp(`^#? ?${key}=`, 'm').test(example));
+  t.deepEqual(missing, []);
+});
