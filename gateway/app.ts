@@ -29,6 +29,9 @@ import { createFindAccount } from './accounts.ts';
 import { loadClients, type ClientSetup } from './clients.ts';
 import { interactionRoutes } from './interactions.ts';
 import { ensureBootstrapAdmin, type BootstrapAdmin } from './bootstrap.ts';
+import { createPolicyRuntime, loadPlugins, type PolicyRuntime } from './policy-runtime.ts';
+import { createRegistration, type Registration } from './registration.ts';
+import { routeModules } from './routes.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/security.ts';
 
@@ -44,6 +47,10 @@ export interface GatewayContext {
   views: Views;
   keys: KeyMaterial;
   clients: ClientSetup;
+  policy: PolicyRuntime;
+  registration: Registration;
+  /** Queues a message in the durable outbox (sent by the outbox worker, retried, never lost). */
+  sendMail(message: { to: string; subject: string; text: string; html?: string }): Promise<void>;
   audit(action: string, event: { actor: string; target?: string; before?: unknown; after?: unknown; data?: Record<string, unknown> }): Promise<void>;
 }
 
@@ -109,14 +116,13 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   const views = createViews();
   const clients = loadClients(config);
 
-  const companyNames = new Map<string, string>();
   const provider = createProvider({
     issuer: config.ISSUER,
     adapter: redis ? createRedisAdapterFactory(redis) : createMemoryAdapterFactory(),
     clients: clients.clients,
     findAccount: createFindAccount(store, () => ({
-      companyName: (id) => companyNames.get(id) ?? null,
-      companyRequestsVisible: () => false,
+      companyName: (id) => context.policy.current().companiesById.get(id)?.name ?? null,
+      companyRequestsVisible: () => context.policy.current().policy.portal.companyRequestsVisible,
     })),
     jwks: keys.jwks,
     cookieKeys: keys.cookieKeys,
@@ -125,8 +131,20 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     trustProxy: config.TRUST_PROXY,
   });
 
+  const policy = await createPolicyRuntime({
+    store,
+    redis,
+    logger,
+    plugins: await loadPlugins(config.policyPlugins),
+    pluginTimeoutMs: config.POLICY_PLUGIN_TIMEOUT_MS,
+  });
+  const registration = createRegistration({ store, policy, logger });
+
   const context: GatewayContext = {
-    config, logger, store, redis, provider, hasher, limits, views, keys, clients,
+    config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration,
+    async sendMail(message) {
+      await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
+    },
     async audit(action, event) {
       await store.audit.append({ at: new Date(), action, ...event });
     },
@@ -188,6 +206,7 @@ function createApp(ctx: GatewayContext): Koa {
     router.allowedMethods(),
     interactions.routes(),
     interactions.allowedMethods(),
+    ...routeModules(ctx).flatMap((r) => [r.routes(), r.allowedMethods()]),
     // Everything else is oidc-provider's (discovery, /auth, /token, /me, /jwks, ...).
     async function oidcProvider(c: Context) {
       c.respond = false;
@@ -249,6 +268,7 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
           server.closeIdleConnections();
           setTimeout(() => server.closeAllConnections(), 5000).unref();
         });
+        await context.policy.close();
         if (!deps.redis && context.redis) await context.redis.quit().catch(() => context.redis?.disconnect());
         if (!deps.store) await context.store.close();
       })();

@@ -1,0 +1,184 @@
+/**
+ * The one registration service every sign-up path calls (portal form, Google, Active
+ * Directory, inbound email, agent add, portal visitor).
+ *
+ *   pre-write   canonicalise + evaluate (built-in rules, then plugins) -> may reject
+ *   write       one atomic store write: the account with its company and grants
+ *               (the unique canonical email decides races: the loser gets `existing`)
+ *   post-write  audit event with the decision trace; mail goes through the outbox
+ *
+ * A denied attempt leaves nothing but its audit event. Callers map results to pages
+ * without revealing whether an account exists.
+ *
+ *   const result = await registration.register({ method: 'google', email, emailVerified: true, name, identity, actor });
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Attempt, Decision, SignupMethod } from '../policies/index.ts';
+import { StoreConflictError, type Customer, type CustomerStatus, type Identity, type OneTimeTokenKind, type Store } from '../adapters/store.ts';
+import type { PolicyRuntime } from './policy-runtime.ts';
+import type { Logger } from './logger.ts';
+
+export interface RegistrationRequest {
+  method: SignupMethod;
+  /** Raw address as given; canonicalised by the policy engine's one canonicaliser. */
+  email: unknown;
+  emailVerified: boolean;
+  name?: string;
+  passwordHash?: string | null;
+  identity?: Identity;
+  adminOverride?: boolean;
+  hostedDomain?: string;
+  serviceId?: string;
+  /** Who asks: `anonymous`, `client:<id>`, `admin:<id>`, ... (audit). */
+  actor: string;
+  /**
+   * `pending`: create the account but hold company and grants until the address is
+   * verified (portal form). Default `active`.
+   */
+  initialStatus?: CustomerStatus;
+  /** Extra audit data (ip, request id). */
+  context?: Record<string, unknown>;
+}
+
+export type RegistrationResult =
+  | { kind: 'created'; customer: Customer; decision: Decision }
+  | { kind: 'existing'; customer: Customer; decision: Decision }
+  | { kind: 'denied'; decision: Decision };
+
+export interface IssuedToken {
+  /** The secret to put in a link: 256 bits, base64url. Never stored. */
+  secret: string;
+  expiresAt: Date;
+}
+
+export interface Registration {
+  /** Decide only (simulate): no write, no audit. */
+  decide(request: Pick<RegistrationRequest, 'method' | 'email' | 'emailVerified' | 'adminOverride' | 'hostedDomain' | 'serviceId'>): Promise<Decision>;
+  register(request: RegistrationRequest): Promise<RegistrationResult>;
+  /**
+   * Completes a pending portal registration after the address is proven: re-evaluates
+   * with emailVerified true and applies company and grants, or denies (the pending
+   * account is then removed) when the policy changed in between.
+   */
+  completeVerification(customer: Customer, actor: string): Promise<RegistrationResult>;
+  issueToken(kind: OneTimeTokenKind, customerId: string, ttlMs: number, data?: Record<string, unknown>): Promise<IssuedToken>;
+  /** Single-use: the first caller gets the token, every later or concurrent one gets null. */
+  redeemToken(kind: OneTimeTokenKind, secret: string): Promise<{ customerId: string | null; data: Record<string, unknown> } | null>;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+export function createRegistration(deps: { store: Store; policy: PolicyRuntime; logger: Logger }): Registration {
+  const { store, policy, logger } = deps;
+
+  function attemptOf(r: Pick<RegistrationRequest, 'method' | 'email' | 'emailVerified' | 'adminOverride' | 'hostedDomain' | 'serviceId'>): Attempt {
+    const attempt: Attempt = { method: r.method, email: r.email, emailVerified: r.emailVerified === true };
+    if (r.adminOverride) attempt.adminOverride = true;
+    if (r.hostedDomain) attempt.hostedDomain = r.hostedDomain;
+    if (r.serviceId) attempt.serviceId = r.serviceId;
+    return attempt;
+  }
+
+  async function auditDecision(r: RegistrationRequest, decision: Decision, extra: Record<string, unknown> = {}) {
+    await store.audit.append({
+      at: new Date(),
+      actor: r.actor,
+      action: 'signup.decision',
+      target: decision.email ?? (typeof r.email === 'string' ? r.email.slice(0, 320) : '(invalid)'),
+      data: { method: r.method, outcome: decision.outcome, reason: decision.reason, decision, ...r.context, ...extra },
+    });
+  }
+
+  function displayName(name: string | undefined, email: string): string {
+    const cleaned = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 200);
+    return cleaned || email.split('@')[0]!;
+  }
+
+  return {
+    decide: (r) => policy.decide(attemptOf(r)),
+
+    async register(r) {
+      const decision = await policy.decide(attemptOf(r));
+      const pending = r.initialStatus === 'pending';
+      const proceed = decision.outcome === 'allow' || (pending && decision.verificationPending === true && decision.reason === 'email_unverified');
+      if (!proceed || !decision.email) {
+        await auditDecision(r, decision);
+        return { kind: 'denied', decision };
+      }
+      const now = new Date();
+      const customer: Omit<Customer, 'createdAt' | 'updatedAt'> = {
+        id: randomUUID(),
+        email: decision.email,
+        emailVerified: r.emailVerified === true || r.method === 'agent',
+        name: displayName(r.name, decision.email),
+        passwordHash: r.passwordHash ?? null,
+        status: pending ? 'pending' : 'active',
+        roles: [],
+        // A pending account joins nothing and holds nothing until its address is proven.
+        companyId: pending ? null : (decision.companyId ?? null),
+        services: pending ? [] : decision.services,
+        portalAccess: pending ? false : decision.portalAccess,
+        identities: r.identity ? [r.identity] : [],
+        createdVia: r.method,
+      };
+      try {
+        const created = await store.customers.create({ ...customer, createdAt: now });
+        await auditDecision(r, decision, { customerId: created.id, created: true });
+        return { kind: 'created', customer: created, decision };
+      } catch (err) {
+        if (err instanceof StoreConflictError && err.code === 'email_taken') {
+          const existing = await store.customers.findByEmail(decision.email);
+          if (existing) {
+            await auditDecision(r, decision, { customerId: existing.id, existing: true });
+            return { kind: 'existing', customer: existing, decision };
+          }
+        }
+        if (err instanceof StoreConflictError && err.code === 'identity_taken' && r.identity) {
+          const holder = await store.customers.findByIdentity(r.identity.issuer, r.identity.subject);
+          if (holder) {
+            await auditDecision(r, decision, { customerId: holder.id, existing: true });
+            return { kind: 'existing', customer: holder, decision };
+          }
+        }
+        logger.error({ err, method: r.method }, 'registration write failed');
+        throw err;
+      }
+    },
+
+    async completeVerification(customer, actor) {
+      const request: RegistrationRequest = { method: customer.createdVia === 'bootstrap' ? 'agent' : customer.createdVia, email: customer.email, emailVerified: true, actor };
+      const decision = await policy.decide(attemptOf(request));
+      await auditDecision(request, decision, { customerId: customer.id, verification: true });
+      if (decision.outcome !== 'allow') {
+        // The policy changed since sign-up: the pending account must not linger.
+        if (customer.status === 'pending') await store.customers.delete(customer.id);
+        return { kind: 'denied', decision };
+      }
+      const updated = await store.customers.update(customer.id, {
+        status: customer.status === 'disabled' ? 'disabled' : 'active',
+        emailVerified: true,
+        companyId: decision.companyId ?? null,
+        services: [...new Set([...customer.services, ...decision.services])],
+        portalAccess: decision.portalAccess,
+      });
+      if (!updated) return { kind: 'denied', decision };
+      return { kind: 'created', customer: updated, decision };
+    },
+
+    async issueToken(kind, customerId, ttlMs, data = {}) {
+      const secret = randomBytes(32).toString('base64url');
+      const now = new Date();
+      const expiresAt = new Date(now.getTime() + ttlMs);
+      await store.tokens.create({ kind, hash: hashSecret(secret), customerId, data, expiresAt, createdAt: now });
+      return { secret, expiresAt };
+    },
+
+    async redeemToken(kind, secret) {
+      if (typeof secret !== 'string' || !/^[\w-]{20,100}$/.test(secret)) return null;
+      const token = await store.tokens.consume(kind, hashSecret(secret), new Date());
+      return token ? { customerId: token.customerId, data: token.data } : null;
+    },
+  };
+}

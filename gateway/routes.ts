@@ -1,0 +1,16 @@
+/**
+ * Route modules mounted after the interaction routes, in this order. Each module is a
+ * function of the gateway context returning a @koa/router Router; it owns its paths.
+ * Add one line per module.
+ */
+import type Router from '@koa/router';
+import type { GatewayContext } from './app.ts';
+
+export type RouteModule = (ctx: GatewayContext) => Router;
+
+export function routeModules(ctx: GatewayContext): Router[] {
+  const modules: RouteModule[] = [
+    // sign-up paths and admin routes register here
+  ];
+  return modules.map((m) => m(ctx));
+}
