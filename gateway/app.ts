@@ -27,11 +27,13 @@ import { createViews, VIEWS_DIR, type Views } from './views.ts';
 import { createProvider } from './oidc.ts';
 import { createFindAccount } from './accounts.ts';
 import { loadClients, type ClientSetup } from './clients.ts';
-import { interactionRoutes } from './interactions.ts';
+import { interactionRoutes, type LoginAlternative } from './interactions.ts';
 import { ensureBootstrapAdmin, type BootstrapAdmin } from './bootstrap.ts';
 import { createPolicyRuntime, loadPlugins, type PolicyRuntime } from './policy-runtime.ts';
 import { createRegistration, type Registration } from './registration.ts';
 import { routeModules } from './routes.ts';
+import { createMailer, startOutboxWorker, type OutboxWorker } from '../adapters/mailer.ts';
+import { startSweeper } from '../adapters/store-sweeper.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/security.ts';
 
@@ -47,6 +49,12 @@ export interface GatewayContext {
   views: Views;
   keys: KeyMaterial;
   clients: ClientSetup;
+  jobs: BackgroundJobs;
+  /** What the login page offers besides the password form; sign-up modules add to it when mounted. */
+  loginPage: {
+    alternatives: Array<(uid: string) => Promise<LoginAlternative | null>>;
+    registerLink: ((uid: string) => Promise<string | null>) | null;
+  };
   policy: PolicyRuntime;
   registration: Registration;
   /** Queues a message in the durable outbox (sent by the outbox worker, retried, never lost). */
@@ -105,6 +113,29 @@ export function openRedis(config: Config, logger: Logger): Redis | null {
   return redis;
 }
 
+/** Background jobs of one gateway process: the outbox sender and the expired-token sweeper. */
+export interface BackgroundJobs {
+  outbox: OutboxWorker | null;
+  stop(): Promise<void>;
+}
+
+function startBackgroundJobs(config: Config, store: Store, logger: Logger): BackgroundJobs {
+  let outbox: OutboxWorker | null = null;
+  if (config.SMTP_URL) {
+    const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, logger });
+    outbox = startOutboxWorker({ outbox: store.outbox, mailer, logger, intervalMs: 500 });
+  } else {
+    logger.warn('SMTP_URL is not set: outgoing mail (verification links, invites) stays queued in the outbox.');
+  }
+  const stopSweeper = startSweeper(store, 60_000, logger);
+  return {
+    outbox,
+    async stop() {
+      await Promise.all([outbox?.stop(), stopSweeper()]);
+    },
+  };
+}
+
 export async function buildGateway(config: Config, deps: GatewayDeps = {}): Promise<{ context: GatewayContext; app: Koa; bootstrapAdmin: BootstrapAdmin }> {
   const logger = deps.logger ?? createLogger(config.LOG_LEVEL);
   const store = deps.store ?? (await openStore(config, logger));
@@ -139,11 +170,14 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     pluginTimeoutMs: config.POLICY_PLUGIN_TIMEOUT_MS,
   });
   const registration = createRegistration({ store, policy, logger });
+  const jobs = startBackgroundJobs(config, store, logger);
 
   const context: GatewayContext = {
-    config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration,
+    config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs,
+    loginPage: { alternatives: [], registerLink: null },
     async sendMail(message) {
       await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
+      jobs.outbox?.kick();
     },
     async audit(action, event) {
       await store.audit.append({ at: new Date(), action, ...event });
@@ -191,6 +225,8 @@ function createApp(ctx: GatewayContext): Koa {
     views,
     issuer: config.ISSUER,
     audit: (action, e) => ctx.audit(action, e),
+    alternatives: async (uid) => (await Promise.all(ctx.loginPage.alternatives.map((a) => a(uid)))).filter((a): a is LoginAlternative => a !== null),
+    registerHref: async (uid) => (ctx.loginPage.registerLink ? ctx.loginPage.registerLink(uid) : null),
   });
 
   const oidc = provider.callback();
@@ -268,6 +304,7 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
           server.closeIdleConnections();
           setTimeout(() => server.closeAllConnections(), 5000).unref();
         });
+        await context.jobs.stop();
         await context.policy.close();
         if (!deps.redis && context.redis) await context.redis.quit().catch(() => context.redis?.disconnect());
         if (!deps.store) await context.store.close();
