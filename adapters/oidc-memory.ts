@@ -1,0 +1,234 @@
+/**
+ * oidc-provider storage, in process: the embedded default for short-lived OIDC state
+ * (sessions, interactions, codes, tokens, grants, replay detection) when no REDIS_URL
+ * is set. State lives only as long as the process and is not shared between processes.
+ *
+ * This module also writes down, once, the adapter contract both backends keep
+ * (`adapters/oidc-redis.ts` is the other one; `test/oidc-adapter.test.ts` runs one
+ * contract suite against both):
+ *   - `upsert(id, payload, expiresIn)` stores a copy; `expiresIn` is in seconds, and a
+ *     record without it never expires;
+ *   - `find*` return a copy the caller may mutate, or undefined once expired/destroyed;
+ *   - `findByUid` (Session) and `findByUserCode` (DeviceCode) go through an index;
+ *   - `revokeByGrantId` removes every grantable record (GRANTABLE_MODELS) of that grant;
+ *   - `consumeOnce(id)` marks a record consumed (epoch seconds) atomically and tells
+ *     whether THIS call did it; exactly one of any number of concurrent calls wins;
+ *   - `consume(id)` is `consumeOnce` that throws the model's OIDC error when it loses.
+ *     oidc-provider redeems codes by find -> check `consumed` -> consume, with awaits in
+ *     between, so two concurrent redemptions can both pass the check; the second one's
+ *     consume() throwing `invalid_grant` is what makes exactly one of them get tokens.
+ */
+import { errors } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+/** The adapter both backends provide: oidc-provider's Adapter plus an atomic test-and-set. */
+export interface OidcAdapter extends Adapter {
+  upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void>;
+  find(id: string): Promise<AdapterPayload | undefined>;
+  findByUid(uid: string): Promise<AdapterPayload | undefined>;
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined>;
+  consume(id: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+  /** Marks the record consumed; true only for the one call that did so. False when absent. */
+  consumeOnce(id: string): Promise<boolean>;
+}
+
+export type OidcAdapterFactory = (name: string) => OidcAdapter;
+
+/** Models whose records carry a grantId and are removed by revokeByGrantId. */
+export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+/** Human label oidc-provider itself uses for the model in its "already consumed" errors. */
+const CONSUME_LABELS: Readonly<Record<string, string>> = {
+  AuthorizationCode: 'authorization code',
+  DeviceCode: 'device code',
+  BackchannelAuthenticationRequest: 'backchannel authentication request',
+  PreAuthorizedCode: 'pre-authorized code',
+  RefreshToken: 'refresh token',
+};
+
+/**
+ * The error a losing consume() throws: the same one oidc-provider throws when it sees the
+ * record already consumed, so the client gets a 400 (invalid_grant / invalid_request_uri)
+ * rather than a 500.
+ */
+export function alreadyConsumedError(model: string): Error {
+  if (model === 'PushedAuthorizationRequest') {
+    return new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
+  }
+  const label = CONSUME_LABELS[model] ?? model;
+  return new errors.InvalidGrant(`${label} already consumed`);
+}
+
+/** Epoch seconds, the unit oidc-provider uses for `consumed`. */
+export function epochSeconds(nowMs: number = Date.now()): number {
+  return Math.floor(nowMs / 1000);
+}
+
+interface StoredRecord {
+  model: string;
+  id: string;
+  payload: AdapterPayload;
+  /** Epoch ms; Infinity when stored without expiresIn. */
+  expiresAt: number;
+}
+
+/** Everything one factory's adapters share. Fresh per factory so tests stay isolated. */
+interface MemoryState {
+  records: Map<string, StoredRecord>;
+  uidIndex: Map<string, string>;
+  userCodeIndex: Map<string, string>;
+  grantIndex: Map<string, Set<string>>;
+  writesSinceSweep: number;
+}
+
+/** Expired records are dropped on read, and swept in bulk every this many writes. */
+const SWEEP_EVERY_WRITES = 500;
+
+function recordKey(model: string, id: string): string {
+  return `${model}:${id}`;
+}
+
+function expiresAtFor(expiresIn: number | undefined, nowMs: number): number {
+  return typeof expiresIn === 'number' ? nowMs + expiresIn * 1000 : Number.POSITIVE_INFINITY;
+}
+
+function isLive(record: StoredRecord, nowMs: number): boolean {
+  return record.expiresAt > nowMs;
+}
+
+function removeRecord(state: MemoryState, key: string): void {
+  const record = state.records.get(key);
+  if (!record) return;
+  state.records.delete(key);
+  const { payload, id, model } = record;
+  if (model === 'Session' && typeof payload.uid === 'string' && state.uidIndex.get(payload.uid) === id) {
+    state.uidIndex.delete(payload.uid);
+  }
+  if (typeof payload.userCode === 'string' && state.userCodeIndex.get(payload.userCode) === id) {
+    state.userCodeIndex.delete(payload.userCode);
+  }
+  if (typeof payload.grantId === 'string') {
+    const members = state.grantIndex.get(payload.grantId);
+    members?.delete(key);
+    if (members && members.size === 0) state.grantIndex.delete(payload.grantId);
+  }
+}
+
+function sweepExpired(state: MemoryState, nowMs: number): void {
+  for (const [key, record] of state.records) {
+    if (!isLive(record, nowMs)) removeRecord(state, key);
+  }
+  state.writesSinceSweep = 0;
+}
+
+function liveRecord(state: MemoryState, key: string): StoredRecord | undefined {
+  const record = state.records.get(key);
+  if (!record) return undefined;
+  if (isLive(record, Date.now())) return record;
+  removeRecord(state, key);
+  return undefined;
+}
+
+class MemoryOidcAdapter implements OidcAdapter {
+  readonly #model: string;
+  readonly #state: MemoryState;
+
+  constructor(model: string, state: MemoryState) {
+    this.#model = model;
+    this.#state = state;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const now = Date.now();
+    const key = recordKey(this.#model, id);
+    removeRecord(this.#state, key);
+    const record: StoredRecord = {
+      model: this.#model,
+      id,
+      payload: structuredClone(payload),
+      expiresAt: expiresAtFor(expiresIn, now),
+    };
+    this.#state.records.set(key, record);
+    this.#index(key, record);
+    this.#state.writesSinceSweep += 1;
+    if (this.#state.writesSinceSweep >= SWEEP_EVERY_WRITES) sweepExpired(this.#state, now);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const record = liveRecord(this.#state, recordKey(this.#model, id));
+    return record ? structuredClone(record.payload) : undefined;
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = this.#state.uidIndex.get(uid);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = this.#state.userCodeIndex.get(userCode);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async consumeOnce(id: string): Promise<boolean> {
+    // No await between the read and the write: atomic within the event loop.
+    const record = liveRecord(this.#state, recordKey(this.#model, id));
+    if (!record || record.payload.consumed) return false;
+    record.payload.consumed = epochSeconds();
+    return true;
+  }
+
+  async consume(id: string): Promise<void> {
+    if (!(await this.consumeOnce(id))) throw alreadyConsumedError(this.#model);
+  }
+
+  async destroy(id: string): Promise<void> {
+    removeRecord(this.#state, recordKey(this.#model, id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const members = this.#state.grantIndex.get(grantId);
+    if (!members) return;
+    for (const key of [...members]) removeRecord(this.#state, key);
+    this.#state.grantIndex.delete(grantId);
+  }
+
+  #index(key: string, record: StoredRecord): void {
+    const { payload, id } = record;
+    if (this.#model === 'Session' && typeof payload.uid === 'string') {
+      this.#state.uidIndex.set(payload.uid, id);
+    }
+    if (typeof payload.userCode === 'string') {
+      this.#state.userCodeIndex.set(payload.userCode, id);
+    }
+    if (GRANTABLE_MODELS.has(this.#model) && typeof payload.grantId === 'string') {
+      const members = this.#state.grantIndex.get(payload.grantId) ?? new Set<string>();
+      members.add(key);
+      this.#state.grantIndex.set(payload.grantId, members);
+    }
+  }
+}
+
+/**
+ * A factory for oidc-provider's `adapter` option, backed by one fresh in-process store.
+ *
+ * @example new Provider(issuer, { adapter: createMemoryAdapterFactory(), ... })
+ */
+export function createMemoryAdapterFactory(): OidcAdapterFactory {
+  const state: MemoryState = {
+    records: new Map(),
+    uidIndex: new Map(),
+    userCodeIndex: new Map(),
+    grantIndex: new Map(),
+    writesSinceSweep: 0,
+  };
+  return (name: string) => new MemoryOidcAdapter(name, state);
+}
