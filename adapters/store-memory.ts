@@ -1,0 +1,455 @@
+/**
+ * The in-process store: the embedded default when no MONGODB_URI is set, and the store
+ * behind the benchmarks. NOT durable (kind 'memory', durable false).
+ *
+ * Every rule of the port (adapters/store.ts) holds here the same way as in MongoDB:
+ * uniqueness lives in Maps and every check-and-set runs in one synchronous step (no
+ * `await` between the check and the write), so concurrent async callers cannot both
+ * win; inputs and outputs are deep copies (structuredClone); expiry is checked on read
+ * and `sweep()` removes expired tokens; outbox claims carry leases.
+ *
+ * @example const store = createMemoryStore(); await store.migrate();
+ */
+import type { Company, DenylistEntry, Policy, Service } from '../policies/types.ts';
+import {
+  StoreConflictError,
+  type AuditEvent,
+  type AuditQuery,
+  type AuditStore,
+  type CompanyStore,
+  type Customer,
+  type CustomerPatch,
+  type CustomerQuery,
+  type CustomerStore,
+  type DenylistQuery,
+  type DenylistStore,
+  type Identity,
+  type NewCustomer,
+  type OneTimeToken,
+  type OneTimeTokenKind,
+  type OutboxMessage,
+  type OutboxStore,
+  type Page,
+  type PolicyStore,
+  type ServiceStore,
+  type SettingsStore,
+  type Store,
+  type TokenStore,
+} from './store.ts';
+import { decodeCursor, encodeCursor, newId, newSortableId, pageSize } from './ids.ts';
+
+const copy = <T>(value: T): T => structuredClone(value);
+
+const PATCHABLE_FIELDS = [
+  'email',
+  'emailVerified',
+  'name',
+  'passwordHash',
+  'status',
+  'roles',
+  'companyId',
+  'services',
+  'portalAccess',
+] as const satisfies readonly (keyof CustomerPatch)[];
+
+function identityKey(identity: Identity): string {
+  return `${identity.issuer}|${identity.subject}`;
+}
+
+function uniqueIdentities(identities: readonly Identity[]): Identity[] {
+  const seen = new Map<string, Identity>();
+  for (const { issuer, subject } of identities) seen.set(identityKey({ issuer, subject }), { issuer, subject });
+  return [...seen.values()];
+}
+
+function includesFolded(haystack: string, needle: string): boolean {
+  return haystack.toLowerCase().includes(needle.toLowerCase());
+}
+
+/** Customers sorted by (createdAt, id); the cursor is the last item's position. */
+function createCustomerStore(): CustomerStore {
+  const byId = new Map<string, Customer>();
+  const idByEmail = new Map<string, string>();
+  const idByIdentity = new Map<string, string>();
+
+  function assertIdentitiesFree(identities: readonly Identity[], ownerId: string): void {
+    for (const identity of identities) {
+      const holder = idByIdentity.get(identityKey(identity));
+      if (holder !== undefined && holder !== ownerId) {
+        throw new StoreConflictError('identity_taken', `identity ${identityKey(identity)} is linked to another customer`);
+      }
+    }
+  }
+
+  return {
+    async create(input: NewCustomer): Promise<Customer> {
+      const now = new Date();
+      const customer: Customer = {
+        ...copy(input),
+        identities: uniqueIdentities(input.identities),
+        createdAt: input.createdAt ? new Date(input.createdAt) : now,
+        updatedAt: now,
+      };
+      if (idByEmail.has(customer.email)) throw new StoreConflictError('email_taken');
+      if (byId.has(customer.id)) throw new Error(`customer id ${customer.id} already exists`);
+      assertIdentitiesFree(customer.identities, customer.id);
+      byId.set(customer.id, customer);
+      idByEmail.set(customer.email, customer.id);
+      for (const identity of customer.identities) idByIdentity.set(identityKey(identity), customer.id);
+      return copy(customer);
+    },
+
+    async get(id) {
+      const customer = byId.get(id);
+      return customer ? copy(customer) : null;
+    },
+
+    async findByEmail(email) {
+      const id = idByEmail.get(email);
+      const customer = id === undefined ? undefined : byId.get(id);
+      return customer ? copy(customer) : null;
+    },
+
+    async findByIdentity(issuer, subject) {
+      const id = idByIdentity.get(identityKey({ issuer, subject }));
+      const customer = id === undefined ? undefined : byId.get(id);
+      return customer ? copy(customer) : null;
+    },
+
+    async update(id, patch) {
+      const current = byId.get(id);
+      if (!current) return null;
+      const next: Customer = { ...current, updatedAt: new Date() };
+      for (const field of PATCHABLE_FIELDS) {
+        if (patch[field] !== undefined) (next as unknown as Record<string, unknown>)[field] = copy(patch[field]);
+      }
+      if (next.email !== current.email) {
+        if (idByEmail.has(next.email)) throw new StoreConflictError('email_taken');
+        idByEmail.delete(current.email);
+        idByEmail.set(next.email, id);
+      }
+      byId.set(id, next);
+      return copy(next);
+    },
+
+    async addServices(id, services) {
+      const current = byId.get(id);
+      if (!current) return null;
+      const merged = [...current.services];
+      for (const service of services) if (!merged.includes(service)) merged.push(service);
+      const next: Customer = { ...current, services: merged, updatedAt: new Date() };
+      byId.set(id, next);
+      return copy(next);
+    },
+
+    async linkIdentity(id, identity) {
+      const current = byId.get(id);
+      if (!current) return null;
+      const link = { issuer: identity.issuer, subject: identity.subject };
+      assertIdentitiesFree([link], id);
+      idByIdentity.set(identityKey(link), id);
+      const already = current.identities.some((known) => identityKey(known) === identityKey(link));
+      const next: Customer = {
+        ...current,
+        identities: already ? current.identities : [...current.identities, link],
+        updatedAt: new Date(),
+      };
+      byId.set(id, next);
+      return copy(next);
+    },
+
+    async delete(id) {
+      const current = byId.get(id);
+      if (!current) return false;
+      byId.delete(id);
+      idByEmail.delete(current.email);
+      for (const identity of current.identities) {
+        if (idByIdentity.get(identityKey(identity)) === id) idByIdentity.delete(identityKey(identity));
+      }
+      return true;
+    },
+
+    async list(query: CustomerQuery): Promise<Page<Customer>> {
+      const limit = pageSize(query.limit);
+      const after = query.cursor ? decodeCursor(query.cursor) : null;
+      const matches = [...byId.values()]
+        .filter((c) => !query.search || includesFolded(c.email, query.search) || includesFolded(c.name, query.search))
+        .filter((c) => query.companyId === undefined || c.companyId === query.companyId)
+        .filter((c) => query.service === undefined || c.services.includes(query.service))
+        .filter((c) => !after || c.createdAt.getTime() > after.t || (c.createdAt.getTime() === after.t && c.id > after.id))
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const items = matches.slice(0, limit);
+      const last = items.at(-1);
+      const next = matches.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
+      return { items: copy(items), next };
+    },
+
+    async count() {
+      return byId.size;
+    },
+  };
+}
+
+/** Companies and services: keyed by id, listed in id order. */
+function createKeyedStore<T extends { id: string }>(conflict: 'company_exists' | 'service_exists') {
+  const byId = new Map<string, T>();
+  return {
+    async list(): Promise<T[]> {
+      return copy([...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    },
+    async get(id: string): Promise<T | null> {
+      const item = byId.get(id);
+      return item ? copy(item) : null;
+    },
+    async create(item: T): Promise<T> {
+      if (byId.has(item.id)) throw new StoreConflictError(conflict);
+      byId.set(item.id, copy(item));
+      return copy(item);
+    },
+    async replace(item: T): Promise<T | null> {
+      if (!byId.has(item.id)) return null;
+      byId.set(item.id, copy(item));
+      return copy(item);
+    },
+    async delete(id: string): Promise<boolean> {
+      return byId.delete(id);
+    },
+  };
+}
+
+function createPolicyStore(): PolicyStore {
+  let current: Policy | null = null;
+  return {
+    async get() {
+      return current ? copy(current) : null;
+    },
+    async save(policy, expectedVersion) {
+      const storedVersion = current?.version ?? 0;
+      if (storedVersion !== expectedVersion) throw new StoreConflictError('version_conflict');
+      const { version: _ignored, ...fields } = copy(policy) as Policy;
+      current = { ...fields, version: expectedVersion + 1 };
+      return copy(current);
+    },
+  };
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Entries are flat, so a field copy is a deep copy, and much faster than structuredClone for 10,000 of them. */
+function copyEntry(entry: DenylistEntry): DenylistEntry {
+  const copied: DenylistEntry = {
+    value: entry.value,
+    kind: entry.kind,
+    createdAt: new Date(entry.createdAt),
+    createdBy: entry.createdBy,
+  };
+  if (entry.note !== undefined) copied.note = entry.note;
+  return copied;
+}
+
+function createDenylistStore(): DenylistStore {
+  const byValue = new Map<string, DenylistEntry>();
+  let sortedCache: DenylistEntry[] | null = null;
+  const sorted = () =>
+    (sortedCache ??= [...byValue.values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0)));
+  return {
+    async add(entries) {
+      let added = 0;
+      for (const entry of entries) {
+        if (byValue.has(entry.value)) continue;
+        byValue.set(entry.value, copyEntry(entry));
+        added += 1;
+      }
+      if (added > 0) sortedCache = null;
+      return added;
+    },
+    async remove(value) {
+      const removed = byValue.delete(value);
+      if (removed) sortedCache = null;
+      return removed;
+    },
+    async list(query: DenylistQuery) {
+      const matches = sorted().filter((e) => !query.search || includesFolded(e.value, query.search));
+      const offset = Math.max(0, Math.floor(query.offset ?? 0));
+      return { items: matches.slice(offset, offset + pageSize(query.limit, 100)).map(copyEntry), total: matches.length };
+    },
+    async all() {
+      return sorted().map(copyEntry);
+    },
+  };
+}
+
+function createTokenStore(): TokenStore {
+  const byHash = new Map<string, OneTimeToken>();
+  const usable = (token: OneTimeToken | undefined, kind: OneTimeTokenKind, now: Date): token is OneTimeToken =>
+    token !== undefined && token.kind === kind && token.expiresAt.getTime() > now.getTime();
+  return {
+    async create(token) {
+      if (byHash.has(token.hash)) throw new StoreConflictError('token_exists');
+      byHash.set(token.hash, copy(token));
+    },
+    async consume(kind, hash, now) {
+      const token = byHash.get(hash);
+      if (!usable(token, kind, now)) return null;
+      byHash.delete(hash);
+      return copy(token);
+    },
+    async peek(kind, hash, now) {
+      const token = byHash.get(hash);
+      return usable(token, kind, now) ? copy(token) : null;
+    },
+    async revokeFor(kind, customerId) {
+      let removed = 0;
+      for (const [hash, token] of byHash) {
+        if (token.kind === kind && token.customerId === customerId) {
+          byHash.delete(hash);
+          removed += 1;
+        }
+      }
+      return removed;
+    },
+    async sweep(now) {
+      let removed = 0;
+      for (const [hash, token] of byHash) {
+        if (token.expiresAt.getTime() <= now.getTime()) {
+          byHash.delete(hash);
+          removed += 1;
+        }
+      }
+      return removed;
+    },
+  };
+}
+
+/** Newest first by (at, id); ids are time-sortable so same-millisecond events keep their order. */
+function createAuditStore(): AuditStore {
+  const events: AuditEvent[] = [];
+  const newerFirst = (a: AuditEvent, b: AuditEvent) =>
+    b.at.getTime() - a.at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+  return {
+    async append(event) {
+      const stored: AuditEvent = withoutUndefined({ ...copy(event), id: newSortableId() });
+      events.push(stored);
+      return copy(stored);
+    },
+    async list(query: AuditQuery) {
+      const limit = pageSize(query.limit);
+      const before = query.cursor ? decodeCursor(query.cursor) : null;
+      const matches = events
+        .filter((e) => query.action === undefined || e.action === query.action)
+        .filter((e) => query.actor === undefined || e.actor === query.actor)
+        .filter((e) => query.target === undefined || e.target === query.target)
+        .filter((e) => !query.since || e.at.getTime() >= query.since.getTime())
+        .filter((e) => !query.until || e.at.getTime() <= query.until.getTime())
+        .filter((e) => !before || e.at.getTime() < before.t || (e.at.getTime() === before.t && e.id < before.id))
+        .sort(newerFirst);
+      const items = matches.slice(0, limit);
+      const last = items.at(-1);
+      const next = matches.length > limit && last ? encodeCursor({ t: last.at.getTime(), id: last.id }) : null;
+      return { items: copy(items), next };
+    },
+  };
+}
+
+function isDue(message: OutboxMessage, now: Date): boolean {
+  if (message.status === 'pending') return message.nextAttemptAt.getTime() <= now.getTime();
+  if (message.status === 'sending') return message.leaseUntil !== null && message.leaseUntil.getTime() <= now.getTime();
+  return false;
+}
+
+function createOutboxStore(): OutboxStore {
+  const byId = new Map<string, OutboxMessage>();
+  const byCreation = (a: OutboxMessage, b: OutboxMessage) => a.createdAt.getTime() - b.createdAt.getTime();
+  return {
+    async enqueue(input) {
+      const now = new Date();
+      const message: OutboxMessage = withoutUndefined({
+        id: newId(),
+        to: input.to,
+        subject: input.subject,
+        text: input.text,
+        html: input.html,
+        headers: input.headers ? copy(input.headers) : undefined,
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: now,
+        leaseUntil: null,
+        lastError: null,
+        createdAt: now,
+        sentAt: null,
+      });
+      byId.set(message.id, message);
+      return copy(message);
+    },
+    async claimDue(now, leaseMs, limit) {
+      const due = [...byId.values()]
+        .filter((m) => isDue(m, now))
+        .sort((a, b) => a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || byCreation(a, b))
+        .slice(0, Math.max(0, limit));
+      const leaseUntil = new Date(now.getTime() + leaseMs);
+      for (const message of due) {
+        message.status = 'sending';
+        message.leaseUntil = new Date(leaseUntil);
+        message.attempts += 1;
+      }
+      return copy(due);
+    },
+    async markSent(id, at) {
+      const message = byId.get(id);
+      if (!message) return;
+      message.status = 'sent';
+      message.sentAt = new Date(at);
+      message.leaseUntil = null;
+    },
+    async markFailed(id, error, nextAttemptAt, dead) {
+      const message = byId.get(id);
+      if (!message) return;
+      message.status = dead ? 'dead' : 'pending';
+      message.lastError = error;
+      message.nextAttemptAt = new Date(nextAttemptAt);
+      message.leaseUntil = null;
+    },
+    async list(filter) {
+      return copy(
+        [...byId.values()]
+          .filter((m) => filter.status === undefined || m.status === filter.status)
+          .filter((m) => filter.to === undefined || m.to === filter.to)
+          .sort(byCreation),
+      );
+    },
+  };
+}
+
+function createSettingsStore(): SettingsStore {
+  const values = new Map<string, unknown>();
+  return {
+    async get<T = unknown>(key: string): Promise<T | null> {
+      return values.has(key) ? (copy(values.get(key)) as T) : null;
+    },
+    async set(key, value) {
+      values.set(key, copy(value));
+    },
+  };
+}
+
+/** @example const store = createMemoryStore(); */
+export function createMemoryStore(): Store {
+  return {
+    kind: 'memory',
+    durable: false,
+    customers: createCustomerStore(),
+    companies: createKeyedStore<Company>('company_exists') satisfies CompanyStore,
+    services: createKeyedStore<Service>('service_exists') satisfies ServiceStore,
+    policy: createPolicyStore(),
+    denylist: createDenylistStore(),
+    tokens: createTokenStore(),
+    audit: createAuditStore(),
+    outbox: createOutboxStore(),
+    settings: createSettingsStore(),
+    async migrate() {},
+    async ping() {},
+    async close() {},
+  };
+}

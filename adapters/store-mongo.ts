@@ -1,0 +1,820 @@
+/**
+ * The durable store on MongoDB (kind 'mongodb', durable true), with the official driver.
+ *
+ * Connection: `createMongoStore()` only builds the client (the URI is parsed, nothing is
+ * contacted); the driver connects on the first operation, normally `await store.migrate()`
+ * at gateway start. `close()` ends the pool; later calls fail with StoreUnavailableError.
+ *
+ * The same code must be correct on MongoDB and on FerretDB 1.x (SQLite backend), which CI
+ * runs. FerretDB 1.x differs in ways that shape this module:
+ *   - findAndModify/update are read-modify-write in FerretDB, NOT atomic: two concurrent
+ *     "update where version = 3" both succeed. So every race-deciding step here is an
+ *     insert of a unique `_id` (a SQLite unique key) or a delete whose `deletedCount`
+ *     decides (SQLite's rows-affected), both atomic on either server:
+ *       * tokens.consume = read, then deleteOne, and only the caller whose delete removed
+ *         the document gets it;
+ *       * policy.save appends version N+1 as `_id: N+1` (a history of versions), so of
+ *         two saves at the same expected version one insert wins;
+ *       * outbox.claimDue inserts a claim `_id: <messageId>#<attempt>` before taking the
+ *         message, so one claimer wins per attempt; an abandoned claim is taken over
+ *         after its lease by a delete-if-unchanged.
+ *   - a unique multikey index over an array of subdocuments is not enforced (and, on
+ *     MongoDB, customers with no identities would collide on the missing key), so
+ *     identities live in their own collection keyed `_id: "<issuer>|<subject>"`. The
+ *     customer document is written first, then the identity claims; a lost claim removes
+ *     the new customer again (create) or is refused (link). A claim whose customer no
+ *     longer exists is an orphan and may be taken over.
+ *   - for the same reason, two concurrent updates of one customer (e.g. two addServices)
+ *     can lose one of them on FerretDB; on MongoDB $set/$addToSet are atomic. Nothing
+ *     that decides a race relies on an update.
+ *   - a unique violation raised by an update comes back as code 1 "UNIQUE constraint
+ *     failed" instead of 11000; both are mapped to StoreConflictError.
+ * Free-form payloads (token data, audit before/after/data, settings values, mail headers)
+ * are stored as Extended JSON strings, so no caller data can put a dotted or `$` key in
+ * a document. Every document carries `schemaVersion: 1`.
+ *
+ * Errors: unique violations -> StoreConflictError; any other driver or server error
+ * (server selection, network, timeouts, closed client) -> StoreUnavailableError, so
+ * callers fail closed. A failure is never turned into "not found".
+ */
+import {
+  BSON,
+  MongoBulkWriteError,
+  MongoClient,
+  MongoError,
+  MongoServerError,
+  type Collection,
+  type Db,
+  type Document,
+  type Filter,
+  type MongoClientOptions,
+} from 'mongodb';
+import type { Company, DenylistEntry, Policy, Service } from '../policies/types.ts';
+import {
+  StoreConflictError,
+  StoreUnavailableError,
+  type AuditEvent,
+  type AuditStore,
+  type CompanyStore,
+  type Customer,
+  type CustomerStore,
+  type DenylistStore,
+  type Identity,
+  type OneTimeToken,
+  type OutboxMessage,
+  type OutboxStore,
+  type PolicyStore,
+  type ServiceStore,
+  type SettingsStore,
+  type Store,
+  type StoreConflictCode,
+  type TokenStore,
+} from './store.ts';
+import { decodeCursor, encodeCursor, newId, newSortableId, pageSize } from './ids.ts';
+
+export const SCHEMA_VERSION = 1;
+
+/** Client settings passed through to the driver; the defaults make failures surface fast. */
+export type MongoStoreClientOptions = Pick<
+  MongoClientOptions,
+  | 'maxPoolSize'
+  | 'minPoolSize'
+  | 'serverSelectionTimeoutMS'
+  | 'connectTimeoutMS'
+  | 'socketTimeoutMS'
+  | 'heartbeatFrequencyMS'
+  | 'appName'
+  | 'tls'
+  | 'tlsCAFile'
+  | 'tlsCertificateKeyFile'
+  | 'tlsCertificateKeyFilePassword'
+  | 'tlsAllowInvalidCertificates'
+  | 'tlsAllowInvalidHostnames'
+  | 'retryWrites'
+  | 'retryReads'
+>;
+
+export interface MongoStoreOptions {
+  /** mongodb:// or mongodb+srv:// URI (MONGODB_URI). */
+  uri: string;
+  /** Database name; defaults to the URI's database, else 'gatehouse'. */
+  dbName?: string;
+  client?: MongoStoreClientOptions;
+}
+
+/** Driver defaults we override: fail within seconds, not the driver's 30 s, when the server is gone. */
+const CLIENT_DEFAULTS: MongoStoreClientOptions = {
+  maxPoolSize: 20,
+  serverSelectionTimeoutMS: 5_000,
+  connectTimeoutMS: 5_000,
+  socketTimeoutMS: 30_000,
+  appName: 'gatehouse',
+};
+
+const COLLECTIONS = [
+  'customers',
+  'identities',
+  'companies',
+  'services',
+  'policy',
+  'denylist',
+  'tokens',
+  'audit',
+  'outbox',
+  'outbox_claims',
+  'settings',
+] as const;
+type CollectionName = (typeof COLLECTIONS)[number];
+
+/** Every document here has a string `_id` (policy versions: a number), never an ObjectId. */
+interface StoredDoc extends Document {
+  _id: string | number;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+function isDuplicateKey(error: unknown): boolean {
+  if (!(error instanceof MongoServerError)) return false;
+  return error.code === 11000 || /E11000|UNIQUE constraint failed/.test(error.message);
+}
+
+function unavailable(error: unknown): StoreUnavailableError {
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new StoreUnavailableError(`store_unavailable: ${detail}`, { cause: error });
+}
+
+/** A Node socket failure the driver let through unwrapped (e.g. EPIPE on a write to a dead server). */
+function isSocketError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(E[A-Z]+|ERR_(STREAM|SOCKET)_[A-Z_]+)$/.test(code);
+}
+
+/** Runs one store operation, mapping driver failures to the port's errors. */
+async function guarded<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof StoreConflictError || error instanceof StoreUnavailableError) throw error;
+    if (error instanceof MongoError || isSocketError(error)) throw unavailable(error);
+    throw error;
+  }
+}
+
+/** Runs a write whose unique-key violation means `code`. */
+async function conflictAs<T>(code: StoreConflictCode, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isDuplicateKey(error)) throw new StoreConflictError(code);
+    throw error;
+  }
+}
+
+/* -------------------------------------------------------------- documents */
+
+const toJsonText = (value: unknown): string => BSON.EJSON.stringify(value ?? null, { relaxed: true });
+const fromJsonText = (text: unknown): unknown =>
+  typeof text === 'string' ? BSON.EJSON.parse(text, { relaxed: true }) : undefined;
+
+function withoutUndefined<T extends Record<string, unknown>>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Drops the storage fields (`_id`, `schemaVersion`) and puts `_id` back as `idField`. */
+function fromDoc<T>(doc: Document, idField?: string): T {
+  const { _id, schemaVersion: _version, ...rest } = doc;
+  return (idField ? { [idField]: _id, ...rest } : rest) as T;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function identityKey(identity: Identity): string {
+  return `${identity.issuer}|${identity.subject}`;
+}
+
+function uniqueIdentities(identities: readonly Identity[]): Identity[] {
+  const seen = new Map<string, Identity>();
+  for (const { issuer, subject } of identities) seen.set(identityKey({ issuer, subject }), { issuer, subject });
+  return [...seen.values()];
+}
+
+/* -------------------------------------------------------------- customers */
+
+const PATCHABLE_FIELDS = [
+  'email',
+  'emailVerified',
+  'name',
+  'passwordHash',
+  'status',
+  'roles',
+  'companyId',
+  'services',
+  'portalAccess',
+] as const;
+
+function toCustomer(doc: Document | null): Customer | null {
+  return doc ? fromDoc<Customer>(doc, 'id') : null;
+}
+
+function createCustomerStore(col: (name: CollectionName) => Collection<StoredDoc>): CustomerStore {
+  const customers = () => col('customers');
+  const identities = () => col('identities');
+
+  async function getCustomer(id: string): Promise<Customer | null> {
+    return toCustomer(await customers().findOne({ _id: id }));
+  }
+
+  /** Claims an identity for `customerId`; false when another live customer holds it. */
+  async function claimIdentity(identity: Identity, customerId: string): Promise<boolean> {
+    const key = identityKey(identity);
+    const claim = { _id: key, issuer: identity.issuer, subject: identity.subject, customerId, schemaVersion: SCHEMA_VERSION };
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        await identities().insertOne(claim);
+        return true;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      const holder = await identities().findOne({ _id: key });
+      if (!holder) continue; // released meanwhile: try again
+      if (holder.customerId === customerId) return true;
+      if (await customers().findOne({ _id: holder.customerId }, { projection: { _id: 1 } })) return false;
+      // Orphan: its customer is gone. Take it over only if nobody else did first.
+      await identities().deleteOne({ _id: key, customerId: holder.customerId });
+    }
+    return false;
+  }
+
+  async function releaseIdentities(list: readonly Identity[], customerId: string): Promise<void> {
+    await identities().deleteMany({ _id: { $in: list.map(identityKey) }, customerId });
+  }
+
+  return {
+    create: (input) =>
+      guarded(async () => {
+        const now = new Date();
+        const { id, ...fields } = input;
+        const links = uniqueIdentities(input.identities);
+        const doc = {
+          ...withoutUndefined({ ...fields }),
+          _id: id,
+          identities: links,
+          createdAt: input.createdAt ? new Date(input.createdAt) : now,
+          updatedAt: now,
+          schemaVersion: SCHEMA_VERSION,
+        };
+        await conflictAs('email_taken', () => customers().insertOne(doc));
+        const claimed: Identity[] = [];
+        for (const identity of links) {
+          if (!(await claimIdentity(identity, id))) {
+            await releaseIdentities(claimed, id);
+            await customers().deleteOne({ _id: id });
+            throw new StoreConflictError('identity_taken', `identity ${identityKey(identity)} is linked to another customer`);
+          }
+          claimed.push(identity);
+        }
+        return structuredClone(toCustomer(doc) as Customer);
+      }),
+
+    get: (id) => guarded(() => getCustomer(id)),
+
+    findByEmail: (email) => guarded(async () => toCustomer(await customers().findOne({ email }))),
+
+    findByIdentity: (issuer, subject) =>
+      guarded(async () => {
+        const key = identityKey({ issuer, subject });
+        const claim = await identities().findOne({ _id: key });
+        if (!claim) return null;
+        // The claim is the authority; a claim whose customer is gone is an orphan (absent).
+        return getCustomer(String(claim.customerId));
+      }),
+
+    update: (id, patch) =>
+      guarded(async () => {
+        const set: Document = { updatedAt: new Date() };
+        for (const field of PATCHABLE_FIELDS) if (patch[field] !== undefined) set[field] = patch[field];
+        const doc = await conflictAs('email_taken', () =>
+          customers().findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }),
+        );
+        return toCustomer(doc);
+      }),
+
+    addServices: (id, services) =>
+      guarded(async () =>
+        toCustomer(
+          await customers().findOneAndUpdate(
+            { _id: id },
+            { $addToSet: { services: { $each: [...services] } }, $set: { updatedAt: new Date() } },
+            { returnDocument: 'after' },
+          ),
+        ),
+      ),
+
+    linkIdentity: (id, identity) =>
+      guarded(async () => {
+        const link = { issuer: identity.issuer, subject: identity.subject };
+        if (!(await getCustomer(id))) return null;
+        if (!(await claimIdentity(link, id))) {
+          throw new StoreConflictError('identity_taken', `identity ${identityKey(link)} is linked to another customer`);
+        }
+        const doc = await customers().findOneAndUpdate(
+          { _id: id },
+          { $addToSet: { identities: link }, $set: { updatedAt: new Date() } },
+          { returnDocument: 'after' },
+        );
+        if (!doc) await releaseIdentities([link], id);
+        return toCustomer(doc);
+      }),
+
+    delete: (id) =>
+      guarded(async () => {
+        const { deletedCount } = await customers().deleteOne({ _id: id });
+        await identities().deleteMany({ customerId: id });
+        return deletedCount === 1;
+      }),
+
+    list: (query) =>
+      guarded(async () => {
+        const limit = pageSize(query.limit);
+        const clauses: Filter<StoredDoc>[] = [];
+        if (query.search) {
+          const pattern = { $regex: escapeRegex(query.search), $options: 'i' };
+          clauses.push({ $or: [{ email: pattern }, { name: pattern }] });
+        }
+        if (query.companyId !== undefined) clauses.push({ companyId: query.companyId });
+        if (query.service !== undefined) clauses.push({ services: query.service });
+        if (query.cursor) {
+          const after = decodeCursor(query.cursor);
+          const at = new Date(after.t);
+          clauses.push({ $or: [{ createdAt: { $gt: at } }, { createdAt: at, _id: { $gt: after.id } }] });
+        }
+        const docs = await customers()
+          .find(clauses.length ? { $and: clauses } : {})
+          .sort({ createdAt: 1, _id: 1 })
+          .limit(limit + 1)
+          .toArray();
+        const items = docs.slice(0, limit).map((doc) => toCustomer(doc) as Customer);
+        const last = items.at(-1);
+        const next = docs.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
+        return { items, next };
+      }),
+
+    count: () => guarded(() => customers().countDocuments({})),
+  };
+}
+
+/* --------------------------------------------------- companies / services */
+
+function createKeyedStore<T extends { id: string }>(
+  collection: () => Collection<StoredDoc>,
+  conflict: 'company_exists' | 'service_exists',
+) {
+  const toItem = (doc: Document | null): T | null => (doc ? fromDoc<T>(doc, 'id') : null);
+  const toDoc = (item: T): StoredDoc => {
+    const { id, ...fields } = item;
+    return { ...withoutUndefined(fields as Record<string, unknown>), _id: id, schemaVersion: SCHEMA_VERSION };
+  };
+  return {
+    list: () =>
+      guarded(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map((doc) => toItem(doc) as T)),
+    get: (id: string) => guarded(async () => toItem(await collection().findOne({ _id: id }))),
+    create: (item: T) =>
+      guarded(async () => {
+        const doc = toDoc(item);
+        await conflictAs(conflict, () => collection().insertOne(doc));
+        return structuredClone(toItem(doc) as T);
+      }),
+    replace: (item: T) =>
+      guarded(async () =>
+        toItem(await collection().findOneAndReplace({ _id: item.id }, toDoc(item), { returnDocument: 'after' })),
+      ),
+    delete: (id: string) => guarded(async () => (await collection().deleteOne({ _id: id })).deletedCount === 1),
+  };
+}
+
+/* ----------------------------------------------------------------- policy */
+
+/** Versions are appended (`_id` = version number); the newest is the policy in force. */
+function createPolicyStore(collection: () => Collection<StoredDoc>): PolicyStore {
+  async function latest(): Promise<Policy | null> {
+    const doc = await collection().find({}).sort({ _id: -1 }).limit(1).next();
+    return doc ? ({ ...(doc.policy as Omit<Policy, 'version'>), version: doc._id as number } as Policy) : null;
+  }
+  return {
+    get: () => guarded(latest),
+    save: (policy, expectedVersion) =>
+      guarded(async () => {
+        const stored = (await latest())?.version ?? 0;
+        if (stored !== expectedVersion) throw new StoreConflictError('version_conflict');
+        const { version: _ignored, ...fields } = policy as Policy;
+        const version = expectedVersion + 1;
+        await conflictAs('version_conflict', () =>
+          collection().insertOne({ _id: version, policy: fields, savedAt: new Date(), schemaVersion: SCHEMA_VERSION }),
+        );
+        return { ...structuredClone(fields), version } as Policy;
+      }),
+  };
+}
+
+/* --------------------------------------------------------------- denylist */
+
+function toEntry(doc: Document): DenylistEntry {
+  const { _id, schemaVersion: _version, ...entry } = doc;
+  return entry as DenylistEntry;
+}
+
+function createDenylistStore(collection: () => Collection<StoredDoc>): DenylistStore {
+  return {
+    add: (entries) =>
+      guarded(async () => {
+        const byValue = new Map<string, StoredDoc>();
+        for (const entry of entries) {
+          if (byValue.has(entry.value)) continue;
+          byValue.set(entry.value, { ...withoutUndefined({ ...entry }), _id: entry.value, schemaVersion: SCHEMA_VERSION });
+        }
+        if (byValue.size === 0) return 0;
+        try {
+          return (await collection().insertMany([...byValue.values()], { ordered: false })).insertedCount;
+        } catch (error) {
+          const onlyDuplicates =
+            error instanceof MongoBulkWriteError &&
+            [error.writeErrors].flat().every((writeError) => writeError.code === 11000);
+          if (onlyDuplicates) return error.insertedCount;
+          throw error;
+        }
+      }),
+    remove: (value) => guarded(async () => (await collection().deleteOne({ _id: value })).deletedCount === 1),
+    list: (query) =>
+      guarded(async () => {
+        const filter = query.search ? { value: { $regex: escapeRegex(query.search), $options: 'i' } } : {};
+        const offset = Math.max(0, Math.floor(query.offset ?? 0));
+        const [total, docs] = await Promise.all([
+          collection().countDocuments(filter),
+          collection().find(filter).sort({ _id: 1 }).skip(offset).limit(pageSize(query.limit, 100)).toArray(),
+        ]);
+        return { items: docs.map(toEntry), total };
+      }),
+    all: () => guarded(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map(toEntry)),
+  };
+}
+
+/* ----------------------------------------------------------------- tokens */
+
+function toToken(doc: Document | null): OneTimeToken | null {
+  if (!doc) return null;
+  return {
+    kind: doc.kind,
+    hash: doc.hash,
+    customerId: doc.customerId ?? null,
+    data: (fromJsonText(doc.data) ?? {}) as Record<string, unknown>,
+    expiresAt: doc.expiresAt,
+    createdAt: doc.createdAt,
+  };
+}
+
+function createTokenStore(collection: () => Collection<StoredDoc>): TokenStore {
+  const live = (kind: string, hash: string, now: Date): Filter<StoredDoc> => ({
+    _id: hash,
+    kind,
+    expiresAt: { $gt: now },
+  });
+  return {
+    create: (token) =>
+      guarded(async () => {
+        const doc = {
+          _id: token.hash,
+          hash: token.hash,
+          kind: token.kind,
+          customerId: token.customerId,
+          data: toJsonText(token.data),
+          expiresAt: token.expiresAt,
+          createdAt: token.createdAt,
+          schemaVersion: SCHEMA_VERSION,
+        };
+        await conflictAs('token_exists', () => collection().insertOne(doc));
+      }),
+    consume: (kind, hash, now) =>
+      guarded(async () => {
+        const doc = await collection().findOne(live(kind, hash, now));
+        if (!doc) return null;
+        // The delete decides: of concurrent consumers, only the one that removed it wins.
+        const { deletedCount } = await collection().deleteOne(live(kind, hash, now));
+        return deletedCount === 1 ? toToken(doc) : null;
+      }),
+    peek: (kind, hash, now) => guarded(async () => toToken(await collection().findOne(live(kind, hash, now)))),
+    revokeFor: (kind, customerId) => guarded(async () => (await collection().deleteMany({ kind, customerId })).deletedCount),
+    sweep: (now) => guarded(async () => (await collection().deleteMany({ expiresAt: { $lte: now } })).deletedCount),
+  };
+}
+
+/* ------------------------------------------------------------------ audit */
+
+function toAuditEvent(doc: Document): AuditEvent {
+  const payload = (fromJsonText(doc.payload) ?? {}) as Pick<AuditEvent, 'before' | 'after' | 'data'>;
+  return withoutUndefined({
+    id: doc._id as string,
+    at: doc.at,
+    actor: doc.actor,
+    action: doc.action,
+    target: doc.target ?? undefined,
+    before: payload.before,
+    after: payload.after,
+    data: payload.data,
+  }) as AuditEvent;
+}
+
+function createAuditStore(collection: () => Collection<StoredDoc>): AuditStore {
+  return {
+    append: (event) =>
+      guarded(async () => {
+        const id = newSortableId();
+        const payload = withoutUndefined({ before: event.before, after: event.after, data: event.data });
+        await collection().insertOne({
+          _id: id,
+          at: event.at,
+          actor: event.actor,
+          action: event.action,
+          target: event.target ?? null,
+          payload: toJsonText(payload),
+          schemaVersion: SCHEMA_VERSION,
+        });
+        return structuredClone(withoutUndefined({ ...event, id })) as AuditEvent;
+      }),
+    list: (query) =>
+      guarded(async () => {
+        const limit = pageSize(query.limit);
+        const clauses: Filter<StoredDoc>[] = [];
+        if (query.action !== undefined) clauses.push({ action: query.action });
+        if (query.actor !== undefined) clauses.push({ actor: query.actor });
+        if (query.target !== undefined) clauses.push({ target: query.target });
+        if (query.since) clauses.push({ at: { $gte: query.since } });
+        if (query.until) clauses.push({ at: { $lte: query.until } });
+        if (query.cursor) {
+          const before = decodeCursor(query.cursor);
+          const at = new Date(before.t);
+          clauses.push({ $or: [{ at: { $lt: at } }, { at, _id: { $lt: before.id } }] });
+        }
+        const docs = await collection()
+          .find(clauses.length ? { $and: clauses } : {})
+          .sort({ at: -1, _id: -1 })
+          .limit(limit + 1)
+          .toArray();
+        const items = docs.slice(0, limit).map(toAuditEvent);
+        const last = items.at(-1);
+        const next = docs.length > limit && last ? encodeCursor({ t: last.at.getTime(), id: last.id }) : null;
+        return { items, next };
+      }),
+  };
+}
+
+/* ----------------------------------------------------------------- outbox */
+
+function toMessage(doc: Document): OutboxMessage {
+  const headers = fromJsonText(doc.headers) as Record<string, string> | null | undefined;
+  return withoutUndefined({
+    id: doc._id as string,
+    to: doc.to,
+    subject: doc.subject,
+    text: doc.text,
+    html: doc.html ?? undefined,
+    headers: headers ?? undefined,
+    status: doc.status,
+    attempts: doc.attempts,
+    nextAttemptAt: doc.nextAttemptAt,
+    leaseUntil: doc.leaseUntil ?? null,
+    lastError: doc.lastError ?? null,
+    createdAt: doc.createdAt,
+    sentAt: doc.sentAt ?? null,
+  }) as OutboxMessage;
+}
+
+function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>): OutboxStore {
+  const messages = () => col('outbox');
+  const claims = () => col('outbox_claims');
+
+  /** Wins attempt `attempt` of a message for this caller: one insert of a unique claim id. */
+  async function winClaim(messageId: string, attempt: number, now: Date, leaseUntil: Date): Promise<boolean> {
+    const claimId = `${messageId}#${attempt}`;
+    for (let round = 0; round < 2; round += 1) {
+      try {
+        await claims().insertOne({ _id: claimId, messageId, leaseUntil, schemaVersion: SCHEMA_VERSION });
+        return true;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      // Someone holds this attempt. If that claim's lease ran out (the claimer died before
+      // taking the message), remove it only if it is still the same claim, then retry.
+      const holder = await claims().findOne({ _id: claimId });
+      if (holder && (holder.leaseUntil as Date).getTime() > now.getTime()) return false;
+      if (holder) await claims().deleteOne({ _id: claimId, leaseUntil: holder.leaseUntil });
+    }
+    return false;
+  }
+
+  return {
+    enqueue: (input) =>
+      guarded(async () => {
+        const now = new Date();
+        const message: OutboxMessage = withoutUndefined({
+          id: newId(),
+          to: input.to,
+          subject: input.subject,
+          text: input.text,
+          html: input.html,
+          headers: input.headers ? structuredClone(input.headers) : undefined,
+          status: 'pending' as const,
+          attempts: 0,
+          nextAttemptAt: now,
+          leaseUntil: null,
+          lastError: null,
+          createdAt: now,
+          sentAt: null,
+        });
+        const { id, headers, ...fields } = message;
+        await messages().insertOne({
+          ...fields,
+          _id: id,
+          headers: headers ? toJsonText(headers) : null,
+          schemaVersion: SCHEMA_VERSION,
+        });
+        return message;
+      }),
+
+    claimDue: (now, leaseMs, limit) =>
+      guarded(async () => {
+        if (limit <= 0) return [];
+        const leaseUntil = new Date(now.getTime() + leaseMs);
+        const candidates = await messages()
+          .find({
+            $or: [
+              { status: 'pending', nextAttemptAt: { $lte: now } },
+              { status: 'sending', leaseUntil: { $lte: now } },
+            ],
+          })
+          .sort({ nextAttemptAt: 1, _id: 1 })
+          .limit(limit * 2)
+          .toArray();
+        const claimed: OutboxMessage[] = [];
+        for (const candidate of candidates) {
+          if (claimed.length >= limit) break;
+          const attempts = candidate.attempts as number;
+          if (!(await winClaim(String(candidate._id), attempts + 1, now, leaseUntil))) continue;
+          const doc = await messages().findOneAndUpdate(
+            { _id: candidate._id, attempts },
+            { $set: { status: 'sending', leaseUntil, attempts: attempts + 1 } },
+            { returnDocument: 'after' },
+          );
+          if (doc) claimed.push(toMessage(doc));
+        }
+        return claimed;
+      }),
+
+    markSent: (id, at) =>
+      guarded(async () => {
+        await messages().updateOne({ _id: id }, { $set: { status: 'sent', sentAt: at, leaseUntil: null } });
+        await claims().deleteMany({ messageId: id });
+      }),
+
+    markFailed: (id, error, nextAttemptAt, dead) =>
+      guarded(async () => {
+        await messages().updateOne(
+          { _id: id },
+          { $set: { status: dead ? 'dead' : 'pending', lastError: error, nextAttemptAt, leaseUntil: null } },
+        );
+        if (dead) await claims().deleteMany({ messageId: id });
+      }),
+
+    list: (filter) =>
+      guarded(async () => {
+        const query: Document = {};
+        if (filter.status !== undefined) query.status = filter.status;
+        if (filter.to !== undefined) query.to = filter.to;
+        return (await messages().find(query).sort({ createdAt: 1, _id: 1 }).toArray()).map(toMessage);
+      }),
+  };
+}
+
+/* --------------------------------------------------------------- settings */
+
+function createSettingsStore(collection: () => Collection<StoredDoc>): SettingsStore {
+  return {
+    get: <T = unknown>(key: string) =>
+      guarded(async () => {
+        const doc = await collection().findOne({ _id: key });
+        return doc ? (fromJsonText(doc.value) as T) : null;
+      }),
+    set: (key, value) =>
+      guarded(async () => {
+        const write = () =>
+          collection().updateOne(
+            { _id: key },
+            { $set: { value: toJsonText(value), updatedAt: new Date(), schemaVersion: SCHEMA_VERSION } },
+            { upsert: true },
+          );
+        try {
+          await write();
+        } catch (error) {
+          // Two first-time upserts of one key race on the insert: the loser updates instead.
+          if (!isDuplicateKey(error)) throw error;
+          await write();
+        }
+      }),
+  };
+}
+
+/* ---------------------------------------------------------------- indexes */
+
+interface IndexSpec {
+  collection: CollectionName;
+  key: Record<string, 1 | -1>;
+  name: string;
+  unique?: boolean;
+}
+
+const INDEXES: IndexSpec[] = [
+  { collection: 'customers', key: { email: 1 }, name: 'email_unique', unique: true },
+  { collection: 'customers', key: { createdAt: 1, _id: 1 }, name: 'created_order' },
+  { collection: 'customers', key: { companyId: 1 }, name: 'company' },
+  { collection: 'identities', key: { customerId: 1 }, name: 'customer' },
+  { collection: 'companies', key: { acceptedDomains: 1 }, name: 'accepted_domains' },
+  { collection: 'denylist', key: { value: 1 }, name: 'value_unique', unique: true },
+  { collection: 'tokens', key: { hash: 1 }, name: 'hash_unique', unique: true },
+  { collection: 'tokens', key: { expiresAt: 1 }, name: 'expires' },
+  { collection: 'tokens', key: { kind: 1, customerId: 1 }, name: 'kind_customer' },
+  { collection: 'audit', key: { at: -1, _id: -1 }, name: 'at' },
+  { collection: 'outbox', key: { status: 1, nextAttemptAt: 1 }, name: 'status_next_attempt' },
+  { collection: 'outbox_claims', key: { messageId: 1 }, name: 'message' },
+];
+
+async function migrate(db: Db): Promise<void> {
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  for (const name of COLLECTIONS) {
+    if (existing.has(name)) continue;
+    try {
+      await db.createCollection(name);
+    } catch (error) {
+      // Another gateway process created it at the same moment (NamespaceExists = 48).
+      if (!(error instanceof MongoServerError && error.code === 48)) throw error;
+    }
+  }
+  for (const spec of INDEXES) {
+    await db.collection(spec.collection).createIndex(spec.key, { name: spec.name, unique: spec.unique ?? false });
+  }
+}
+
+/* ------------------------------------------------------------------ store */
+
+/**
+ * A Store on MongoDB. Nothing is contacted until the first call.
+ *
+ * @example
+ * const store = createMongoStore({ uri: process.env.MONGODB_URI! });
+ * await store.migrate(); // connects, creates collections and indexes
+ */
+export function createMongoStore(options: MongoStoreOptions): Store {
+  const client = new MongoClient(options.uri, { ...CLIENT_DEFAULTS, ...options.client });
+  const db = client.db(options.dbName ?? (defaultDbName(options.uri) || 'gatehouse'));
+  let closed = false;
+  const col = (name: CollectionName): Collection<StoredDoc> => {
+    if (closed) throw new StoreUnavailableError('store_closed');
+    return db.collection(name);
+  };
+  const collectionOf = (name: CollectionName) => () => col(name);
+
+  return {
+    kind: 'mongodb',
+    durable: true,
+    customers: createCustomerStore(col),
+    companies: createKeyedStore<Company>(collectionOf('companies'), 'company_exists') satisfies CompanyStore,
+    services: createKeyedStore<Service>(collectionOf('services'), 'service_exists') satisfies ServiceStore,
+    policy: createPolicyStore(collectionOf('policy')),
+    denylist: createDenylistStore(collectionOf('denylist')),
+    tokens: createTokenStore(collectionOf('tokens')),
+    audit: createAuditStore(collectionOf('audit')),
+    outbox: createOutboxStore(col),
+    settings: createSettingsStore(collectionOf('settings')),
+    migrate: () =>
+      guarded(async () => {
+        col('customers');
+        await migrate(db);
+      }),
+    ping: () =>
+      guarded(async () => {
+        col('customers');
+        await db.command({ ping: 1 });
+      }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await client.close();
+    },
+  };
+}
+
+/** The database named in the URI path, if any. */
+function defaultDbName(uri: string): string {
+  const match = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]*)/.exec(uri);
+  return match?.[1] ? decodeURIComponent(match[1]) : '';
+}
