@@ -1,0 +1,263 @@
+/**
+ * Outbound mail: an SMTP mailer (nodemailer) and the worker that drains the outbox.
+ *
+ * Callers never send mail directly: they `store.outbox.enqueue(...)` (the message is
+ * persisted BEFORE any send), and the worker claims due messages under a lease, sends
+ * each one, and records the outcome: `markSent`, or `markFailed` with an exponential,
+ * capped backoff, `dead` after `maxAttempts`. A worker that dies mid-send loses
+ * nothing: its lease expires and another claim picks the message up (delivery is at
+ * least once; the Message-ID is derived from the outbox id so receivers can dedupe).
+ *
+ * Every message carries `Auto-Submitted: auto-generated` (RFC 3834) so well-behaved
+ * responders never answer it. Message bodies hold single-use links: they are never
+ * logged, and logs carry the outbox id and an error code only.
+ *
+ *   const mailer = createMailer({ smtpUrl: 'smtp://127.0.0.1:2525', from: 'Gatehouse <no-reply@corp.example>' });
+ *   const worker = startOutboxWorker({ outbox: store.outbox, mailer, logger });
+ *   await store.outbox.enqueue({ to, subject, text });
+ *   worker.kick();
+ *   ...
+ *   await worker.stop(); await mailer.close();
+ */
+import nodemailer from 'nodemailer';
+import type { OutboxMessage, OutboxStore } from './store.ts';
+
+/** The subset of a pino-style logger this module uses. */
+export interface MailLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface OutgoingMail {
+  /** Stable id (the outbox id); becomes the Message-ID's local part. */
+  id?: string;
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Mailer {
+  /** Sends one message; rejects when the SMTP server refuses it or cannot be reached. */
+  send(mail: OutgoingMail): Promise<{ messageId: string }>;
+  close(): Promise<void>;
+}
+
+export interface MailerConfig {
+  /** smtp://[user:pass@]host:port or smtps://... */
+  smtpUrl: string;
+  /** The From header, e.g. 'Gatehouse <no-reply@corp.example>'. */
+  from: string;
+  logger?: MailLogger;
+  /** Bound on connecting, the greeting and each socket inactivity; keep well under the worker's lease. Default 10 s. */
+  timeoutMs?: number;
+}
+
+export const AUTO_SUBMITTED_HEADER = 'Auto-Submitted';
+const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_ERROR_LENGTH = 500;
+
+/** Creates the SMTP mailer. Opens no connection until the first send. */
+export function createMailer(config: MailerConfig): Mailer {
+  const transport = nodemailer.createTransport(transportOptions(config));
+  const fromDomain = domainOf(config.from);
+
+  async function send(mail: OutgoingMail): Promise<{ messageId: string }> {
+    const info = await transport.sendMail({
+      from: config.from,
+      to: mail.to,
+      subject: mail.subject,
+      text: mail.text,
+      ...(mail.html !== undefined ? { html: mail.html } : {}),
+      ...(mail.id ? { messageId: `<${mail.id}@${fromDomain}>` } : {}),
+      headers: withAutoSubmitted(mail.headers),
+    });
+    return { messageId: String(info.messageId) };
+  }
+
+  async function close(): Promise<void> {
+    transport.close();
+  }
+
+  return { send, close };
+}
+
+/** The caller's headers with `Auto-Submitted: auto-generated` forced (any casing of a caller's value is replaced). */
+export function withAutoSubmitted(headers: Record<string, string> | undefined): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() !== AUTO_SUBMITTED_HEADER.toLowerCase()) merged[name] = value;
+  }
+  merged[AUTO_SUBMITTED_HEADER] = 'auto-generated';
+  return merged;
+}
+
+function transportOptions(config: MailerConfig) {
+  let url: URL;
+  try {
+    url = new URL(config.smtpUrl);
+  } catch {
+    throw new Error('mailer_config_invalid: smtpUrl is not a URL');
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
+    throw new Error('mailer_config_invalid: smtpUrl must start with smtp:// or smtps://');
+  }
+  const secure = url.protocol === 'smtps:';
+  const timeout = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    secure,
+    ...(user ? { auth: { user, pass } } : {}),
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: timeout,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    logger: false,
+  };
+}
+
+function domainOf(from: string): string {
+  const match = /@([^\s>]+)>?\s*$/.exec(from);
+  return match?.[1] ?? 'gatehouse.invalid';
+}
+
+/** Exponential backoff with a cap: base * 2^(attempt-1), at most capMs. Attempt counts from 1. */
+export function exponentialBackoff(options: { baseMs?: number; capMs?: number } = {}): (attempt: number) => number {
+  const baseMs = options.baseMs ?? 5_000;
+  const capMs = options.capMs ?? 30 * 60_000;
+  return (attempt) => Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+export interface OutboxWorkerOptions {
+  outbox: OutboxStore;
+  mailer: Mailer;
+  /** Pause between polls when there is nothing more to do. Default 500 ms. */
+  intervalMs?: number;
+  /** How long a claim lasts before another worker may take the message. Default 30 s. */
+  leaseMs?: number;
+  /** After this many failed attempts the message is marked dead. Default 12. */
+  maxAttempts?: number;
+  /** Delay before the next attempt, given the attempt that just failed (1-based). Default exponential 5 s .. 30 min. */
+  backoff?: (attempt: number) => number;
+  /** Messages claimed per poll. Default 10. */
+  batchSize?: number;
+  logger: MailLogger;
+  /** Injected clock (tests). */
+  now?: () => Date;
+}
+
+export interface OutboxWorker {
+  /** Stops polling and waits for the sends in flight to be recorded. */
+  stop(): Promise<void>;
+  /** Polls now instead of waiting for the interval (e.g. right after an enqueue). */
+  kick(): void;
+}
+
+/** Starts draining the outbox. */
+export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
+  const intervalMs = options.intervalMs ?? 500;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const maxAttempts = options.maxAttempts ?? 12;
+  const backoff = options.backoff ?? exponentialBackoff();
+  const batchSize = options.batchSize ?? 10;
+  const now = options.now ?? (() => new Date());
+  const { outbox, mailer, logger } = options;
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let rerun = false;
+
+  async function deliver(message: OutboxMessage): Promise<void> {
+    try {
+      await mailer.send({
+        id: message.id,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+        ...(message.html !== undefined ? { html: message.html } : {}),
+        ...(message.headers ? { headers: message.headers } : {}),
+      });
+    } catch (error) {
+      await recordFailure(message, error);
+      return;
+    }
+    await outbox.markSent(message.id, now());
+    logger.info({ code: 'mail_sent', outboxId: message.id, attempt: message.attempts }, 'mail sent');
+  }
+
+  async function recordFailure(message: OutboxMessage, error: unknown): Promise<void> {
+    const dead = message.attempts >= maxAttempts;
+    const next = new Date(now().getTime() + Math.max(0, backoff(message.attempts)));
+    const summary = describeSendError(error);
+    await outbox.markFailed(message.id, summary.text, next, dead);
+    const entry = { code: dead ? 'mail_dead' : 'mail_retry', outboxId: message.id, attempt: message.attempts, error: summary.code };
+    if (dead) logger.error(entry, 'mail given up after the last attempt');
+    else logger.warn({ ...entry, nextAttemptAt: next.toISOString() }, 'mail send failed; will retry');
+  }
+
+  /** One poll: claim and deliver batches until the due queue is empty. */
+  async function drain(): Promise<void> {
+    while (!stopped) {
+      const claimed = await outbox.claimDue(now(), leaseMs, batchSize);
+      for (const message of claimed) await deliver(message);
+      if (claimed.length < batchSize) return;
+    }
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopped) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(tick, delayMs);
+  }
+
+  function tick(): void {
+    timer = null;
+    if (stopped) return;
+    if (running) {
+      rerun = true;
+      return;
+    }
+    running = drain()
+      .catch((error: unknown) => {
+        logger.error({ code: 'outbox_unavailable', error: describeSendError(error).code }, 'outbox poll failed');
+      })
+      .finally(() => {
+        running = null;
+        const again = rerun;
+        rerun = false;
+        schedule(again ? 0 : intervalMs);
+      });
+  }
+
+  schedule(0);
+
+  return {
+    kick() {
+      schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await running;
+    },
+  };
+}
+
+/** A short error text for the outbox record and a code for logs; never the message content. */
+function describeSendError(error: unknown): { code: string; text: string } {
+  if (error instanceof Error) {
+    const details = error as Error & { code?: unknown; responseCode?: unknown };
+    const code = typeof details.code === 'string' ? details.code : error.name;
+    const responseCode = typeof details.responseCode === 'number' ? ` ${details.responseCode}` : '';
+    return { code, text: `${code}${responseCode}: ${error.message}`.slice(0, MAX_ERROR_LENGTH) };
+  }
+  return { code: 'unknown_error', text: String(error).slice(0, MAX_ERROR_LENGTH) };
+}
