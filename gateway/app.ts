@@ -34,6 +34,8 @@ import { createRegistration, type Registration } from './registration.ts';
 import { routeModules } from './routes.ts';
 import { createMailer, startOutboxWorker, type OutboxWorker } from '../adapters/mailer.ts';
 import { startSweeper } from '../adapters/store-sweeper.ts';
+import { startMailIntake, type MailIntake } from '../adapters/mail-intake.ts';
+import { registerEmailSender } from './signup-email.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { securityHeaders } from './middleware/security.ts';
 
@@ -68,6 +70,8 @@ export interface Gateway {
   server: http.Server;
   url: string;
   bootstrapAdmin: BootstrapAdmin;
+  /** The built-in SMTP intake, when SMTP_INTAKE_PORT is set. */
+  intake: MailIntake | null;
   close(): Promise<void>;
 }
 
@@ -289,6 +293,20 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
     server.listen(config.PORT, config.HOST, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  const intake = config.SMTP_INTAKE_PORT !== undefined
+    ? await startMailIntake({
+        port: config.SMTP_INTAKE_PORT,
+        host: config.HOST,
+        maxMessageBytes: 10 * 1024 * 1024,
+        logger: context.logger,
+        onSender: async (sender) => {
+          await context.limits.hit('intakeAddress', sender.email.trim().toLowerCase()).catch(() => {
+            throw Object.assign(new Error('rate limited'), { responseCode: 451 });
+          });
+          await registerEmailSender(context, sender, 'smtp-intake');
+        },
+      })
+    : null;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${address.port}`;
   let closing: Promise<void> | undefined;
   return {
@@ -297,8 +315,10 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
     server,
     url,
     bootstrapAdmin,
+    intake,
     close() {
       closing ??= (async () => {
+        await intake?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -5,11 +5,13 @@
  */
 import type Router from '@koa/router';
 import type { GatewayContext } from './app.ts';
+import { emailSignupRoutes } from './signup-email.ts';
 
 export type RouteModule = (ctx: GatewayContext) => Router;
 
 export function routeModules(ctx: GatewayContext): Router[] {
   const modules: RouteModule[] = [
+    emailSignupRoutes,
     // sign-up paths and admin routes register here
   ];
   return modules.map((m) => m(ctx));
