@@ -76,8 +76,8 @@ const schema = z.object({
   /** Comma-separated cookie signing keys (newest first, each >= 32 chars). Unset = generated (ephemeral; refused in production). */
   COOKIE_KEYS: z.string().min(1).optional(),
 
-  /** Argon2id cost. Defaults are OWASP's (19 MiB, t=2, p=1). */
-  ARGON2_MEMORY_KIB: int(8192, 4194304).default(19456),
+  /** Argon2id cost. Defaults are OWASP's (19 MiB, t=2, p=1); the floor, 7 MiB, is OWASP's smallest setting (with t=5). */
+  ARGON2_MEMORY_KIB: int(7168, 4194304).default(19456),
   ARGON2_TIME_COST: int(1, 50).default(2),
   ARGON2_PARALLELISM: int(1, 16).default(1),
 
