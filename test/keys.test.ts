@@ -1,0 +1,34 @@
+/**
+ * Signing keys and cookie keys come from config when given: the JWKS endpoint publishes
+ * exactly the configured public keys (never a private part), and tokens verify with them.
+ */
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSigningJwks } from '../gateway/keys.ts';
+import { startTestGateway } from './helpers/gateway.ts';
+
+test('JWKS from env and from a file are published without private parts', async (t) => {
+  const jwks = await generateSigningJwks();
+  const file = join(mkdtempSync(join(tmpdir(), 'gh-jwks-')), 'jwks.json');
+  writeFileSync(file, JSON.stringify(jwks));
+  for (const env of [{ JWKS: JSON.stringify(jwks) }, { JWKS_FILE: file }]) {
+    const gw = await startTestGateway({ ...env, COOKIE_KEYS: 'a'.repeat(32) });
+    t.teardown(() => gw.close());
+    t.deepEqual(gw.context.keys.ephemeral, { jwks: false, cookies: false });
+    const published = (await (await fetch(`${gw.issuer}/jwks`)).json()) as { keys: Array<Record<string, unknown>> };
+    t.deepEqual(published.keys.map((k) => k.kid).sort(), jwks.keys.map((k) => k.kid).sort());
+    for (const key of published.keys) {
+      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi']) t.false(secret in key, `no ${secret} in the published ${key.kid}`);
+    }
+  }
+});
+
+test('without configured keys the embedded default generates them and says so', async (t) => {
+  const gw = await startTestGateway({});
+  t.teardown(() => gw.close());
+  t.deepEqual(gw.context.keys.ephemeral, { jwks: true, cookies: true });
+  const published = (await (await fetch(`${gw.issuer}/jwks`)).json()) as { keys: unknown[] };
+  t.is(published.keys.length, 2);
+});
