@@ -1,0 +1,513 @@
+/**
+ * Sign in with Google: a sign-up and sign-in path (issue #4), through
+ * passport-google-oauth20 driven by a small Koa adapter (no express, no sessions).
+ *
+ *   GET  /interaction/:uid/google           start: redirect to Google with state + PKCE (S256)
+ *   GET  /federation/google/callback        the one registered redirect URI: checks state,
+ *                                           exchanges the code, reads userinfo, checks
+ *                                           email_verified and the hosted-domain rule,
+ *                                           keeps the result server-side, then sends the
+ *                                           browser back under /interaction/<uid>
+ *   GET  /interaction/:uid/google/complete  known identity -> sign in; unknown identity
+ *                                           whose email is free -> registration service;
+ *                                           email of an existing account -> link page
+ *   POST /interaction/:uid/google/link      that account's local password, then link + sign in
+ *
+ * State and PKCE verifier live in a signed, HttpOnly, 10-minute cookie bound to the
+ * interaction uid (path /federation/google); a callback without it, or with a state that
+ * is not this browser's, is refused. The verified Google result is a one-time token in
+ * the store ('link-identity', hashed); the browser only holds its secret in a signed
+ * HttpOnly cookie scoped to /interaction/<uid>/google. Nothing about the identity is ever
+ * read from query parameters.
+ *
+ *   ctx.loginPage.alternatives gets a "Sign in with Google" button when enabled.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { Strategy as GoogleStrategy, type Profile as GoogleProfile, type VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
+import { z } from 'zod';
+import { canonicalizeDomain, canonicalizeEmail, type DecisionReason } from '../policies/index.ts';
+import { StoreConflictError, type Customer } from '../adapters/store.ts';
+import type { GatewayContext } from './app.ts';
+import type { Config } from './config.ts';
+import { AppError, unavailable } from './errors.ts';
+import { canSignIn } from './accounts.ts';
+import { hashSecret } from './registration.ts';
+import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { formBody } from './middleware/body.ts';
+
+export const GOOGLE_SCOPE = ['openid', 'email', 'profile'];
+export const CALLBACK_PATH = '/federation/google/callback';
+const STATE_COOKIE = 'gh.google.state';
+const RESULT_COOKIE = 'gh.google.result';
+/** How long a Google round trip and the link page may take. */
+const FLOW_TTL_MS = 10 * 60 * 1000;
+export const GENERIC_LINK_FAILURE = 'The password is not right, or this account cannot be linked to Google.';
+const EXPIRED = 'This Google sign-in has expired or does not belong to this browser. Go back to the application and start again.';
+
+/** Enabled when both client id and secret are set. */
+export function googleEnabled(config: Pick<Config, 'GOOGLE_CLIENT_ID' | 'GOOGLE_CLIENT_SECRET'>): boolean {
+  return Boolean(config.GOOGLE_CLIENT_ID && config.GOOGLE_CLIENT_SECRET);
+}
+
+// ---------------------------------------------------------------------------
+// Claims: what Google's userinfo must say before anything else happens.
+// ---------------------------------------------------------------------------
+
+const userinfoSchema = z.object({
+  sub: z.string().min(1).max(255),
+  email: z.string().max(512).optional(),
+  email_verified: z.unknown().optional(),
+  name: z.string().max(512).optional(),
+  hd: z.string().max(255).optional(),
+});
+
+export interface GoogleClaims {
+  sub: string;
+  email: string | undefined;
+  emailVerified: boolean;
+  name: string | undefined;
+  hd: string | undefined;
+}
+
+export type GoogleClaimsCheck =
+  | { ok: true }
+  | { ok: false; reason: 'email_missing' | 'email_unverified' | 'hosted_domain_mismatch' };
+
+/** Parses userinfo JSON; `email_verified` counts only when it is the boolean true. */
+export function parseGoogleClaims(json: unknown): GoogleClaims | null {
+  const parsed = userinfoSchema.safeParse(json);
+  if (!parsed.success) return null;
+  const u = parsed.data;
+  return { sub: u.sub, email: u.email, emailVerified: u.email_verified === true, name: u.name, hd: u.hd };
+}
+
+/**
+ * Only verified addresses; with a hosted-domain rule, the returned `hd` claim must be
+ * that domain (the `hd` request parameter is a hint to Google, never trusted alone).
+ *
+ * @example checkGoogleClaims({ ...claims, hd: 'other.com' }, 'corp.com') // { ok: false, reason: 'hosted_domain_mismatch' }
+ */
+export function checkGoogleClaims(claims: GoogleClaims, hostedDomain: string | undefined): GoogleClaimsCheck {
+  if (!claims.email) return { ok: false, reason: 'email_missing' };
+  if (!claims.emailVerified) return { ok: false, reason: 'email_unverified' };
+  if (hostedDomain) {
+    const want = canonicalizeDomain(hostedDomain);
+    const got = claims.hd ? canonicalizeDomain(claims.hd) : null;
+    if (!want.ok || !got?.ok || want.domain !== got.domain) return { ok: false, reason: 'hosted_domain_mismatch' };
+  }
+  return { ok: true };
+}
+
+const CLAIMS_MESSAGES: Record<Exclude<GoogleClaimsCheck, { ok: true }>['reason'], string> = {
+  email_missing: 'Google did not share an email address for this account, so it cannot be used here.',
+  email_unverified: 'This Google account\'s email address is not verified. Verify it with Google, then try again.',
+  hosted_domain_mismatch: 'Only accounts of the organisation\'s Google Workspace domain can sign in here.',
+};
+
+/** A page-safe message per decision reason: never says which denylist entry matched. */
+export function refusalMessage(reason: DecisionReason): string {
+  switch (reason) {
+    case 'registration_disabled':
+    case 'method_disabled':
+    case 'company_method_disabled':
+      return 'New accounts cannot be created with Google here. If you already have an account, sign in with your email and password.';
+    case 'domain_not_accepted':
+      return 'Accounts for this email domain cannot be created here. Ask your organisation or the support team for access.';
+    case 'invalid_email':
+      return 'Google returned an email address that cannot be used here.';
+    case 'email_unverified':
+      return 'This email address must be verified before an account can be created.';
+    default:
+      // denylist and plugin refusals: deliberately unspecific.
+      return 'An account cannot be created for this address. Contact the support team if you think this is a mistake.';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State store: passport-oauth2's PKCE store contract, kept in a signed cookie.
+// ---------------------------------------------------------------------------
+
+/** What the strategy sees as `req`: the query, plus the Koa context for cookies. */
+interface AdapterRequest {
+  query: Record<string, unknown>;
+  body?: undefined;
+  headers: Record<string, unknown>;
+  koa: Context;
+}
+
+interface FlowState {
+  /** Random handle sent as `state`. */
+  h: string;
+  /** PKCE code_verifier. */
+  v: string;
+  /** Interaction uid the flow belongs to. */
+  u: string;
+  /** Expiry, epoch ms. */
+  e: number;
+}
+
+const flowStateSchema = z.object({ h: z.string().regex(/^[\w-]{32,64}$/), v: z.string().min(43).max(128), u: z.string().regex(/^[\w-]{1,128}$/), e: z.number() });
+
+function sameSecret(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+function readFlowState(ctx: Context): FlowState | null {
+  const raw = ctx.cookies.get(STATE_COOKIE, { signed: true });
+  if (!raw) return null;
+  try {
+    const parsed = flowStateSchema.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
+    return parsed.success && parsed.data.e > Date.now() ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+function clearFlowState(ctx: Context): void {
+  ctx.cookies.set(STATE_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax', path: '/federation/google', secure: ctx.secure, overwrite: true });
+}
+
+type StoreCallback = (err: Error | null, state?: string) => void;
+type StateVerifyCallback = (err: Error | null, ok: string | false, state?: unknown) => void;
+
+/**
+ * passport-oauth2 state store (PKCE arity: store(req, verifier, state, meta, cb) and
+ * verify(req, providedState, cb)). `state` passed to authenticate is `{ uid }`.
+ * verify() always clears the cookie: one state, one callback.
+ */
+export const cookieStateStore = {
+  store(req: AdapterRequest, verifier: string, state: unknown, _meta: unknown, callback: StoreCallback): void {
+    const uid = (state as { uid?: unknown } | undefined)?.uid;
+    if (typeof uid !== 'string') return callback(new Error('google state store: interaction uid missing'));
+    const flow: FlowState = { h: randomBytes(32).toString('base64url'), v: verifier, u: uid, e: Date.now() + FLOW_TTL_MS };
+    const ctx = req.koa;
+    ctx.cookies.set(STATE_COOKIE, Buffer.from(JSON.stringify(flow)).toString('base64url'), {
+      signed: true, httpOnly: true, sameSite: 'lax', path: '/federation/google', secure: ctx.secure, overwrite: true, maxAge: FLOW_TTL_MS,
+    });
+    callback(null, flow.h);
+  },
+  verify(req: AdapterRequest, providedState: unknown, callback: StateVerifyCallback): void {
+    const flow = readFlowState(req.koa);
+    clearFlowState(req.koa);
+    if (!flow || typeof providedState !== 'string' || !sameSecret(flow.h, providedState)) {
+      return callback(null, false, { message: 'state_mismatch' });
+    }
+    callback(null, flow.v, { uid: flow.u });
+  },
+};
+
+// ---------------------------------------------------------------------------
+// Passport adapter: one strategy, per-request success/fail/error/redirect overrides.
+// ---------------------------------------------------------------------------
+
+type StrategyOutcome =
+  | { kind: 'success'; user: GoogleClaims; info: { state?: { uid?: string } } }
+  | { kind: 'fail'; challenge: unknown; status: number | undefined }
+  | { kind: 'redirect'; url: string }
+  | { kind: 'error'; error: unknown };
+
+interface StrategyActions {
+  success(user: unknown, info?: unknown): void;
+  fail(challenge?: unknown, status?: number): void;
+  redirect(url: string, status?: number): void;
+  error(err: unknown): void;
+  pass(): void;
+  authenticate(req: unknown, options?: unknown): void;
+}
+
+/** Runs `strategy.authenticate` once for this request and resolves with what it decided. */
+export function runStrategy(strategy: GoogleStrategy, req: AdapterRequest, options: Record<string, unknown>): Promise<StrategyOutcome> {
+  return new Promise((resolve) => {
+    const run = Object.create(strategy) as StrategyActions;
+    run.success = (user, info) => resolve({ kind: 'success', user: user as GoogleClaims, info: (info ?? {}) as { state?: { uid?: string } } });
+    run.fail = (challenge, status) => resolve({ kind: 'fail', challenge, status });
+    run.redirect = (url) => resolve({ kind: 'redirect', url });
+    run.error = (error) => resolve({ kind: 'error', error });
+    run.pass = () => resolve({ kind: 'error', error: new Error('strategy passed') });
+    try {
+      run.authenticate(req, options);
+    } catch (error) {
+      resolve({ kind: 'error', error });
+    }
+  });
+}
+
+export function createGoogleStrategy(config: Config): GoogleStrategy {
+  const strategy = new GoogleStrategy(
+    {
+      clientID: config.GOOGLE_CLIENT_ID!,
+      clientSecret: config.GOOGLE_CLIENT_SECRET!,
+      authorizationURL: config.GOOGLE_AUTHORIZATION_URL,
+      tokenURL: config.GOOGLE_TOKEN_URL,
+      userProfileURL: config.GOOGLE_USERINFO_URL,
+      callbackURL: `${config.ISSUER}${CALLBACK_PATH}`,
+      scope: GOOGLE_SCOPE,
+      state: true,
+      pkce: true,
+      store: cookieStateStore as never,
+    },
+    (_accessToken: string, _refreshToken: string, _params: unknown, profile: GoogleProfile, done: ProfileVerifyCallback) => {
+      // Userinfo is the only source of the identity; anything malformed is a failure.
+      const claims = parseGoogleClaims((profile as { _json?: unknown })._json);
+      if (!claims) return done(null, false, { message: 'userinfo_invalid' });
+      done(null, claims as unknown as Express.User);
+    },
+  );
+  // The access token goes in the Authorization header, never in the userinfo URL.
+  (strategy as unknown as { _oauth2: { useAuthorizationHeaderforGET(use: boolean): void } })._oauth2.useAuthorizationHeaderforGET(true);
+  return strategy;
+}
+
+// ---------------------------------------------------------------------------
+// The pending result: a one-time token in the store, its secret in a cookie.
+// ---------------------------------------------------------------------------
+
+const pendingSchema = z.object({
+  uid: z.string(),
+  issuer: z.string(),
+  subject: z.string(),
+  email: z.string(),
+  name: z.string().optional(),
+  hd: z.string().optional(),
+});
+type Pending = z.infer<typeof pendingSchema>;
+
+function resultCookiePath(uid: string): string {
+  return `/interaction/${uid}/google`;
+}
+
+// ---------------------------------------------------------------------------
+// Routes.
+// ---------------------------------------------------------------------------
+
+const linkForm = z.object({ password: z.string().max(1024), csrf: z.string() });
+
+export function googleSignupRoutes(gw: GatewayContext): Router {
+  const router = new Router();
+  const { config } = gw;
+  if (!googleEnabled(config)) return router;
+
+  const strategy = createGoogleStrategy(config);
+  const csrf = requireCsrf(config.ISSUER);
+  gw.loginPage.alternatives.push(async (uid) => ({ label: 'Sign in with Google', href: `/interaction/${encodeURIComponent(uid)}/google` }));
+
+  function adapterRequest(ctx: Context): AdapterRequest {
+    return { query: { ...ctx.query }, body: undefined, headers: ctx.headers, koa: ctx };
+  }
+
+  /** The login interaction this browser is in, for this uid; else a plain "expired" refusal. */
+  async function loginInteraction(ctx: Context, uid: string) {
+    let interaction;
+    try {
+      interaction = await gw.provider.interactionDetails(ctx.req, ctx.res);
+    } catch {
+      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
+    }
+    if (interaction.uid !== uid || interaction.prompt.name !== 'login') {
+      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
+    }
+    return interaction;
+  }
+
+  function refuse(ctx: Context, status: number, code: string, message: string, uid?: string): void {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = gw.views.render('google-refused', { title: 'Google sign-in refused', message, code, uid });
+  }
+
+  async function loadPending(ctx: Context, uid: string): Promise<{ secret: string; pending: Pending }> {
+    const secret = ctx.cookies.get(RESULT_COOKIE, { signed: true });
+    if (!secret || !/^[\w-]{43}$/.test(secret)) throw new AppError('google_state_invalid', 400, EXPIRED);
+    const token = await gw.store.tokens.peek('link-identity', hashSecret(secret), new Date());
+    const pending = token ? pendingSchema.safeParse(token.data) : null;
+    if (!pending?.success || !sameSecret(pending.data.uid, uid)) throw new AppError('google_state_invalid', 400, EXPIRED);
+    return { secret, pending: pending.data };
+  }
+
+  /** One-time: the pending result is used up; a concurrent second use is refused. */
+  async function consumePending(ctx: Context, uid: string, secret: string): Promise<void> {
+    ctx.cookies.set(RESULT_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax', path: resultCookiePath(uid), secure: ctx.secure, overwrite: true });
+    const token = await gw.store.tokens.consume('link-identity', hashSecret(secret), new Date());
+    if (!token) throw new AppError('google_state_invalid', 400, EXPIRED);
+  }
+
+  async function signIn(ctx: Context, uid: string, secret: string, customer: Customer, amr: string[], how: string): Promise<void> {
+    await consumePending(ctx, uid, secret);
+    await gw.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'google', via: how, ip: ctx.ip } });
+    const redirectTo = await gw.provider.interactionResult(ctx.req, ctx.res, { login: { accountId: customer.id, amr } }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  function renderLink(ctx: Context, uid: string, email: string, error?: string): void {
+    ctx.type = 'html';
+    ctx.body = gw.views.render('link-account', { uid, email, csrf: csrfToken(ctx), error });
+  }
+
+  // Start: from the login page's button.
+  router.get('/interaction/:uid/google', async (ctx) => {
+    const interaction = await loginInteraction(ctx, ctx.params.uid!);
+    const options: Record<string, unknown> = { state: { uid: interaction.uid } };
+    if (config.GOOGLE_HOSTED_DOMAIN) options.hd = config.GOOGLE_HOSTED_DOMAIN;
+    const outcome = await runStrategy(strategy, adapterRequest(ctx), options);
+    if (outcome.kind !== 'redirect') throw unavailable('google strategy did not redirect', outcome.kind === 'error' ? outcome.error : undefined);
+    ctx.status = 303;
+    ctx.redirect(outcome.url);
+  });
+
+  // Callback: the fixed, registered redirect URI.
+  router.get(CALLBACK_PATH, async (ctx) => {
+    const state = ctx.query.state;
+    const hasCode = typeof ctx.query.code === 'string' || typeof ctx.query.error === 'string';
+    if (typeof state !== 'string' || state === '' || !hasCode) {
+      clearFlowState(ctx);
+      await gw.audit('google.refused', { actor: 'anonymous', data: { reason: 'state_missing', ip: ctx.ip } });
+      refuse(ctx, 400, 'google_state_invalid', EXPIRED);
+      return;
+    }
+    const expected = readFlowState(ctx);
+    const outcome = await runStrategy(strategy, adapterRequest(ctx), {});
+    clearFlowState(ctx);
+    if (outcome.kind === 'fail') {
+      const stateRefused = outcome.status === 403;
+      await gw.audit('google.refused', { actor: 'anonymous', data: { reason: stateRefused ? 'state_mismatch' : 'cancelled_or_invalid', ip: ctx.ip } });
+      if (stateRefused) refuse(ctx, 400, 'google_state_invalid', EXPIRED);
+      else refuse(ctx, 401, 'google_cancelled', 'Google sign-in did not complete.', expected?.u);
+      return;
+    }
+    if (outcome.kind !== 'success') {
+      gw.logger.warn({ err: outcome.kind === 'error' ? outcome.error : undefined }, 'google sign-in failed');
+      throw unavailable('google code exchange or userinfo failed', outcome.kind === 'error' ? outcome.error : undefined);
+    }
+    const uid = outcome.info.state?.uid;
+    if (typeof uid !== 'string') throw new AppError('google_state_invalid', 400, EXPIRED);
+    const claims = outcome.user;
+    const check = checkGoogleClaims(claims, config.GOOGLE_HOSTED_DOMAIN);
+    if (!check.ok) {
+      await gw.audit('google.refused', { actor: 'anonymous', target: claims.email?.slice(0, 320), data: { reason: check.reason, subject: claims.sub, hd: claims.hd, ip: ctx.ip } });
+      refuse(ctx, 403, `google_${check.reason}`, CLAIMS_MESSAGES[check.reason], uid);
+      return;
+    }
+    const secret = randomBytes(32).toString('base64url');
+    const now = new Date();
+    const pending: Pending = { uid, issuer: config.GOOGLE_ISSUER, subject: claims.sub, email: claims.email! };
+    if (claims.name) pending.name = claims.name;
+    if (claims.hd) pending.hd = claims.hd;
+    await gw.store.tokens.create({ kind: 'link-identity', hash: hashSecret(secret), customerId: null, data: pending, expiresAt: new Date(now.getTime() + FLOW_TTL_MS), createdAt: now });
+    ctx.cookies.set(RESULT_COOKIE, secret, { signed: true, httpOnly: true, sameSite: 'lax', path: resultCookiePath(uid), secure: ctx.secure, overwrite: true, maxAge: FLOW_TTL_MS });
+    ctx.status = 303;
+    ctx.redirect(`${resultCookiePath(encodeURIComponent(uid))}/complete`);
+  });
+
+  // Complete: under /interaction/<uid>, where the interaction cookie is sent.
+  router.get('/interaction/:uid/google/complete', async (ctx) => {
+    const uid = ctx.params.uid!;
+    await loginInteraction(ctx, uid);
+    const { secret, pending } = await loadPending(ctx, uid);
+
+    const known = await gw.store.customers.findByIdentity(pending.issuer, pending.subject);
+    if (known) {
+      if (!canSignIn(known)) {
+        await gw.audit('login.failure', { actor: 'anonymous', target: known.id, data: { method: 'google', reason: 'account_inactive', ip: ctx.ip } });
+        refuse(ctx, 403, 'account_unavailable', 'This account cannot sign in. Contact the support team.', uid);
+        return;
+      }
+      await signIn(ctx, uid, secret, known, ['google'], 'identity');
+      return;
+    }
+
+    const canonical = canonicalizeEmail(pending.email);
+    if (!canonical.ok) {
+      refuse(ctx, 403, 'invalid_email', refusalMessage('invalid_email'), uid);
+      return;
+    }
+    if (await gw.store.customers.findByEmail(canonical.email)) {
+      // Never link silently: the person proves they own the local account first.
+      renderLink(ctx, uid, canonical.email);
+      return;
+    }
+
+    const result = await gw.registration.register({
+      method: 'google',
+      email: pending.email,
+      emailVerified: true,
+      name: pending.name,
+      identity: { issuer: pending.issuer, subject: pending.subject },
+      hostedDomain: pending.hd,
+      actor: 'anonymous',
+      context: { ip: ctx.ip, requestId: ctx.state.requestId },
+    });
+    if (result.kind === 'denied') {
+      refuse(ctx, 403, 'registration_refused', refusalMessage(result.decision.reason), uid);
+      return;
+    }
+    const holds = result.customer.identities.some((i) => i.issuer === pending.issuer && i.subject === pending.subject);
+    if (result.kind === 'existing' && !holds) {
+      renderLink(ctx, uid, result.customer.email);
+      return;
+    }
+    if (!canSignIn(result.customer)) {
+      refuse(ctx, 403, 'account_unavailable', 'This account cannot sign in. Contact the support team.', uid);
+      return;
+    }
+    await signIn(ctx, uid, secret, result.customer, ['google'], result.kind === 'created' ? 'registration' : 'identity');
+  });
+
+  // Link: the existing account's local password, rate limited like login.
+  router.post('/interaction/:uid/google/link', formBody, csrf, async (ctx) => {
+    const uid = ctx.params.uid!;
+    await loginInteraction(ctx, uid);
+    const { secret, pending } = await loadPending(ctx, uid);
+    const canonical = canonicalizeEmail(pending.email);
+    if (!canonical.ok) throw new AppError('google_state_invalid', 400, EXPIRED);
+    const form = linkForm.safeParse(ctx.request.body);
+    if (!form.success) {
+      ctx.status = 400;
+      renderLink(ctx, uid, canonical.email, GENERIC_LINK_FAILURE);
+      return;
+    }
+    try {
+      await gw.limits.hit('loginIp', ctx.ip);
+      await gw.limits.hit('loginAccount', canonical.email);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 429) {
+        ctx.status = 429;
+        if (err.headers['retry-after']) ctx.set('Retry-After', err.headers['retry-after']);
+        renderLink(ctx, uid, canonical.email, err.message);
+        return;
+      }
+      throw err;
+    }
+
+    const customer = await gw.store.customers.findByEmail(canonical.email);
+    const passwordOk = customer?.passwordHash
+      ? await gw.hasher.verify(customer.passwordHash, form.data.password)
+      : await gw.hasher.verifyDummy(form.data.password);
+    if (!customer || !passwordOk || !canSignIn(customer)) {
+      await gw.audit('identity.link_failure', { actor: 'anonymous', target: canonical.email, data: { method: 'google', ip: ctx.ip } });
+      ctx.status = 401;
+      renderLink(ctx, uid, canonical.email, GENERIC_LINK_FAILURE);
+      return;
+    }
+    let linked: Customer | null;
+    try {
+      linked = await gw.store.customers.linkIdentity(customer.id, { issuer: pending.issuer, subject: pending.subject });
+    } catch (err) {
+      if (err instanceof StoreConflictError && err.code === 'identity_taken') {
+        refuse(ctx, 409, 'identity_taken', 'This Google account is already linked to another account.', uid);
+        return;
+      }
+      throw err;
+    }
+    if (!linked) throw new AppError('google_state_invalid', 400, EXPIRED);
+    await gw.limits.reset('loginAccount', canonical.email);
+    await gw.audit('identity.link', { actor: `customer:${linked.id}`, target: linked.id, data: { issuer: pending.issuer, subject: pending.subject, ip: ctx.ip } });
+    await signIn(ctx, uid, secret, linked, ['google', 'pwd'], 'link');
+  });
+
+  return router;
+}
