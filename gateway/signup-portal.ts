@@ -1,0 +1,393 @@
+/**
+ * The portal sign-up form, end to end: form -> pending account -> verification email ->
+ * button press -> active account (company and grants applied only then) -> sign in.
+ *
+ *   GET  /interaction/:uid/register          form, inside an OIDC authorization request
+ *   POST /interaction/:uid/register          (also /register without an interaction)
+ *   POST /interaction/:uid/register/resend   new verification link (also /register/resend)
+ *   GET  /verify/:secret                     a page with a button: GET never changes state
+ *                                            (mail scanners prefetch links)
+ *   POST /verify/:secret                     redeems the single-use token, completes the account
+ *
+ * Every decision goes through `ctx.registration` (the one registration service). The
+ * answer never reveals whether an address already has an account: an existing owner
+ * gets a different email, the person at the form the same "check your email" page.
+ * The denylist is never named: a denylisted address gets the same refusal as any
+ * address we cannot serve; refusals by mode or method are said plainly.
+ *
+ * A pending account that is signed up for again (someone else may have typed the
+ * address) gets a new link bound to the new password: whoever proves control of the
+ * mailbox with a link activates the password chosen with that link, never another one.
+ *
+ * Mounted from gateway/routes.ts; sets `ctx.loginPage.registerLink` when mounted.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { canonicalizeEmail, type DecisionReason, type Snapshot } from '../policies/index.ts';
+import type { Customer } from '../adapters/store.ts';
+import type { GatewayContext } from './app.ts';
+import { AppError } from './errors.ts';
+import { formBody } from './middleware/body.ts';
+import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './common-passwords.ts';
+import { hashSecret } from './registration.ts';
+
+export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
+const NAME_MAX = 200;
+
+export interface SignupPortalOptions {
+  /** How long a verification link stays valid (default 24 h). */
+  verifyTtlMs?: number;
+  /** Password rules (default: bundled common-passwords list). */
+  passwordRules?: PasswordRules;
+}
+
+/** True when the policy lets people create an account with the portal form. */
+export function portalSignupOpen(snapshot: Snapshot): boolean {
+  const policy = snapshot.policy;
+  if (policy.selfRegistration === 'anyone') return policy.anyone.portal;
+  if (policy.selfRegistration === 'companies') {
+    for (const company of snapshot.companiesById.values()) {
+      if (company.selfRegistration.permitted && company.selfRegistration.portal) return true;
+    }
+  }
+  return false;
+}
+
+const GENERIC_REFUSAL = "We can't create an account for this address. Contact support.";
+
+/** The message the form shows for a refused sign-up. Denylist and plugin refusals stay generic. */
+export function refusalMessage(reason: DecisionReason): string {
+  switch (reason) {
+    case 'registration_disabled':
+      return 'Creating an account here is turned off. Ask your support team to add you.';
+    case 'method_disabled':
+      return 'Creating an account with this form is turned off. Ask your support team to add you, or use another way to sign in.';
+    case 'domain_not_accepted':
+      return "Only people from our customers' companies can create an account here, and this address is not from one of them. Ask your support team to add you.";
+    case 'company_method_disabled':
+      return 'Your company does not allow creating an account with this form. Ask your support team to add you.';
+    default:
+      return GENERIC_REFUSAL;
+  }
+}
+
+const registerForm = z.object({
+  name: z.string().max(2000).default(''),
+  email: z.string().max(1024).default(''),
+  password: z.string().max(4096).default(''),
+  confirm: z.string().max(4096).default(''),
+  csrf: z.string(),
+});
+
+const resendForm = z.object({
+  email: z.string().max(1024).default(''),
+  csrf: z.string(),
+});
+
+const secretParam = z.string().regex(/^[\w-]{20,100}$/);
+
+/** Authorization parameters copied from the interaction into the "continue" link after verification. */
+const RETURN_PARAMS = [
+  'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce',
+  'code_challenge', 'code_challenge_method', 'claims', 'acr_values', 'ui_locales', 'max_age', 'resource',
+] as const;
+
+/** Where the form was opened: inside a live OIDC interaction or standalone. */
+interface Flow {
+  uid: string | null;
+  clientName: string | null;
+  /** Path + query of a fresh authorization request equivalent to the interaction's (no login_hint yet). */
+  authParams: Record<string, string> | null;
+}
+
+interface FieldErrors {
+  name?: string;
+  email?: string;
+  password?: string;
+  confirm?: string;
+}
+
+type RegisterInput = z.output<typeof registerForm>;
+
+export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOptions = {}): Router {
+  const { config, provider, views, store, registration } = ctx;
+  const verifyTtlMs = options.verifyTtlMs ?? VERIFY_TTL_MS;
+  const rules = options.passwordRules ?? createPasswordRules();
+  const issuerBase = config.ISSUER.replace(/\/+$/, '');
+  const csrf = requireCsrf(config.ISSUER);
+  const router = new Router();
+
+  ctx.loginPage.registerLink = async (uid) => (portalSignupOpen(ctx.policy.current()) ? `/interaction/${encodeURIComponent(uid)}/register` : null);
+
+  // ---- flow (interaction or standalone) -------------------------------------------
+
+  async function flowOf(c: Context): Promise<Flow> {
+    const uid = c.params.uid;
+    if (!uid) return { uid: null, clientName: null, authParams: null };
+    try {
+      const interaction = await provider.interactionDetails(c.req, c.res);
+      if (interaction.uid !== uid || interaction.prompt.name !== 'login') return { uid: null, clientName: null, authParams: null };
+      const params: Record<string, string> = {};
+      for (const key of RETURN_PARAMS) {
+        const value = interaction.params[key];
+        if (typeof value === 'string' || typeof value === 'number') params[key] = String(value);
+      }
+      const clientId = params.client_id;
+      const client = clientId ? await provider.Client.find(clientId) : undefined;
+      return { uid, clientName: client?.clientName ?? client?.clientId ?? null, authParams: clientId ? params : null };
+    } catch {
+      // The interaction expired or belongs to another browser: carry on standalone.
+      return { uid: null, clientName: null, authParams: null };
+    }
+  }
+
+  function basePath(flow: Flow): string {
+    return flow.uid ? `/interaction/${encodeURIComponent(flow.uid)}` : '';
+  }
+
+  function returnToOf(flow: Flow, email: string): string | null {
+    if (!flow.authParams) return null;
+    return `/auth?${new URLSearchParams({ ...flow.authParams, login_hint: email }).toString()}`;
+  }
+
+  // ---- rendering ------------------------------------------------------------------
+
+  function renderForm(c: Context, flow: Flow, extra: { values?: { name?: string; email?: string }; errors?: FieldErrors; formError?: string } = {}) {
+    c.type = 'html';
+    c.body = views.render('register', {
+      action: `${basePath(flow)}/register`,
+      loginHref: flow.uid ? `/interaction/${encodeURIComponent(flow.uid)}` : null,
+      clientName: flow.clientName,
+      csrf: csrfToken(c),
+      values: extra.values ?? {},
+      errors: extra.errors ?? {},
+      formError: extra.formError ?? null,
+    });
+  }
+
+  function renderSent(c: Context, flow: Flow, email: string, extra: { error?: string; resent?: boolean } = {}) {
+    c.type = 'html';
+    c.body = views.render('register-sent', {
+      email,
+      resendAction: `${basePath(flow)}/register/resend`,
+      csrf: csrfToken(c),
+      error: extra.error ?? null,
+      resent: extra.resent === true,
+    });
+  }
+
+  function renderInvalidLink(c: Context) {
+    c.status = 410;
+    c.type = 'html';
+    c.body = views.render('verify-invalid', { csrf: csrfToken(c), resendAction: '/register/resend' });
+  }
+
+  /** Runs a rate limit; on 429 sets status and Retry-After and returns the message. */
+  async function overLimit(c: Context, name: 'signupIp' | 'signupAddress' | 'resendAddress', key: string): Promise<string | null> {
+    try {
+      await ctx.limits.hit(name, key);
+      return null;
+    } catch (err) {
+      if (err instanceof AppError && err.status === 429) {
+        c.status = 429;
+        if (err.headers['retry-after']) c.set('Retry-After', err.headers['retry-after']);
+        return err.message;
+      }
+      throw err;
+    }
+  }
+
+  // ---- mail -----------------------------------------------------------------------
+
+  async function sendVerification(customer: Customer, name: string, data: Record<string, unknown>): Promise<void> {
+    const { secret, expiresAt } = await registration.issueToken('verify-email', customer.id, verifyTtlMs, data);
+    const link = `${issuerBase}/verify/${secret}`;
+    const hours = Math.max(1, Math.round((expiresAt.getTime() - Date.now()) / 3_600_000));
+    await ctx.sendMail({
+      to: customer.email,
+      subject: 'Confirm your email address',
+      text: [
+        `Hello ${name},`,
+        '',
+        'Confirm your email address to finish creating your account:',
+        link,
+        '',
+        `The link works once and expires in ${hours} hours.`,
+        'If you did not create an account, ignore this email: nothing happens without the link.',
+      ].join('\n'),
+      html: views.render('mail-verify', { name, link, hours }),
+    });
+  }
+
+  async function sendExistingNotice(customer: Customer): Promise<void> {
+    await ctx.sendMail({
+      to: customer.email,
+      subject: 'Someone tried to create an account with your address',
+      text: [
+        `Hello ${customer.name},`,
+        '',
+        'Someone tried to create a new account with this email address, which already has an account.',
+        'If it was you: sign in with your existing account, or reset your password if you have forgotten it.',
+        'If it was not you: you can ignore this email. Nothing was changed.',
+      ].join('\n'),
+      html: views.render('mail-existing', { name: customer.name }),
+    });
+  }
+
+  // ---- validation -----------------------------------------------------------------
+
+  function fieldErrors(input: RegisterInput): { errors: FieldErrors; name: string; email: string | null } {
+    const errors: FieldErrors = {};
+    const name = input.name.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+    if (!name) errors.name = 'Enter your name.';
+    else if (codePointLength(name) > NAME_MAX) errors.name = `Use at most ${NAME_MAX} characters.`;
+    const canonical = canonicalizeEmail(input.email.trim());
+    if (!canonical.ok) errors.email = 'Enter a valid email address, like name@example.com.';
+    const problem = rules.problem(input.password, input.email);
+    if (problem) errors.password = PASSWORD_MESSAGES[problem];
+    else if (canonical.ok && rules.problem(input.password, canonical.email) === 'password_matches_email') errors.password = PASSWORD_MESSAGES.password_matches_email;
+    if (!problem && input.confirm !== input.password) errors.confirm = 'The two passwords do not match.';
+    return { errors, name, email: canonical.ok ? canonical.email : null };
+  }
+
+  // ---- handlers -------------------------------------------------------------------
+
+  async function showForm(c: Context) {
+    const flow = await flowOf(c);
+    if (!portalSignupOpen(ctx.policy.current())) {
+      throw new AppError('registration_closed', 403, 'Creating an account here is turned off. Ask your support team to add you.');
+    }
+    renderForm(c, flow);
+  }
+
+  async function submitForm(c: Context) {
+    const flow = await flowOf(c);
+    const parsed = registerForm.safeParse(c.request.body);
+    if (!parsed.success) {
+      c.status = 400;
+      renderForm(c, flow, { formError: 'The form could not be read. Please fill it in again.' });
+      return;
+    }
+    const input = parsed.data;
+    const values = { name: input.name.slice(0, NAME_MAX * 2), email: input.email.slice(0, 320) };
+    const ipLimited = await overLimit(c, 'signupIp', c.ip);
+    if (ipLimited) return renderForm(c, flow, { values, formError: ipLimited });
+
+    const { errors, name, email } = fieldErrors(input);
+    if (Object.keys(errors).length > 0 || !email) {
+      c.status = 400;
+      return renderForm(c, flow, { values, errors });
+    }
+    const addressLimited = await overLimit(c, 'signupAddress', email);
+    if (addressLimited) return renderForm(c, flow, { values, formError: addressLimited });
+
+    const passwordHash = await ctx.hasher.hash(input.password);
+    const result = await registration.register({
+      method: 'portal',
+      email,
+      emailVerified: false,
+      name,
+      passwordHash,
+      actor: 'anonymous',
+      initialStatus: 'pending',
+      context: { ip: c.ip, requestId: c.state.requestId, via: 'portal-form' },
+    });
+
+    if (result.kind === 'denied') {
+      if (result.decision.reason === 'invalid_email') {
+        c.status = 400;
+        return renderForm(c, flow, { values, errors: { email: 'Enter a valid email address, like name@example.com.' } });
+      }
+      c.status = 403;
+      return renderForm(c, flow, { values, formError: refusalMessage(result.decision.reason) });
+    }
+
+    const returnTo = returnToOf(flow, result.customer.email);
+    if (result.kind === 'created') {
+      await sendVerification(result.customer, result.customer.name, returnTo ? { returnTo } : {});
+    } else if (result.customer.status === 'pending') {
+      // Not verified yet: this link, and only this one, activates the password typed now.
+      await sendVerification(result.customer, name, { passwordHash, name, ...(returnTo ? { returnTo } : {}) });
+    } else {
+      await sendExistingNotice(result.customer);
+    }
+    renderSent(c, flow, result.customer.email);
+  }
+
+  async function resend(c: Context) {
+    const flow = await flowOf(c);
+    const parsed = resendForm.safeParse(c.request.body);
+    const raw = parsed.success ? parsed.data.email.trim() : '';
+    const ipLimited = await overLimit(c, 'signupIp', c.ip);
+    if (ipLimited) return renderSent(c, flow, raw.slice(0, 320), { error: ipLimited });
+    const canonical = canonicalizeEmail(raw);
+    if (!canonical.ok) {
+      c.status = 400;
+      return renderSent(c, flow, raw.slice(0, 320), { error: 'Enter a valid email address, like name@example.com.' });
+    }
+    const addressLimited = await overLimit(c, 'resendAddress', canonical.email);
+    if (addressLimited) return renderSent(c, flow, canonical.email, { error: addressLimited });
+    const customer = await store.customers.findByEmail(canonical.email);
+    if (customer && customer.status === 'pending') {
+      await store.tokens.revokeFor('verify-email', customer.id);
+      const returnTo = returnToOf(flow, customer.email);
+      await sendVerification(customer, customer.name, returnTo ? { returnTo } : {});
+      await ctx.audit('signup.verification_resent', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
+    }
+    // Same page whether or not a pending account exists.
+    renderSent(c, flow, canonical.email, { resent: true });
+  }
+
+  async function showVerify(c: Context) {
+    const secret = secretParam.safeParse(c.params.secret);
+    const token = secret.success ? await store.tokens.peek('verify-email', hashSecret(secret.data), new Date()) : null;
+    if (!token || !secret.success) return renderInvalidLink(c);
+    c.type = 'html';
+    c.body = views.render('verify', { action: `/verify/${secret.data}`, csrf: csrfToken(c) });
+  }
+
+  async function submitVerify(c: Context) {
+    const secret = secretParam.safeParse(c.params.secret);
+    const token = secret.success ? await registration.redeemToken('verify-email', secret.data) : null;
+    if (!token || !token.customerId) return renderInvalidLink(c);
+    let customer = await store.customers.get(token.customerId);
+    if (!customer) return renderInvalidLink(c);
+    const boundHash = typeof token.data.passwordHash === 'string' ? token.data.passwordHash : null;
+    const boundName = typeof token.data.name === 'string' ? token.data.name : null;
+    if (boundHash && customer.status === 'pending') {
+      customer = (await store.customers.update(customer.id, { passwordHash: boundHash, ...(boundName ? { name: boundName } : {}) })) ?? customer;
+    }
+    const result = await registration.completeVerification(customer, `customer:${customer.id}`);
+    if (result.kind === 'denied') {
+      // The policy changed since sign-up; the pending account is gone, so are its other links.
+      await store.tokens.revokeFor('verify-email', customer.id);
+      c.status = 403;
+      c.type = 'html';
+      c.body = views.render('error', { title: 'Account not created', message: refusalMessage(result.decision.reason), code: 'signup_denied' });
+      return;
+    }
+    await store.tokens.revokeFor('verify-email', customer.id);
+    await ctx.audit('signup.verified', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'portal', companyId: result.customer.companyId } });
+    const returnTo = typeof token.data.returnTo === 'string' && token.data.returnTo.startsWith('/auth?') ? token.data.returnTo : null;
+    const companyName = result.customer.companyId ? (ctx.policy.current().companiesById.get(result.customer.companyId)?.name ?? null) : null;
+    c.type = 'html';
+    c.body = views.render('verified', {
+      name: result.customer.name,
+      email: result.customer.email,
+      companyName,
+      continueHref: returnTo ? `${issuerBase}${returnTo}` : null,
+    });
+  }
+
+  router.get('/register', showForm);
+  router.get('/interaction/:uid/register', showForm);
+  router.post('/register', formBody, csrf, submitForm);
+  router.post('/interaction/:uid/register', formBody, csrf, submitForm);
+  router.post('/register/resend', formBody, csrf, resend);
+  router.post('/interaction/:uid/register/resend', formBody, csrf, resend);
+  router.get('/verify/:secret', showVerify);
+  router.post('/verify/:secret', formBody, csrf, submitVerify);
+  return router;
+}
