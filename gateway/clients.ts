@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Config } from './config.ts';
 import type { GatehouseClientMetadata } from './oidc.ts';
 import { ConfigError } from './config.ts';
+import { consoleClient } from './admin-console.ts';
 
 const clientSchema = z
   .object({
@@ -27,6 +28,12 @@ const clientSchema = z
   .strict();
 
 export const DEMO_CLIENT_ID = 'demo-portal';
+/**
+ * Scopes a portal client may ask for unless its metadata says otherwise. `admin` and the
+ * registration scopes are never among them: only the admin console and automation
+ * clients that name them explicitly can obtain tokens for the admin API.
+ */
+export const PORTAL_SCOPES = 'openid offline_access email profile company services portal';
 export const DEMO_REDIRECT_URI = 'http://localhost:8080/callback';
 
 export interface ClientSetup {
@@ -52,8 +59,8 @@ export function loadClients(config: Config): ClientSetup {
     clients = parsed.data.map((c) => ({
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
+      scope: PORTAL_SCOPES,
       ...c,
-      ...(c.token_endpoint_auth_method === 'none' ? {} : {}),
     })) as GatehouseClientMetadata[];
   } else {
     const clientSecret = randomBytes(24).toString('base64url');
@@ -67,10 +74,16 @@ export function loadClients(config: Config): ClientSetup {
         post_logout_redirect_uris: ['http://localhost:8080/'],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
+        scope: PORTAL_SCOPES,
         first_party: true,
       },
     ];
   }
+  // The admin console's own public client (PKCE, redirect to this issuer only).
+  if (clients.some((c) => c.client_id === consoleClient(config.ISSUER).client_id)) {
+    throw new ConfigError([`CLIENTS_FILE must not define the reserved client ${consoleClient(config.ISSUER).client_id}`]);
+  }
+  clients.push(consoleClient(config.ISSUER) as GatehouseClientMetadata);
   if (config.ADMIN_CLIENT_ID && config.ADMIN_CLIENT_SECRET) {
     if (clients.some((c) => c.client_id === config.ADMIN_CLIENT_ID)) {
       throw new ConfigError([`ADMIN_CLIENT_ID ${config.ADMIN_CLIENT_ID} is also defined in CLIENTS_FILE`]);

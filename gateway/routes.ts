@@ -6,12 +6,24 @@
 import type Router from '@koa/router';
 import type { GatewayContext } from './app.ts';
 import { emailSignupRoutes } from './signup-email.ts';
+import { signupPortalRoutes } from './signup-portal.ts';
+import { googleSignupRoutes } from './signup-google.ts';
+import { signupAdRoutes } from './signup-ad.ts';
+import { adminApiRoutes } from './admin/api.ts';
+import { adminConsoleRoutes } from './admin-console.ts';
+import { portalRoutes } from './portal/index.ts';
 
 export type RouteModule = (ctx: GatewayContext) => Router;
 
 export function routeModules(ctx: GatewayContext): Router[] {
   const modules: RouteModule[] = [
     emailSignupRoutes,
+    signupPortalRoutes,
+    googleSignupRoutes,
+    signupAdRoutes,
+    adminApiRoutes,
+    adminConsoleRoutes,
+    portalRoutes,
     // sign-up paths and admin routes register here
   ];
   return modules.map((m) => m(ctx));

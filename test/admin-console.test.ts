@@ -1,0 +1,128 @@
+/**
+ * The admin console in headless Chromium: an admin signs in through Gatehouse's own
+ * OIDC, switches to "only certain companies", adds a service and a company with an
+ * accepted domain, saves; a registrant from that domain then gets the company and the
+ * service while one from another domain is refused; the admin deletes & denylists a
+ * customer and that address can no longer sign up. Screenshots of every page are saved
+ * under artifacts/screenshots/ (not committed).
+ */
+import test from 'ava';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Page } from 'playwright-core';
+import * as oidc from 'openid-client';
+import { startTestGateway, TEST_ADMIN, TEST_AUTOMATION } from './helpers/gateway.ts';
+
+const SHOTS = new URL('../artifacts/screenshots/', import.meta.url).pathname;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `admin-${name}.png`), fullPage: true });
+}
+
+async function reportSender(issuer: string, email: string): Promise<Record<string, unknown>> {
+  const config = await oidc.discovery(new URL(issuer), TEST_AUTOMATION.clientId, TEST_AUTOMATION.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'registrations:email' });
+  const res = await fetch(`${issuer}/api/registrations/email`, { method: 'POST', headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+test('an admin governs customer access from the console', async (t) => {
+  mkdirSync(SHOTS, { recursive: true });
+  const gw = await startTestGateway({});
+  t.teardown(() => gw.close());
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  t.teardown(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+
+  // Sign in through Gatehouse's own OIDC (PKCE): the console redirects to the login page.
+  await page.goto(`${gw.issuer}/admin`);
+  await page.getByLabel('Email').fill(TEST_ADMIN.email);
+  await page.getByLabel('Password').fill(TEST_ADMIN.password);
+  await shot(page, 'signin');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${gw.issuer}/admin/access`);
+  t.is(await page.getByRole('heading', { level: 1 }).textContent(), 'Customer access');
+  await shot(page, 'access');
+
+  // A service first (companies grant services).
+  await page.getByRole('link', { name: 'Services' }).click();
+  await page.getByLabel('Id (lowercase letters, digits, dashes)').fill('acme-desk');
+  await page.getByLabel('Name').fill('Acme desk');
+  await page.getByRole('button', { name: 'Add service' }).click();
+  t.regex((await page.getByRole('status').first().textContent()) ?? '', /Service Acme desk added/);
+  await shot(page, 'services');
+
+  // A company with an accepted domain and the service.
+  await page.getByRole('link', { name: 'Companies' }).click();
+  await page.getByLabel('Id (lowercase letters, digits, dashes)').fill('acme');
+  await page.getByLabel('Name', { exact: true }).fill('Acme');
+  await page.getByLabel('Accepted domains (one per line)').fill('acme.example');
+  await page.getByRole('checkbox', { name: 'Acme desk' }).check();
+  await page.getByRole('button', { name: 'Add company' }).click();
+  t.regex((await page.getByRole('status').first().textContent()) ?? '', /Company Acme added/);
+  await shot(page, 'companies');
+
+  // A company claiming an already claimed domain: the error is shown next to the field.
+  await page.getByLabel('Id (lowercase letters, digits, dashes)').fill('copycat');
+  await page.getByLabel('Name', { exact: true }).fill('Copycat');
+  await page.getByLabel('Accepted domains (one per line)').fill('acme.example');
+  await page.getByRole('button', { name: 'Add company' }).click();
+  t.true(await page.locator('.field-error').first().isVisible(), 'the duplicate domain is reported next to the field');
+  await shot(page, 'companies-error');
+
+  // Switch to "only certain companies" and save.
+  await page.getByRole('link', { name: 'Customer access' }).click();
+  await page.getByLabel('Allow customers to register themselves').check();
+  await page.getByLabel('Only certain companies (their accepted domains, see Companies)').check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  t.regex((await page.getByRole('status').first().textContent()) ?? '', /Saved/);
+  await shot(page, 'access-saved');
+  const policy = await gw.context.store.policy.get();
+  t.is(policy?.selfRegistration, 'companies');
+
+  // Simulate shows the decision and why.
+  await page.getByRole('link', { name: 'Simulate' }).click();
+  await page.getByLabel('Email address').fill('jo@eu.acme.example');
+  await page.getByLabel('Signs up by').selectOption('google');
+  await page.getByRole('button', { name: 'Simulate' }).click();
+  t.is(await page.locator('#decision-outcome').textContent(), 'allow');
+  t.is(await page.locator('#decision-reason').textContent(), 'allowed_company');
+  await shot(page, 'simulate');
+
+  // Registrants: the accepted domain succeeds with the company and its service, another is refused.
+  const ok = await reportSender(gw.issuer, 'jo@acme.example');
+  t.is(ok.result, 'created');
+  const refused = await reportSender(gw.issuer, 'mallory@elsewhere.example');
+  t.like(refused, { result: 'denied', reason: 'domain_not_accepted' });
+  const jo = await gw.context.store.customers.findByEmail('jo@acme.example');
+  const joined = await gw.context.registration.completeVerification(jo!, 'test');
+  t.like(joined.kind === 'created' ? joined.customer : {}, { companyId: 'acme', services: ['acme-desk'] });
+
+  // Delete & denylist from the Customers page: that address can no longer sign up.
+  await page.getByRole('link', { name: 'Customers' }).click();
+  await page.getByLabel('Search by name or email').fill('jo@acme');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await shot(page, 'customers');
+  await page.getByRole('button', { name: 'Delete and denylist jo@acme.example' }).click();
+  t.regex((await page.getByRole('status').first().textContent()) ?? '', /Deleted and denylisted jo@acme.example/);
+  t.is(await gw.context.store.customers.findByEmail('jo@acme.example'), null);
+  const again = await reportSender(gw.issuer, 'jo@acme.example');
+  t.like(again, { result: 'denied', reason: 'denylisted_email' });
+
+  await page.getByRole('link', { name: 'Denylist' }).click();
+  await shot(page, 'denylist');
+  t.true(await page.getByRole('cell', { name: 'jo@acme.example', exact: true }).isVisible());
+  await page.getByRole('link', { name: 'Audit' }).click();
+  t.true(await page.getByRole('cell', { name: 'customer.delete_and_deny' }).first().isVisible().catch(() => false) || (await page.content()).includes('delete'));
+  await shot(page, 'audit');
+
+  // Readable on a phone.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.getByRole('link', { name: 'Customer access' }).click();
+  await shot(page, 'access-phone');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  t.false(overflow, 'no horizontal scrolling on a phone');
+});
