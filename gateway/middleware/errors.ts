@@ -1,6 +1,6 @@
 /**
  * The one error middleware: AppError -> its status, code and message; a store outage
- * -> 503; anything else -> a bland 500 `server_error` (logged with the request id,
+ * (MongoDB or Redis) -> 503; anything else -> a bland 500 `server_error` (logged with the request id,
  * never sent). JSON for API paths and clients that ask for it, a page otherwise.
  */
 import type { Context, Next } from 'koa';
@@ -13,9 +13,21 @@ export function wantsJson(ctx: Context): boolean {
   return ctx.path.startsWith('/api/') || ctx.path.startsWith('/admin/api') || ctx.accepts(['html', 'json']) === 'json';
 }
 
+/**
+ * ioredis's own "Redis is unreachable" failures (it has no common error class): the offline
+ * queue flushed after maxRetriesPerRequest reconnects, a command timeout, a closed
+ * connection, or a command refused while disconnected.
+ */
+const REDIS_OUTAGE_MESSAGES = new Set(['Command timed out', 'Connection is closed.', "Stream isn't writeable and enableOfflineQueue options is false"]);
+
+export function isRedisOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return err.name === 'MaxRetriesPerRequestError' || REDIS_OUTAGE_MESSAGES.has(err.message);
+}
+
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof StoreUnavailableError || (err as { name?: string })?.name === 'StoreUnavailableError') {
+  if (err instanceof StoreUnavailableError || (err as { name?: string })?.name === 'StoreUnavailableError' || isRedisOutage(err)) {
     return new AppError('service_unavailable', 503, 'The service is temporarily unavailable. Please try again shortly.', { cause: err, headers: { 'retry-after': '5' } });
   }
   const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;

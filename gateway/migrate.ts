@@ -1,0 +1,102 @@
+/**
+ * `npm run migrate`: create the MongoDB collections and indexes Gatehouse needs, then exit.
+ *
+ * Reads the same environment as the gateway (MONGODB_URI, MONGODB_DB, MONGODB_TIMEOUT_MS),
+ * opens the store exactly as the gateway does (`openStore`) and runs `store.migrate()`,
+ * which is idempotent: run it before rolling out a new version, or as often as you like.
+ * The gateway also migrates at start, so this is for deploy pipelines that want the
+ * schema in place (and MongoDB proven reachable) before any process takes traffic.
+ *
+ * Exit codes: 0 migrated; 1 MongoDB unreachable or refused (one line on stderr naming
+ * the host, never the credentials); 78 bad configuration (one line per variable).
+ *
+ *   MONGODB_URI=mongodb://db1,db2,db3/gatehouse?replicaSet=rs0 npm run migrate
+ */
+import { MongoClient, MongoError } from 'mongodb';
+import { StoreUnavailableError } from '../adapters/store.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger } from './logger.ts';
+import { openStore } from './app.ts';
+
+const EXIT_UNAVAILABLE = 1;
+const EXIT_CONFIG = 78;
+
+/** What exists in the database: collection names and `collection.index` names. */
+interface Inventory {
+  collections: Set<string>;
+  indexes: Set<string>;
+}
+
+/** The hosts of a MongoDB URI without user, password or options, for messages. */
+export function describeMongoUri(uri: string): string {
+  const match = /^mongodb(?:\+srv)?:\/\/(?:[^@/]*@)?([^/?]+)/.exec(uri);
+  return match?.[1] ?? 'the configured MongoDB';
+}
+
+/** Lists collections and their indexes (read-only), to report what migrate() changed. */
+async function inventory(config: Config & { MONGODB_URI: string }): Promise<Inventory> {
+  const client = new MongoClient(config.MONGODB_URI, {
+    serverSelectionTimeoutMS: config.MONGODB_TIMEOUT_MS,
+    connectTimeoutMS: config.MONGODB_TIMEOUT_MS,
+  });
+  try {
+    const db = client.db(config.MONGODB_DB);
+    const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+    const indexes = new Set<string>();
+    for (const name of names) {
+      for (const index of await db.collection(name).listIndexes().toArray()) indexes.add(`${name}.${String(index.name)}`);
+    }
+    return { collections: new Set(names), indexes };
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+function added(before: Set<string>, after: Set<string>): string[] {
+  return [...after].filter((name) => !before.has(name)).sort();
+}
+
+function fail(code: number, line: string): never {
+  process.stderr.write(`gatehouse migrate: ${line}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const problem of err.problems) process.stderr.write(`gatehouse migrate: configuration error: ${problem}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const uri = config.MONGODB_URI;
+  if (!uri) fail(EXIT_CONFIG, 'configuration error: MONGODB_URI is not set (the embedded in-memory store needs no migration)');
+  const where = `${describeMongoUri(uri)} database "${config.MONGODB_DB}"`;
+  const mongo = { ...config, MONGODB_URI: uri };
+
+  const store = await openStore(config, createLogger('silent'));
+  try {
+    const started = Date.now();
+    await store.ping();
+    const before = await inventory(mongo);
+    await store.migrate();
+    const after = await inventory(mongo);
+    const newCollections = added(before.collections, after.collections);
+    const newIndexes = added(before.indexes, after.indexes);
+    process.stdout.write(
+      `gatehouse migrate: ${where}: created ${newCollections.length} collections, ${newIndexes.length} indexes; ` +
+        `now ${after.collections.size} collections, ${after.indexes.size} indexes (${Date.now() - started} ms)\n`,
+    );
+    for (const name of newCollections) process.stdout.write(`  + collection ${name}\n`);
+    for (const name of newIndexes) process.stdout.write(`  + index ${name}\n`);
+  } catch (err) {
+    const reason = err instanceof StoreUnavailableError || err instanceof MongoError ? 'is unreachable or refused the request' : 'failed';
+    const detail = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.slice(0, 300);
+    fail(EXIT_UNAVAILABLE, `MongoDB at ${where} ${reason} within ${config.MONGODB_TIMEOUT_MS} ms: ${detail} (check MONGODB_URI and that MongoDB is running)`);
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
+
+await main();
