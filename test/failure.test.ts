@@ -199,9 +199,8 @@ test.serial('Redis down: token and authorization endpoints and login fail closed
   t.true(auth.ms < BOUND_MS, `authorization answered in ${auth.ms} ms`);
 
   const login = await timed(() => form.post(TEST_ADMIN.password));
-  // Fails closed (no sign-in, no "wrong password"). It is not a 503 yet: interactions.ts
-  // turns any interactionDetails() failure, a Redis outage included, into 400 interaction_expired.
-  t.true(login.value.status >= 400, `login: ${login.value.status}`);
+  // Fails closed, and says why: 503, never "expired", never "wrong password".
+  t.is(login.value.status, 503, `login: ${login.value.status}`);
   t.false(login.value.body.includes(GENERIC_LOGIN_FAILURE), 'never "wrong password"');
   t.is(login.value.location, null, 'never signed in');
   t.true(login.ms < BOUND_MS, `login answered in ${login.ms} ms`);
