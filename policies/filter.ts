@@ -1,0 +1,86 @@
+/**
+ * A small Bloom filter in front of the snapshot's big Sets and Maps.
+ *
+ * Why: a lookup of an ABSENT key in a V8 Set of a million strings costs ~300 ns of
+ * cache misses (bucket, chain entries, key strings), and most lookups a decision
+ * makes are absent keys (the address and each parent domain are normally not
+ * denylisted). The filter answers "certainly absent" from a compact bit array
+ * (16 bits per key, two probes, ~1.4% false positives) so the Set is consulted
+ * only when the key may be there. The Set stays the source of truth: the filter
+ * never changes an answer, only its cost.
+ *
+ * It is "blocked": both probe bits live in the same 32-bit word, so a check costs
+ * one memory access (one cache miss at most) instead of two.
+ */
+
+const BITS_PER_KEY = 16;
+const MIN_BITS = 1024;
+
+export const HASH_SEED = 0x811c9dc5;
+
+/** One FNV-1a step. Keys are hashed from their LAST character to their first. */
+export function hashStep(hash: number, code: number): number {
+  return Math.imul(hash ^ code, 0x01000193);
+}
+
+/**
+ * FNV-1a over UTF-16 code units, read right to left, 32 bits unsigned. Right to
+ * left so that, in one pass over `user@a.b.corp.com`, evaluate() gets the hash of
+ * every parent domain (`com`, `corp.com`, ...) and of the address, without making
+ * a string for each.
+ */
+export function hashKey(value: string): number {
+  let hash = HASH_SEED;
+  for (let i = value.length - 1; i >= 0; i -= 1) hash = hashStep(hash, value.charCodeAt(i));
+  return hash >>> 0;
+}
+
+/** Second, independent-enough hash derived from the first (murmur3 finaliser). */
+function remix(hash: number): number {
+  let h = hash ^ (hash >>> 16);
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function bitCountFor(keys: number): number {
+  let bits = MIN_BITS;
+  while (bits < keys * BITS_PER_KEY) bits *= 2;
+  return bits;
+}
+
+export class StringFilter {
+  readonly #words: Uint32Array;
+  readonly #mask: number;
+
+  /** @example const filter = new StringFilter(1_000_000); filter.add('corp.com'); filter.mightContain('corp.com') // true */
+  constructor(expectedKeys: number) {
+    const bits = bitCountFor(Math.max(0, expectedKeys));
+    this.#words = new Uint32Array(bits / 32);
+    this.#mask = bits / 32 - 1;
+  }
+
+  add(value: string): void {
+    const hash = hashKey(value);
+    const word = hash & this.#mask;
+    this.#words[word] = (this.#words[word] ?? 0) | probeBits(hash);
+  }
+
+  /** False means certainly absent; true means "look in the real set". */
+  mightContain(value: string): boolean {
+    return this.mightContainHash(hashKey(value));
+  }
+
+  /** Same, from a precomputed hashKey() value. */
+  mightContainHash(hash: number): boolean {
+    const bits = probeBits(hash);
+    return (((this.#words[hash & this.#mask] ?? 0) & bits) >>> 0) === bits;
+  }
+}
+
+/** Two bit positions inside one word, taken from the remixed hash. */
+function probeBits(hash: number): number {
+  const mixed = remix(hash);
+  return ((1 << (mixed & 31)) | (1 << ((mixed >>> 5) & 31))) >>> 0;
+}

@@ -1,0 +1,16 @@
+/**
+ * Public API of the policy engine (pure, no I/O). The gateway and the adapters
+ * import from here (adapters: types only).
+ */
+export * from './types.ts';
+export { canonicalizeEmail, canonicalizeDomain, addressWithoutTag } from './email.ts';
+export type { EmailResult, DomainResult, DomainOptions } from './email.ts';
+export { labelSuffixes, domainMatches } from './match.ts';
+export { parsePolicy, parseCompany, parseService, parseDenylistEntries, PolicySchema, CompanySchema, ServiceSchema } from './schema.ts';
+export { checkConfiguration } from './configuration.ts';
+export type { Configuration, ConfigurationReport } from './configuration.ts';
+export { compileSnapshot } from './snapshot.ts';
+export type { Snapshot, SnapshotInput } from './snapshot.ts';
+export { evaluate, companyForDomain } from './evaluate.ts';
+export { applyPlugins } from './plugins.ts';
+export type { ApplyPluginsOptions } from './plugins.ts';
