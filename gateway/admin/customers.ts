@@ -1,0 +1,188 @@
+/**
+ * Customers: list/search, agent add (through the registration service and so through
+ * the policy: the denylist holds unless an ADMIN explicitly overrides it), read, change
+ * (name, company, services, status, roles), delete, and delete-and-deny (the account
+ * goes, its sessions and grants are revoked and the address is denylisted, in one call).
+ *
+ * Disabling or deleting a customer ends what they hold: findAccount refuses them from
+ * then on (userinfo, refresh) and their grants, tokens and sessions are destroyed
+ * (gateway/account-sessions.ts), so introspection answers `active: false`.
+ */
+import * as z from 'zod';
+import type { Customer, CustomerPatch, OneTimeTokenKind } from '../../adapters/store.ts';
+import { AppError, notFound } from '../errors.ts';
+import type { AdminPrincipal } from './auth.ts';
+import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
+import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue } from './schemas.ts';
+
+const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];
+
+/** An admin cannot disable, delete or demote the account they act with (no lock-out by accident). */
+function refuseSelf(principal: AdminPrincipal, customerId: string, what: string): void {
+  if (principal.customerId === customerId) throw new AppError('self_lockout', 409, `You cannot ${what} your own account.`);
+}
+
+export function customerRoutes(deps: AdminDeps): AdminRoute[] {
+  const { gw, sessions } = deps;
+
+  async function existing(id: string): Promise<Customer> {
+    const customer = await gw.store.customers.get(id);
+    if (!customer) throw notFound(`No customer "${id}".`);
+    return customer;
+  }
+
+  /** Ends everything the customer holds: OIDC grants with their tokens, sessions, one-time links. */
+  async function endAccess(customerId: string) {
+    const revoked = await sessions.revokeAccount(customerId);
+    await Promise.all(ONE_TIME_KINDS.map((kind) => gw.store.tokens.revokeFor(kind, customerId)));
+    return revoked;
+  }
+
+  async function checkReferences(patch: z.output<typeof CustomerPatchBody>): Promise<void> {
+    const issues = [];
+    if (patch.companyId && !(await gw.store.companies.get(patch.companyId))) issues.push(issue(['companyId'], 'unknown_company', `company "${patch.companyId}" does not exist`));
+    if (patch.services && patch.services.length > 0) {
+      const known = new Set((await gw.store.services.list()).map((s) => s.id));
+      patch.services.forEach((id, i) => {
+        if (!known.has(id)) issues.push(issue(['services', i], 'unknown_service', `service "${id}" does not exist`));
+      });
+    }
+    if (issues.length > 0) throw validationFailed(issues);
+  }
+
+  return [
+    defineRoute({
+      name: 'listCustomers',
+      method: 'get',
+      path: '/customers',
+      summary: 'List or search customers (email or name substring), by company or service',
+      roles: ['admin', 'agent'],
+      query: CustomerQuery,
+      responses: { 200: { description: 'A page of customers; `next` is the cursor of the next page', schema: z.object({ items: z.array(CustomerView), next: z.string().nullable() }) } },
+      async handle({ query }) {
+        const page = await gw.store.customers.list(query);
+        return { body: { items: page.items.map(customerView), next: page.next } };
+      },
+    }),
+    defineRoute({
+      name: 'addCustomer',
+      method: 'post',
+      path: '/customers',
+      summary: 'Agent add: create a customer through the policy (the denylist holds unless an admin overrides it)',
+      roles: ['admin', 'agent'],
+      body: zodBody(AgentAddBody, { email: 'new.customer@example.com', name: 'New Customer' }),
+      responses: {
+        201: { description: 'Created', schema: z.object({ customer: CustomerView, decision: Decision }) },
+        403: { description: 'forbidden: only admins may override the policy', schema: ErrorBody },
+        409: { description: 'customer_exists', schema: ErrorBody },
+        422: { description: 'registration_denied (details carry the reason) or validation_failed', schema: ErrorBody },
+      },
+      async handle({ body, principal }) {
+        if (body.adminOverride && principal.role !== 'admin') throw new AppError('forbidden', 403, 'Only admins may override the policy.');
+        const result = await gw.registration.register({
+          method: 'agent',
+          email: body.email,
+          emailVerified: true,
+          name: body.name,
+          adminOverride: body.adminOverride === true,
+          actor: principal.actor,
+        });
+        if (result.kind === 'denied') {
+          const { reason } = result.decision;
+          throw new AppError('registration_denied', 422, `The policy refuses this address (${reason}).`, {
+            details: [issue(['email'], reason, `refused by the policy: ${reason}`)],
+          });
+        }
+        if (result.kind === 'existing') {
+          throw new AppError('customer_exists', 409, 'A customer with this address already exists.', { details: [issue(['email'], 'email_taken', `customer ${result.customer.id} has this address`)] });
+        }
+        const view = customerView(result.customer);
+        await gw.audit('customer.create', { actor: principal.actor, target: result.customer.id, before: null, after: view, data: { reason: result.decision.reason } });
+        return { status: 201, body: { customer: view, decision: result.decision } };
+      },
+    }),
+    defineRoute({
+      name: 'getCustomer',
+      method: 'get',
+      path: '/customers/:id',
+      summary: 'One customer',
+      roles: ['admin'],
+      params: CustomerIdParams,
+      responses: { 200: { description: 'The customer', schema: CustomerView }, 404: { description: 'not_found', schema: ErrorBody } },
+      async handle({ params }) {
+        return { body: customerView(await existing(params.id)) };
+      },
+    }),
+    defineRoute({
+      name: 'updateCustomer',
+      method: 'patch',
+      path: '/customers/:id',
+      summary: "Change a customer's name, company, services, status or roles; disabling ends their sessions and tokens",
+      roles: ['admin'],
+      params: CustomerIdParams,
+      body: zodBody(CustomerPatchBody, { status: 'disabled' }),
+      responses: {
+        200: { description: 'The updated customer', schema: CustomerView },
+        404: { description: 'not_found', schema: ErrorBody },
+        409: { description: 'self_lockout', schema: ErrorBody },
+        422: { description: 'validation_failed', schema: ErrorBody },
+      },
+      async handle({ params, body, principal }) {
+        const before = await existing(params.id);
+        if (body.status === 'disabled') refuseSelf(principal, params.id, 'disable');
+        if (body.roles && !body.roles.includes('admin') && before.roles.includes('admin')) refuseSelf(principal, params.id, 'remove the admin role from');
+        await checkReferences(body);
+        const patch: CustomerPatch = {};
+        for (const key of ['name', 'status', 'companyId', 'services', 'roles'] as const) {
+          if (body[key] !== undefined) Object.assign(patch, { [key]: body[key] });
+        }
+        const updated = await gw.store.customers.update(params.id, patch);
+        if (!updated) throw notFound(`No customer "${params.id}".`);
+        const revoked = updated.status === 'disabled' && before.status !== 'disabled' ? await endAccess(params.id) : undefined;
+        await gw.audit('customer.update', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(updated), data: revoked ? { revoked } : undefined });
+        return { body: customerView(updated) };
+      },
+    }),
+    defineRoute({
+      name: 'deleteCustomer',
+      method: 'delete',
+      path: '/customers/:id',
+      summary: 'Delete a customer and end their sessions and tokens',
+      roles: ['admin'],
+      params: CustomerIdParams,
+      responses: { 204: { description: 'Deleted' }, 404: { description: 'not_found', schema: ErrorBody }, 409: { description: 'self_lockout', schema: ErrorBody } },
+      async handle({ params, principal }) {
+        refuseSelf(principal, params.id, 'delete');
+        const before = await existing(params.id);
+        await gw.store.customers.delete(params.id);
+        const revoked = await endAccess(params.id);
+        await gw.audit('customer.delete', { actor: principal.actor, target: params.id, before: customerView(before), after: null, data: { revoked } });
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
+      name: 'deleteAndDenyCustomer',
+      method: 'post',
+      path: '/customers/:id/delete-and-deny',
+      summary: 'Delete a customer, end their sessions and tokens, and denylist their address, in one action',
+      roles: ['admin'],
+      params: CustomerIdParams,
+      responses: {
+        200: { description: 'Done', schema: z.object({ deleted: z.string(), denylisted: z.string(), revoked: z.object({ grants: z.number(), sessions: z.number() }) }) },
+        404: { description: 'not_found', schema: ErrorBody },
+        409: { description: 'self_lockout', schema: ErrorBody },
+      },
+      async handle({ params, principal }) {
+        refuseSelf(principal, params.id, 'delete');
+        const before = await existing(params.id);
+        // Deny first: from this moment no path can mint the address again.
+        await gw.store.denylist.add([{ value: before.email, kind: 'email', createdAt: new Date(), createdBy: principal.actor, note: `delete-and-deny of customer ${before.id}` }]);
+        await gw.policy.changed();
+        await gw.store.customers.delete(params.id);
+        const revoked = await endAccess(params.id);
+        await gw.audit('customer.delete_and_deny', { actor: principal.actor, target: params.id, before: customerView(before), after: { denylisted: before.email }, data: { revoked } });
+        return { body: { deleted: params.id, denylisted: before.email, revoked } };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,107 @@
+/**
+ * `GET/PUT /admin/api/policy` and `POST /admin/api/policy/simulate`.
+ *
+ * PUT takes the whole policy with the `version` it was read at: parsed by the policy
+ * engine (every problem listed, with paths), checked against companies, services and
+ * the denylist, saved only if nobody saved in between (409 `version_conflict`), then
+ * the live snapshot is rebuilt and broadcast to every gateway process.
+ */
+import * as z from 'zod';
+import { DEFAULT_POLICY, parsePolicy, PolicySchema, type ParseResult, type Policy } from '../../policies/index.ts';
+import { StoreConflictError } from '../../adapters/store.ts';
+import { AppError } from '../errors.ts';
+import { checkChange } from './configuration.ts';
+import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
+import { Decision, ErrorBody, issue, SimulateBody, Warnings } from './schemas.ts';
+
+export const PolicyPutBody = PolicySchema.extend({ version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** parsePolicy plus the one thing PUT adds: the version it was read at is required. */
+function parsePolicyPut(raw: unknown): ParseResult<Policy> {
+  const parsed = parsePolicy(raw);
+  const issues = parsed.ok ? [] : [...parsed.issues];
+  if (isRecord(raw) && raw.version === undefined) issues.unshift(issue(['version'], 'required', 'the version the policy was read at is required'));
+  return issues.length > 0 ? { ok: false, issues } : parsed;
+}
+
+export const policyBody: BodySpec<Policy, unknown> = {
+  schema: PolicyPutBody,
+  parse: parsePolicyPut,
+  example: { ...structuredClone(DEFAULT_POLICY), selfRegistration: 'anyone', version: 0 },
+};
+
+function withoutVersion(policy: Policy): Omit<Policy, 'version'> {
+  const { version: _version, ...rest } = policy;
+  return rest;
+}
+
+/** Saves a parsed policy after the cross-resource checks; shared with the Active Directory route. */
+export async function savePolicy(deps: AdminDeps, policy: Policy, actor: string, action = 'policy.update'): Promise<{ policy: Policy; warnings: unknown[] }> {
+  const { gw } = deps;
+  const report = await checkChange(gw.store, (c) => ({ ...c, policy }), () => ['policy']);
+  if (report.errors.length > 0) throw validationFailed(report.errors, 'The policy conflicts with the rest of the configuration.');
+  let saved: Policy;
+  try {
+    saved = await gw.store.policy.save(withoutVersion(policy), policy.version);
+  } catch (err) {
+    if (err instanceof StoreConflictError && err.code === 'version_conflict') {
+      throw new AppError('version_conflict', 409, 'The policy was changed by someone else since you read it. Reload it and apply your change again.');
+    }
+    throw err;
+  }
+  await gw.audit(action, { actor, target: 'policy', before: report.before.policy, after: saved, data: { warnings: report.warnings } });
+  await gw.policy.changed();
+  return { policy: saved, warnings: report.warnings };
+}
+
+export function policyRoutes(deps: AdminDeps): AdminRoute[] {
+  const { gw } = deps;
+  return [
+    defineRoute({
+      name: 'getPolicy',
+      method: 'get',
+      path: '/policy',
+      summary: 'The customer-access policy with its version',
+      roles: ['admin'],
+      responses: { 200: { description: 'The policy', schema: PolicyPutBody } },
+      async handle() {
+        return { body: (await gw.store.policy.get()) ?? structuredClone(DEFAULT_POLICY) };
+      },
+    }),
+    defineRoute({
+      name: 'putPolicy',
+      method: 'put',
+      path: '/policy',
+      summary: 'Replace the policy (optimistic concurrency on `version`)',
+      roles: ['admin'],
+      body: policyBody,
+      responses: {
+        200: { description: 'Saved: the policy with its new version, and warnings', schema: z.object({ policy: PolicyPutBody, warnings: Warnings }) },
+        409: { description: 'version_conflict: saved by someone else since it was read', schema: ErrorBody },
+        422: { description: 'validation_failed: every problem with its path', schema: ErrorBody },
+      },
+      async handle({ body, principal }) {
+        return { body: await savePolicy(deps, body, principal.actor) };
+      },
+    }),
+    defineRoute({
+      name: 'simulatePolicy',
+      method: 'post',
+      path: '/policy/simulate',
+      summary: 'What the policy would decide for a sign-up attempt (no account is created)',
+      roles: ['admin'],
+      body: zodBody(SimulateBody, { method: 'google', email: 'someone@example.com', emailVerified: true }),
+      responses: { 200: { description: 'The decision with its trace', schema: Decision }, 422: { description: 'validation_failed', schema: ErrorBody } },
+      async handle({ body, principal }) {
+        const attempt = { method: body.method, email: body.email, emailVerified: body.emailVerified, adminOverride: body.adminOverride };
+        const decision = await gw.registration.decide(attempt);
+        await gw.audit('policy.simulate', { actor: principal.actor, target: decision.email ?? body.email.slice(0, 320), data: { attempt: body, decision } });
+        return { body: decision };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,183 @@
+/**
+ * The admin API's route table machinery. A route is plain data: method, path, who may
+ * call it, zod schemas for params, query and body, documented responses and a handler
+ * that receives typed, validated input. The same objects mount the Koa routes
+ * (`mountRoute`) and generate the OpenAPI document (gateway/admin/openapi.ts), so a
+ * route cannot be served without also being documented.
+ *
+ * Edge order for every route, outermost first:
+ *   no-store -> same origin -> bearer + role -> JSON body (415 otherwise) -> validation -> handler
+ * Validation failures: params/query -> 400 `invalid_request`, body -> 422 `validation_failed`,
+ * both with `details: [{ path, code, message }]` listing every problem.
+ */
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import * as z from 'zod';
+import type { ParseResult, PolicyIssue } from '../../policies/index.ts';
+import type { GatewayContext } from '../app.ts';
+import { AppError } from '../errors.ts';
+import { jsonBody } from '../middleware/body.ts';
+import type { AccountSessions } from '../account-sessions.ts';
+import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole } from './auth.ts';
+
+export const API_BASE = '/admin/api';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** What every handler may use. */
+export interface AdminDeps {
+  gw: GatewayContext;
+  sessions: AccountSessions;
+}
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+}
+
+export interface BodySpec<B, P> {
+  /** The documented JSON schema of the body (zod; exported into the OpenAPI document). */
+  schema: z.ZodType;
+  /** Parses the raw body (after params are known) into the handler's input, listing every problem. */
+  parse(raw: unknown, params: P): ParseResult<B>;
+  /** A valid example (documentation and the OpenAPI test). */
+  example: unknown;
+}
+
+export interface ResponseSpec {
+  description: string;
+  schema?: z.ZodType;
+}
+
+export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B> {
+  /** operationId and router layer name. */
+  name: string;
+  method: HttpMethod;
+  /** Relative to /admin/api, @koa/router syntax (`/companies/:id`). */
+  path: string;
+  summary: string;
+  roles: readonly AdminRole[] | 'public';
+  params?: P;
+  query?: Q;
+  body?: BodySpec<B, z.output<P>>;
+  responses: Record<number, ResponseSpec>;
+  handle(input: { params: z.output<P>; query: z.output<Q>; body: B; principal: AdminPrincipal; koa: Context }): Promise<Reply>;
+}
+
+/** A route with its types erased, as the table holds it. */
+export interface AdminRoute {
+  name: string;
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  roles: readonly AdminRole[] | 'public';
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: BodySpec<unknown, unknown>;
+  responses: Record<number, ResponseSpec>;
+  handle(input: { params: unknown; query: unknown; body: unknown; principal: AdminPrincipal; koa: Context }): Promise<Reply>;
+}
+
+const Empty = z.strictObject({});
+type EmptyObject = typeof Empty;
+
+export function defineRoute<P extends z.ZodType = EmptyObject, Q extends z.ZodType = EmptyObject, B = undefined>(def: RouteDef<P, Q, B>): AdminRoute {
+  return def as unknown as AdminRoute;
+}
+
+/** zod issues -> our `{ path, code, message }` list. */
+export function issuesFromZod(error: z.ZodError, prefix: (string | number)[] = []): PolicyIssue[] {
+  const out: PolicyIssue[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: [...path, key], code: 'unrecognized_key', message: `unknown key "${key}"` });
+      continue;
+    }
+    out.push({ path, code: issue.code, message: issue.message });
+  }
+  return out;
+}
+
+/** A BodySpec whose parsing is the documented zod schema itself. */
+export function zodBody<S extends z.ZodType>(schema: S, example: unknown): BodySpec<z.output<S>, unknown> {
+  return {
+    schema,
+    example,
+    parse(raw) {
+      const parsed = schema.safeParse(raw);
+      return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: issuesFromZod(parsed.error) };
+    },
+  };
+}
+
+export function validationFailed(issues: PolicyIssue[], message = 'The request body is not valid.'): AppError {
+  return new AppError('validation_failed', 422, `${message} ${issues.length} problem${issues.length === 1 ? '' : 's'} found.`, { details: issues });
+}
+
+function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'params' | 'query'): T {
+  const parsed = (schema ?? Empty).safeParse(value);
+  if (parsed.success) return parsed.data as T;
+  throw new AppError('invalid_request', 400, `The request ${where === 'params' ? 'path' : 'query string'} is not valid.`, {
+    details: issuesFromZod(parsed.error, [where]),
+  });
+}
+
+async function noStore(ctx: Context, next: Next): Promise<void> {
+  ctx.set('Cache-Control', 'no-store');
+  await next();
+}
+
+function toAdminError(err: unknown): unknown {
+  if ((err as { name?: string })?.name === 'InvalidCursorError') return new AppError('invalid_cursor', 400, 'The cursor is not valid; start again from the first page.');
+  return err;
+}
+
+/** Registers one route on the router with the edge stack described above. */
+export function mountRoute(router: Router, route: AdminRoute, gw: GatewayContext): void {
+  const stack: Array<(ctx: Context, next: Next) => Promise<void>> = [noStore, sameOriginOnly(gw.config.ISSUER)];
+  if (route.roles !== 'public') stack.push(adminAuth(gw, route.roles));
+  if (route.body) stack.push(jsonBody);
+  stack.push(async function handle(ctx: Context) {
+    // Query values given twice arrive as arrays: refused by the string schemas.
+    const params = parseInput(route.params, { ...ctx.params }, 'params');
+    const query = parseInput(route.query, { ...ctx.query }, 'query');
+    let body: unknown;
+    if (route.body) {
+      const parsed = route.body.parse((ctx.request as { body?: unknown }).body, params);
+      if (!parsed.ok) throw validationFailed(parsed.issues);
+      body = parsed.value;
+    }
+    const principal = route.roles === 'public' ? ANONYMOUS : principalOf(ctx);
+    let reply: Reply;
+    try {
+      reply = await route.handle({ params, query, body, principal, koa: ctx });
+    } catch (err) {
+      throw toAdminError(err);
+    }
+    ctx.status = reply.status ?? 200;
+    if (reply.body !== undefined) ctx.body = reply.body;
+  });
+  const register = router[route.method].bind(router) as (name: string, path: string, ...mw: typeof stack) => Router;
+  register(route.name, API_BASE + route.path, ...stack);
+}
+
+export const FALLBACK_ROUTE_NAME = 'admin-api-fallback';
+
+/**
+ * Last route of the router: a path under /admin/api that no route serves with this
+ * method. 405 with Allow when the path exists with other methods (so a GET can never
+ * reach a state-changing route), 404 otherwise; JSON either way.
+ */
+export function mountFallback(router: Router): void {
+  router.all(FALLBACK_ROUTE_NAME, `${API_BASE}{/*rest}`, async (ctx: Context) => {
+    const allowed = new Set<string>();
+    for (const layer of router.stack) {
+      if (layer.name === FALLBACK_ROUTE_NAME || !layer.match(ctx.path)) continue;
+      for (const method of layer.methods) allowed.add(method);
+    }
+    if (allowed.size === 0) throw new AppError('not_found', 404, 'No such admin API route.');
+    const list = [...allowed].join(', ');
+    throw new AppError('method_not_allowed', 405, `Use ${list} on this route.`, { headers: { allow: list } });
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * zod schemas of the admin API's inputs and outputs that are not the policy engine's
+ * own (policies/schema.ts gives PolicySchema, CompanySchema, ServiceSchema). Routes
+ * validate with them and the OpenAPI document is generated from them.
+ */
+import * as z from 'zod';
+import type { PolicyIssue, SignupMethod } from '../../policies/index.ts';
+import type { Customer } from '../../adapters/store.ts';
+
+export const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
+export const IdParams = z.strictObject({ id: Id });
+export const CustomerIdParams = z.strictObject({ id: z.string().min(1).max(128) });
+
+const Limit = (max: number) => z.coerce.number().int().min(1).max(max);
+const Cursor = z.string().min(1).max(512);
+const Search = z.string().min(1).max(200);
+
+export const DenylistQuery = z.strictObject({
+  search: Search.optional(),
+  offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  limit: Limit(1000).default(100),
+});
+
+export const CustomerQuery = z.strictObject({
+  search: Search.optional(),
+  companyId: Id.optional(),
+  service: Id.optional(),
+  limit: Limit(200).default(50),
+  cursor: Cursor.optional(),
+});
+
+export const PageQuery = z.strictObject({ limit: Limit(200).default(50), cursor: Cursor.optional() });
+
+const IsoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+
+export const AuditQuery = z.strictObject({
+  action: z.string().min(1).max(100).optional(),
+  actor: z.string().min(1).max(200).optional(),
+  target: z.string().min(1).max(400).optional(),
+  since: IsoDate.optional(),
+  until: IsoDate.optional(),
+  limit: Limit(500).default(50),
+  cursor: Cursor.optional(),
+});
+
+export const SimulateBody = z.strictObject({
+  method: z.enum(['portal', 'google', 'email', 'activeDirectory', 'agent'] satisfies readonly SignupMethod[]),
+  email: z.string().max(1024),
+  emailVerified: z.boolean(),
+  adminOverride: z.boolean().optional(),
+});
+
+const DenylistItem = z.union([
+  z.string().min(1).max(400),
+  z.strictObject({ value: z.string().min(1).max(400), note: z.string().max(500).optional() }),
+]);
+export const DenylistBody = z.strictObject({ entries: z.array(DenylistItem).min(1).max(50_000) });
+export const DenylistValueParams = z.strictObject({ value: z.string().min(1).max(400) });
+
+export const AgentAddBody = z.strictObject({
+  email: z.string().min(1).max(1024),
+  name: z.string().max(200).optional(),
+  adminOverride: z.boolean().optional(),
+});
+
+export const CustomerPatchBody = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  status: z.enum(['active', 'disabled']).optional(),
+  companyId: Id.nullable().optional(),
+  services: z.array(Id).max(1000).transform((ids) => [...new Set(ids)]).optional(),
+  roles: z.array(z.enum(['admin', 'agent'])).max(2).transform((r) => [...new Set(r)]).optional(),
+});
+
+export const ActiveDirectoryBody = z.strictObject({
+  loginUrl: z.string().max(2048).nullable(),
+  /** The policy version it was read at; omitted = the current one. */
+  version: z.number().int().min(0).optional(),
+});
+
+export const RotateSecretBody = z.strictObject({
+  /** How long the previous token stays valid; default 24 hours, at most 30 days. */
+  graceSeconds: z.number().int().min(0).max(30 * 24 * 3600).optional(),
+});
+
+// ---- responses -------------------------------------------------------------------
+
+export const Issue = z.object({ path: z.array(z.union([z.string(), z.number()])), code: z.string(), message: z.string() });
+export const ErrorBody = z.object({ error: z.string(), message: z.string(), details: z.unknown().optional() });
+
+export const CustomerView = z.object({
+  id: z.string(),
+  email: z.string(),
+  emailVerified: z.boolean(),
+  name: z.string(),
+  status: z.enum(['pending', 'active', 'disabled']),
+  roles: z.array(z.enum(['admin', 'agent'])),
+  companyId: z.string().nullable(),
+  services: z.array(z.string()),
+  portalAccess: z.boolean(),
+  hasPassword: z.boolean(),
+  identities: z.array(z.object({ issuer: z.string(), subject: z.string() })),
+  createdVia: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type CustomerView = z.infer<typeof CustomerView>;
+
+export const Decision = z.object({
+  outcome: z.enum(['allow', 'deny']),
+  reason: z.string(),
+  email: z.string().optional(),
+  companyId: z.string().optional(),
+  services: z.array(z.string()),
+  portalAccess: z.boolean(),
+  verificationPending: z.boolean().optional(),
+  trace: z.array(z.object({ rule: z.string(), result: z.enum(['pass', 'fail', 'info']), detail: z.string().optional() })),
+});
+
+export const Warnings = z.array(Issue);
+
+/** The customer as the API shows it: never the password hash. */
+export function customerView(customer: Customer): CustomerView {
+  const { passwordHash, createdAt, updatedAt, ...rest } = customer;
+  return { ...rest, hasPassword: passwordHash !== null, createdAt: createdAt.toISOString(), updatedAt: updatedAt.toISOString() };
+}
+
+export function issue(path: (string | number)[], code: string, message: string): PolicyIssue {
+  return { path, code, message };
+}
