@@ -7,6 +7,8 @@ import { Provider, type Configuration, type KoaContextWithOIDC, type ClientMetad
 import type { Views } from './views.ts';
 import type { Logger } from './logger.ts';
 import { CLAIMS } from './accounts.ts';
+import { policyWithServicePrompt } from './portal/service-access.ts';
+import { discoveryExtension } from './portal/settings.ts';
 
 /** Scopes Gatehouse knows. `admin` and `registrations:email` are for client_credentials automation. */
 export const SCOPES = ['openid', 'offline_access', 'email', 'profile', 'company', 'services', 'portal', 'admin', 'registrations:email', 'registrations:visitor'];
@@ -80,7 +82,12 @@ export function createProvider(options: ProviderOptions): Provider {
         }
       },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: {
+      // login, then `service` (per-service request access, gateway/portal/service-access.ts),
+      // then consent: every sign-in path, SSO included, passes the service check.
+      policy: policyWithServicePrompt(),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
     // First-party portals skip consent: a grant for what they ask is created on the fly.
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const client = ctx.oidc.client!;
@@ -129,6 +136,10 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
+  // Discovery gains the portal-access extension (gatehouse_portal_*); the live values are
+  // bound later by the portal module (gateway/portal/settings.ts). Must be installed here,
+  // before anyone calls provider.callback(), which composes a copy of the middleware list.
+  provider.use(discoveryExtension);
   provider.on('server_error', (_ctx, err) => options.logger.error({ err }, 'oidc-provider server_error'));
   return provider;
 }

@@ -6,6 +6,7 @@
 import type Router from '@koa/router';
 import type { GatewayContext } from './app.ts';
 import { emailSignupRoutes } from './signup-email.ts';
+import { setPasswordRoutes } from './set-password.ts';
 import { signupPortalRoutes } from './signup-portal.ts';
 import { googleSignupRoutes } from './signup-google.ts';
 import { signupAdRoutes } from './signup-ad.ts';
@@ -18,6 +19,7 @@ export type RouteModule = (ctx: GatewayContext) => Router;
 export function routeModules(ctx: GatewayContext): Router[] {
   const modules: RouteModule[] = [
     emailSignupRoutes,
+    setPasswordRoutes,
     signupPortalRoutes,
     googleSignupRoutes,
     signupAdRoutes,

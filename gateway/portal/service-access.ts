@@ -1,0 +1,99 @@
+/**
+ * Per-service request access at sign-in (Jira's "who can send requests to this project").
+ *
+ * A client bound to a service (client metadata `service: '<id>'`) may only be used by
+ * customers the service's `requestAccess` admits:
+ *   granted            only customers whose `services` already include it
+ *   anyone             any active customer with portal access; granted on first use
+ *   existing-accounts  any active customer with portal access; granted on first use
+ * Roles give no exemption: an admin or agent signing in to a service-bound client must
+ * hold the service like anyone else (their console needs no service-bound client).
+ *
+ * It runs as an oidc-provider interaction-policy prompt (`service`) placed after `login`
+ * and before `consent`, so every sign-in path (password, Google, Active Directory, sign-up
+ * forms, an existing SSO session) passes through it. The check itself is late-bound per
+ * provider (`bindServiceAccess`) because the provider is built before the store-backed
+ * policy runtime exists; with nothing bound it fails closed for service-bound clients.
+ *
+ *   interactions.policy = policyWithServicePrompt();           // gateway/oidc.ts
+ *   bindServiceAccess(provider, { store, policy });            // gateway/portal/index.ts
+ *   const verdict = serviceAccessVerdict(customer, service);   // pure
+ */
+import { interactionPolicy, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
+import type { Customer, Store } from '../../adapters/store.ts';
+import type { RequestAccess, Service } from '../../policies/types.ts';
+import type { PolicyRuntime } from '../policy-runtime.ts';
+
+export const SERVICE_PROMPT = 'service';
+
+export type ServiceRefusal = 'service_unknown' | 'account_unavailable' | 'no_portal_access' | 'service_not_granted';
+
+export type ServiceVerdict =
+  | { kind: 'holds' }
+  | { kind: 'grant'; rule: Exclude<RequestAccess, 'granted'> }
+  | { kind: 'refuse'; reason: ServiceRefusal };
+
+/** What the customer may do with this service right now. Pure. */
+export function serviceAccessVerdict(customer: Customer | null, service: Service | undefined): ServiceVerdict {
+  if (!service) return { kind: 'refuse', reason: 'service_unknown' };
+  if (!customer || customer.status !== 'active') return { kind: 'refuse', reason: 'account_unavailable' };
+  if (customer.services.includes(service.id)) return { kind: 'holds' };
+  if (!customer.portalAccess) return { kind: 'refuse', reason: 'no_portal_access' };
+  if (service.requestAccess === 'anyone' || service.requestAccess === 'existing-accounts') {
+    return { kind: 'grant', rule: service.requestAccess };
+  }
+  return { kind: 'refuse', reason: 'service_not_granted' };
+}
+
+/** The service id a client is bound to, if any. */
+export function boundService(client: unknown): string | null {
+  const service = (client as { service?: unknown } | undefined)?.service;
+  return typeof service === 'string' && service.length > 0 ? service : null;
+}
+
+export interface ServiceAccessDeps {
+  store: Pick<Store, 'customers'>;
+  policy: Pick<PolicyRuntime, 'current'>;
+}
+
+const bound = new WeakMap<Provider, ServiceAccessDeps>();
+
+/** Gives the prompt's check of this provider its store and policy (called once at start). */
+export function bindServiceAccess(provider: Provider, deps: ServiceAccessDeps): void {
+  bound.set(provider, deps);
+}
+
+/** Loads customer and service and decides; shared by the check and the interaction page. */
+export async function verdictFor(deps: ServiceAccessDeps, accountId: string | undefined, serviceId: string): Promise<ServiceVerdict> {
+  const customer = accountId ? await deps.store.customers.get(accountId) : null;
+  return serviceAccessVerdict(customer, deps.policy.current().servicesById.get(serviceId));
+}
+
+async function needsServiceInteraction(ctx: KoaContextWithOIDC): Promise<boolean> {
+  const serviceId = boundService(ctx.oidc.client);
+  if (!serviceId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  const accountId = ctx.oidc.session?.accountId;
+  // No account yet: the login prompt (before this one) asks first.
+  if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  const deps = bound.get(ctx.oidc.provider);
+  if (!deps) return interactionPolicy.Check.REQUEST_PROMPT; // nothing bound: fail closed
+  const verdict = await verdictFor(deps, accountId, serviceId);
+  return verdict.kind === 'holds' ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+}
+
+/** The `service` prompt: not requestable by clients (only the policy raises it). */
+export function servicePrompt(): interactionPolicy.Prompt {
+  return new interactionPolicy.Prompt(
+    { name: SERVICE_PROMPT, requestable: false },
+    (ctx) => ({ service: boundService(ctx.oidc.client) }),
+    new interactionPolicy.Check('service_access', 'The account may not use this service yet', needsServiceInteraction),
+  );
+}
+
+/** oidc-provider's default policy (login, consent) with `service` between them. */
+export function policyWithServicePrompt(): interactionPolicy.DefaultPolicy {
+  const policy = interactionPolicy.base();
+  const consentAt = policy.findIndex((p) => p.name === 'consent');
+  policy.add(servicePrompt(), consentAt === -1 ? policy.length : consentAt);
+  return policy;
+}

@@ -1,0 +1,136 @@
+/**
+ * Request sharing for a signed-in customer (Jira's sharing scope, `policy.portal.sharing`).
+ * The portal calls these with the customer's own access token (authorization code flow).
+ *
+ *   GET  /api/portal/share-candidates?q=<text>&service=<id>
+ *        -> { items: [{ id, name, email }] }   only customers inside the scope:
+ *          organization             members of the caller's company (substring of name/email)
+ *          organization-or-email    those, plus any customer holding the service whose
+ *                                   email EXACTLY equals q (canonicalised)
+ *          project-or-organization  anyone holding the service or in the company (substring)
+ *        never the caller, never disabled or pending customers.
+ *   POST /api/portal/share-invitations { email, service }
+ *        an unknown address on a service open to anyone (`requestAccess: anyone`) is
+ *        invited as a new customer through the registration hook -> 201 { result, invited, customerId? }
+ *        403 service_not_open (service not open to anyone), 409 already_customer, 422 invalid_email,
+ *        422 invitation_denied (the policy refused the address, with its reason).
+ *
+ * The caller must hold the service they share in (403 service_not_held), and a token of a
+ * client bound to a service is good for that service only (403 service_mismatch).
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { Customer } from '../../adapters/store.ts';
+import { canonicalizeEmail } from '../../policies/index.ts';
+import type { Service, SharingScope } from '../../policies/types.ts';
+import type { GatewayContext } from '../app.ts';
+import { authenticateBearer } from '../bearer.ts';
+import { AppError } from '../errors.ts';
+import { jsonBody } from '../middleware/body.ts';
+import { registerEmailSender } from '../signup-email.ts';
+import { boundService } from './service-access.ts';
+
+export const MAX_CANDIDATES = 20;
+/** Read more than we return: inactive customers and the caller are filtered out after the query. */
+const QUERY_WINDOW = 60;
+
+const candidatesQuery = z.strictObject({
+  q: z.string().trim().min(2).max(320),
+  service: z.string().min(1).max(63),
+});
+
+const invitationBody = z.strictObject({
+  email: z.string().max(512),
+  service: z.string().min(1).max(63),
+});
+
+export interface ShareCandidate {
+  id: string;
+  name: string;
+  email: string;
+}
+
+function validation(error: z.ZodError): AppError {
+  return new AppError('validation_failed', 422, 'The request is not valid.', { details: error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
+}
+
+const isSharable = (caller: Customer) => (c: Customer) => c.id !== caller.id && c.status === 'active';
+
+function asCandidate(c: Customer): ShareCandidate {
+  return { id: c.id, name: c.name, email: c.email };
+}
+
+/** Which searches a scope allows: company substring, service substring, service exact email. */
+export function scopeSearches(scope: SharingScope): { company: boolean; serviceSearch: boolean; serviceExactEmail: boolean } {
+  switch (scope) {
+    case 'organization': return { company: true, serviceSearch: false, serviceExactEmail: false };
+    case 'organization-or-email': return { company: true, serviceSearch: false, serviceExactEmail: true };
+    case 'project-or-organization': return { company: true, serviceSearch: true, serviceExactEmail: false };
+  }
+}
+
+export function sharingRoutes(ctx: GatewayContext): Router {
+  const router = new Router();
+
+  /** The signed-in customer sharing in `serviceId`, or a 401/403. */
+  async function sharer(c: Context, serviceId: string): Promise<{ customer: Customer; service: Service }> {
+    const principal = await authenticateBearer(c, ctx.provider, ctx.store);
+    if (principal.kind !== 'user') throw new AppError('user_token_required', 403, 'Call this with the signed-in customer\'s access token.');
+    await ctx.limits.hit('searchUser', principal.customer.id);
+    const client = await ctx.provider.Client.find(principal.clientId);
+    const clientService = boundService(client);
+    if (clientService && clientService !== serviceId) {
+      throw new AppError('service_mismatch', 403, 'This application may only share requests of its own service.');
+    }
+    const service = ctx.policy.current().servicesById.get(serviceId);
+    if (!service || !principal.customer.services.includes(service.id)) {
+      throw new AppError('service_not_held', 403, 'You can only share requests of a service you have access to.');
+    }
+    return { customer: principal.customer, service };
+  }
+
+  async function search(query: { search?: string; companyId?: string; service?: string }): Promise<Customer[]> {
+    return (await ctx.store.customers.list({ ...query, limit: QUERY_WINDOW })).items;
+  }
+
+  router.get('/api/portal/share-candidates', async (c) => {
+    const query = candidatesQuery.safeParse(c.query);
+    if (!query.success) throw validation(query.error);
+    const { customer, service } = await sharer(c, query.data.service);
+    const allowed = scopeSearches(ctx.policy.current().policy.portal.sharing);
+    const found: Customer[] = [];
+    if (allowed.company && customer.companyId) found.push(...(await search({ search: query.data.q, companyId: customer.companyId })));
+    if (allowed.serviceSearch) found.push(...(await search({ search: query.data.q, service: service.id })));
+    if (allowed.serviceExactEmail) {
+      const canonical = canonicalizeEmail(query.data.q);
+      const exact = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
+      if (exact && exact.services.includes(service.id)) found.push(exact);
+    }
+    const unique = new Map(found.filter(isSharable(customer)).map((c2) => [c2.id, c2]));
+    c.body = { items: [...unique.values()].slice(0, MAX_CANDIDATES).map(asCandidate) };
+  });
+
+  router.post('/api/portal/share-invitations', jsonBody, async (c) => {
+    const body = invitationBody.safeParse(c.request.body);
+    if (!body.success) throw validation(body.error);
+    const { customer, service } = await sharer(c, body.data.service);
+    if (service.requestAccess !== 'anyone') {
+      throw new AppError('service_not_open', 403, 'Only people who already have access can be added to this service; share with an existing customer instead.');
+    }
+    const canonical = canonicalizeEmail(body.data.email);
+    if (!canonical.ok) throw new AppError('invalid_email', 422, 'Enter a valid email address.');
+    if (await ctx.store.customers.findByEmail(canonical.email)) {
+      throw new AppError('already_customer', 409, 'This person already has an account; share with them by searching for their address.');
+    }
+    const outcome = await registerEmailSender(ctx, { email: canonical.email }, `customer:${customer.id}`);
+    if (outcome.result === 'denied') {
+      throw new AppError('invitation_denied', 422, 'This address cannot be invited.', { details: { reason: outcome.reason } });
+    }
+    await ctx.audit('portal.share_invitation', { actor: `customer:${customer.id}`, target: outcome.customerId, data: { serviceId: service.id, result: outcome.result, invited: outcome.invited } });
+    c.status = outcome.result === 'created' ? 201 : 200;
+    c.body = { result: outcome.result, invited: outcome.invited, customerId: outcome.customerId };
+  });
+
+  return router;
+}

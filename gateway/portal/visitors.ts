@@ -1,0 +1,55 @@
+/**
+ * Visitors of a public portal (`policy.portal.access === 'public'`, Jira's "portal access
+ * without login"): the portal reports a visitor who leaves an email, and the visitor is
+ * treated like a first email to support: the policy decides through the one registration
+ * hook, and a new customer with portal access is invited by email to set a password.
+ *
+ *   POST /api/portal/visitors   client_credentials token with `registrations:visitor`
+ *        { email, name? } -> 201|200 { result: created|existing|denied, reason, customerId?, invited }
+ *        403 portal_not_public when the portal is for registered customers only
+ */
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { GatewayContext } from '../app.ts';
+import { AppError } from '../errors.ts';
+import { authenticateBearer, requireScope } from '../bearer.ts';
+import { jsonBody } from '../middleware/body.ts';
+import { registerEmailSender } from '../signup-email.ts';
+
+export const VISITOR_SCOPE = 'registrations:visitor';
+
+const visitorBody = z.strictObject({
+  email: z.string().max(512),
+  name: z.string().max(200).optional(),
+});
+
+export function visitorRoutes(ctx: GatewayContext): Router {
+  const router = new Router();
+
+  router.post('/api/portal/visitors', jsonBody, async (c) => {
+    const principal = await authenticateBearer(c, ctx.provider, ctx.store);
+    if (principal.kind !== 'client') throw new AppError('client_token_required', 403, 'Use the portal\'s client_credentials token.');
+    requireScope(principal, VISITOR_SCOPE);
+    if (ctx.policy.current().policy.portal.access !== 'public') {
+      throw new AppError('portal_not_public', 403, 'The portal is for registered customers only; visitors cannot be registered.');
+    }
+    const body = visitorBody.safeParse(c.request.body);
+    if (!body.success) {
+      throw new AppError('validation_failed', 422, 'The request body is not valid.', { details: body.error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
+    }
+    // Same budget as the mail intake: per calling client, and per address (an address
+    // cannot be made to receive invite after invite).
+    await ctx.limits.hit('intakeClient', principal.clientId);
+    await ctx.limits.hit('intakeAddress', body.data.email.trim().toLowerCase());
+    const outcome = await registerEmailSender(ctx, { email: body.data.email, name: body.data.name }, principal.actor);
+    c.status = outcome.result === 'created' ? 201 : 200;
+    c.body = {
+      result: outcome.result,
+      reason: outcome.reason,
+      ...(outcome.customerId ? { customerId: outcome.customerId } : {}),
+      invited: outcome.invited,
+    };
+  });
+
+  return router;
+}
