@@ -32,6 +32,7 @@ import { ensureBootstrapAdmin, type BootstrapAdmin } from './bootstrap.ts';
 import { createPolicyRuntime, loadPlugins, type PolicyRuntime } from './policy-runtime.ts';
 import { createRegistration, type Registration } from './registration.ts';
 import { routeModules } from './routes.ts';
+import { trackAccountSessions, type AccountSessions } from './account-sessions.ts';
 import { createMailer, startOutboxWorker, type OutboxWorker } from '../adapters/mailer.ts';
 import { startSweeper } from '../adapters/store-sweeper.ts';
 import { startMailIntake, type MailIntake } from '../adapters/mail-intake.ts';
@@ -52,6 +53,8 @@ export interface GatewayContext {
   keys: KeyMaterial;
   clients: ClientSetup;
   jobs: BackgroundJobs;
+  /** Ends every grant, token and session of an account (disable, delete, password reset). */
+  sessions: AccountSessions;
   /** What the login page offers besides the password form; sign-up modules add to it when mounted. */
   loginPage: {
     alternatives: Array<(uid: string) => Promise<LoginAlternative | null>>;
@@ -185,6 +188,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
 
   const context: GatewayContext = {
     config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs,
+    sessions: trackAccountSessions(provider, redis, logger),
     loginPage: { alternatives: [], registerLink: null },
     async sendMail(message) {
       await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });

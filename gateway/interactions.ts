@@ -5,13 +5,14 @@
  *   POST /interaction/:uid/login    email + password
  *   POST /interaction/:uid/confirm  consent
  *   POST /interaction/:uid/abort    the person cancels (access_denied to the client)
+ *   (prompt `service` is sent on to /interaction/:uid/service, gateway/portal/service-routes.ts)
  *
  * Every form carries a CSRF token; every failure to sign in (unknown email, wrong
  * password, disabled or pending account) shows the same message after the same work.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Provider } from 'oidc-provider';
+import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
 import { canonicalizeEmail } from '../policies/index.ts';
 import type { Store } from '../adapters/store.ts';
@@ -58,8 +59,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   async function details(ctx: Context) {
     try {
       return await provider.interactionDetails(ctx.req, ctx.res);
-    } catch {
-      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
+    } catch (err) {
+      // Only a missing or expired interaction is the person's problem; a store outage
+      // must surface as 503 (fail closed, and say so), not as "expired".
+      if (err instanceof errors.SessionNotFound) {
+        throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
+      }
+      throw err;
     }
   }
 
@@ -101,6 +107,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         email: customer?.email ?? '',
         scopes: (missing.missingOIDCScope ?? []).filter((s) => s !== 'openid').map(describeScope),
       });
+      return;
+    }
+    if (interaction.prompt.name === 'service') {
+      // Per-service request access is decided by gateway/portal/service-routes.ts (it needs the policy snapshot).
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${interaction.uid}/service`);
       return;
     }
     throw new AppError('unsupported_prompt', 400, 'This sign-in request cannot be completed.', { detail: `prompt ${interaction.prompt.name}` });

@@ -1,0 +1,148 @@
+/**
+ * Choosing a password with an emailed single-use link: the invite a new customer gets
+ * (inbound email, portal visitor) and the password reset anyone can ask for.
+ *
+ *   GET/POST /invite/:secret            set a first password (kind `invite`)
+ *   GET/POST /password/forgot           ask for a reset link (same answer whether or not
+ *                                       the address has an account)
+ *   GET/POST /password/reset/:secret    set a new password (kind `reset-password`); every
+ *                                       session and token the account held is ended
+ *
+ * GET never spends a link (mail scanners prefetch links); the POST checks the password
+ * first, then redeems the link once.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { canonicalizeEmail } from '../policies/index.ts';
+import type { Customer, OneTimeTokenKind } from '../adapters/store.ts';
+import type { GatewayContext } from './app.ts';
+import { createPasswordRules, PASSWORD_MESSAGES } from './common-passwords.ts';
+import { formBody } from './middleware/body.ts';
+import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { hashSecret } from './registration.ts';
+
+export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
+export const RESET_TTL_MS = 3600 * 1000;
+
+const passwordForm = z.object({ password: z.string().max(1024), confirm: z.string().max(1024) });
+
+/** Sends a (new) invite link, cancelling older ones. */
+export async function sendInvite(ctx: GatewayContext, customer: Customer): Promise<void> {
+  await ctx.store.tokens.revokeFor('invite', customer.id);
+  const { secret } = await ctx.registration.issueToken('invite', customer.id, INVITE_TTL_MS);
+  const link = `${ctx.config.ISSUER}/invite/${secret}`;
+  await ctx.sendMail({
+    to: customer.email,
+    subject: 'Set your password for the support portal',
+    text: `Hello ${customer.name},\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
+    html: ctx.views.render('mail-invite', { name: customer.name, link }),
+  });
+}
+
+export function setPasswordRoutes(ctx: GatewayContext): Router {
+  const router = new Router();
+  const csrf = requireCsrf(ctx.config.ISSUER);
+  const rules = createPasswordRules();
+
+  function page(c: Context, action: string, title: string, errors: Record<string, string>, status = 200) {
+    c.status = status;
+    c.type = 'html';
+    c.body = ctx.views.render('invite', { action, title, csrf: csrfToken(c), errors });
+  }
+
+  function gone(c: Context, message: string, code: string) {
+    c.status = 410;
+    c.type = 'html';
+    c.body = ctx.views.render('error', { title: 'Link expired', message, code });
+  }
+
+  /** Validates the form, then spends the link; null when the page was already answered. */
+  async function redeem(c: Context, kind: OneTimeTokenKind, action: string, title: string): Promise<{ customer: Customer; password: string } | null> {
+    const secret = c.params.secret!;
+    const form = passwordForm.safeParse(c.request.body);
+    if (!form.success) return page(c, action, title, { password: 'Enter a password.' }, 400), null;
+    if (form.data.password !== form.data.confirm) return page(c, action, title, { confirm: 'The passwords do not match.' }, 400), null;
+    // Check the password before spending the single-use link.
+    const pending = await ctx.store.tokens.peek(kind, hashSecret(secret), new Date());
+    const owner = pending?.customerId ? await ctx.store.customers.get(pending.customerId) : null;
+    const problem = rules.problem(form.data.password, owner?.email ?? '');
+    if (problem) return page(c, action, title, { password: PASSWORD_MESSAGES[problem] }, 400), null;
+    const redeemed = await ctx.registration.redeemToken(kind, secret);
+    const customer = redeemed?.customerId ? await ctx.store.customers.get(redeemed.customerId) : null;
+    if (!customer) return gone(c, 'This link has expired or was already used. Ask for a new one.', `${kind}_invalid`), null;
+    return { customer, password: form.data.password };
+  }
+
+  // ---- Invite -----------------------------------------------------------------------
+  router.get('/invite/:secret', (c) => page(c, `/invite/${c.params.secret}`, 'Set your password', {}));
+  router.post('/invite/:secret', formBody, csrf, async (c) => {
+    const redeemed = await redeem(c, 'invite', `/invite/${c.params.secret}`, 'Set your password');
+    if (!redeemed) return;
+    let { customer } = redeemed;
+    if (!customer.emailVerified) {
+      // Following the emailed link proves control of the address: now the company and
+      // its grants may apply (re-decided against the policy in force today).
+      const completed = await ctx.registration.completeVerification(customer, `customer:${customer.id}`);
+      if (completed.kind === 'denied') return gone(c, 'This invitation can no longer be used. Contact support.', 'invite_denied');
+      customer = completed.customer;
+    }
+    if (!customer.portalAccess) {
+      await ctx.audit('customer.email_confirmed', { actor: `customer:${customer.id}`, target: customer.id });
+      c.type = 'html';
+      c.body = ctx.views.render('invite-done', { email: customer.email, portal: false });
+      return;
+    }
+    await ctx.store.customers.update(customer.id, {
+      passwordHash: await ctx.hasher.hash(redeemed.password),
+      emailVerified: true,
+      status: customer.status === 'disabled' ? 'disabled' : 'active',
+    });
+    await ctx.audit('customer.invite_accepted', { actor: `customer:${customer.id}`, target: customer.id });
+    c.type = 'html';
+    c.body = ctx.views.render('invite-done', { email: customer.email, portal: true });
+  });
+
+  // ---- Password reset ---------------------------------------------------------------
+  router.get('/password/forgot', (c) => {
+    c.type = 'html';
+    c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: false, email: '' });
+  });
+  router.post('/password/forgot', formBody, csrf, async (c) => {
+    const raw = typeof (c.request.body as Record<string, unknown>).email === 'string' ? ((c.request.body as Record<string, string>).email ?? '') : '';
+    const canonical = canonicalizeEmail(raw);
+    await ctx.limits.hit('signupIp', c.ip);
+    await ctx.limits.hit('resendAddress', canonical.ok ? canonical.email : raw.trim().toLowerCase().slice(0, 320));
+    const customer = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
+    if (customer && customer.status === 'active' && customer.portalAccess) {
+      await ctx.store.tokens.revokeFor('reset-password', customer.id);
+      const { secret } = await ctx.registration.issueToken('reset-password', customer.id, RESET_TTL_MS);
+      const link = `${ctx.config.ISSUER}/password/reset/${secret}`;
+      await ctx.sendMail({
+        to: customer.email,
+        subject: 'Reset your password',
+        text: `Hello ${customer.name},\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
+        html: ctx.views.render('mail-reset', { name: customer.name, link }),
+      });
+      await ctx.audit('customer.password_reset_requested', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
+    }
+    // The same answer whether or not the address has an account.
+    c.type = 'html';
+    c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: true, email: raw.slice(0, 320) });
+  });
+  router.get('/password/reset/:secret', (c) => page(c, `/password/reset/${c.params.secret}`, 'Choose a new password', {}));
+  router.post('/password/reset/:secret', formBody, csrf, async (c) => {
+    const redeemed = await redeem(c, 'reset-password', `/password/reset/${c.params.secret}`, 'Choose a new password');
+    if (!redeemed) return;
+    const { customer } = redeemed;
+    if (customer.status !== 'active') return gone(c, 'This link can no longer be used. Contact support.', 'reset-password_invalid');
+    await ctx.store.customers.update(customer.id, { passwordHash: await ctx.hasher.hash(redeemed.password), emailVerified: true });
+    // Whoever knew the old password is signed out everywhere.
+    await ctx.sessions.revokeAccount(customer.id);
+    await ctx.audit('customer.password_reset', { actor: `customer:${customer.id}`, target: customer.id });
+    c.type = 'html';
+    c.body = ctx.views.render('invite-done', { email: customer.email, portal: true });
+  });
+
+  return router;
+}
