@@ -17,6 +17,7 @@ import {
   type AuditQuery,
   type AuditStore,
   type CompanyStore,
+  CUSTOMER_PATCHABLE_FIELDS,
   type Customer,
   type CustomerPatch,
   type CustomerQuery,
@@ -40,17 +41,6 @@ import { decodeCursor, encodeCursor, newId, newSortableId, pageSize } from './id
 
 const copy = <T>(value: T): T => structuredClone(value);
 
-const PATCHABLE_FIELDS = [
-  'email',
-  'emailVerified',
-  'name',
-  'passwordHash',
-  'status',
-  'roles',
-  'companyId',
-  'services',
-  'portalAccess',
-] as const satisfies readonly (keyof CustomerPatch)[];
 
 function identityKey(identity: Identity): string {
   return `${identity.issuer}|${identity.subject}`;
@@ -120,7 +110,7 @@ function createCustomerStore(): CustomerStore {
       const current = byId.get(id);
       if (!current) return null;
       const next: Customer = { ...current, updatedAt: new Date() };
-      for (const field of PATCHABLE_FIELDS) {
+      for (const field of CUSTOMER_PATCHABLE_FIELDS) {
         if (patch[field] !== undefined) (next as unknown as Record<string, unknown>)[field] = copy(patch[field]);
       }
       if (next.email !== current.email) {

@@ -52,6 +52,7 @@ import {
 import type { Company, DenylistEntry, Policy, Service } from '../policies/types.ts';
 import {
   StoreConflictError,
+  CUSTOMER_PATCHABLE_FIELDS,
   StoreUnavailableError,
   type AuditEvent,
   type AuditStore,
@@ -202,17 +203,6 @@ function uniqueIdentities(identities: readonly Identity[]): Identity[] {
 
 /* -------------------------------------------------------------- customers */
 
-const PATCHABLE_FIELDS = [
-  'email',
-  'emailVerified',
-  'name',
-  'passwordHash',
-  'status',
-  'roles',
-  'companyId',
-  'services',
-  'portalAccess',
-] as const;
 
 function toCustomer(doc: Document | null): Customer | null {
   return doc ? fromDoc<Customer>(doc, 'id') : null;
@@ -294,7 +284,7 @@ function createCustomerStore(col: (name: CollectionName) => Collection<StoredDoc
     update: (id, patch) =>
       guarded(async () => {
         const set: Document = { updatedAt: new Date() };
-        for (const field of PATCHABLE_FIELDS) if (patch[field] !== undefined) set[field] = patch[field];
+        for (const field of CUSTOMER_PATCHABLE_FIELDS) if (patch[field] !== undefined) set[field] = patch[field];
         const doc = await conflictAs('email_taken', () =>
           customers().findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }),
         );

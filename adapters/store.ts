@@ -62,6 +62,11 @@ export type CustomerPatch = Partial<
   Pick<Customer, 'email' | 'emailVerified' | 'name' | 'passwordHash' | 'status' | 'roles' | 'companyId' | 'services' | 'portalAccess'>
 >;
 
+/** The fields `CustomerStore.update` may change, for implementations to copy from a patch. */
+export const CUSTOMER_PATCHABLE_FIELDS = [
+  'email', 'emailVerified', 'name', 'passwordHash', 'status', 'roles', 'companyId', 'services', 'portalAccess',
+] as const satisfies readonly (keyof CustomerPatch)[];
+
 export interface CustomerQuery {
   /** Case-insensitive substring of email or name. */
   search?: string;

@@ -21,7 +21,8 @@ export async function startTestGateway(env: Record<string, string | undefined> =
   const issuer = env.ISSUER ?? `http://127.0.0.1:${port}`;
   const config = loadConfig({
     NODE_ENV: 'test',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Server errors (5xx) are logged to stderr so a failing run says why; TAP stays on stdout.
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     HOST: '127.0.0.1',
     ADMIN_EMAIL: TEST_ADMIN.email,
     ADMIN_PASSWORD: TEST_ADMIN.password,
@@ -32,6 +33,6 @@ export async function startTestGateway(env: Record<string, string | undefined> =
     PORT: String(port),
     ISSUER: issuer,
   });
-  const gateway = await startGateway(config, { logger: createLogger(config.LOG_LEVEL), ...deps });
+  const gateway = await startGateway(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), ...deps });
   return Object.assign(gateway, { issuer });
 }
