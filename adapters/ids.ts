@@ -7,6 +7,7 @@
  * listings (audit log) have a stable tie-break for events in the same millisecond.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Identity } from './store.ts';
 
 /** @example const id = newId(); // '3b241101-e2bb-4255-8caf-4136c566a962' */
 export function newId(): string {
@@ -77,4 +78,16 @@ export class InvalidCursorError extends Error {
     super('invalid_cursor');
     this.name = 'InvalidCursorError';
   }
+}
+
+/** The unique key of a federated identity (issuer + subject). */
+export function identityKey(identity: Identity): string {
+  return `${identity.issuer}|${identity.subject}`;
+}
+
+/** Identities without duplicates (same issuer + subject), extra fields dropped. */
+export function uniqueIdentities(identities: readonly Identity[]): Identity[] {
+  const seen = new Map<string, Identity>();
+  for (const { issuer, subject } of identities) seen.set(identityKey({ issuer, subject }), { issuer, subject });
+  return [...seen.values()];
 }

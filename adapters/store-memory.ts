@@ -37,20 +37,10 @@ import {
   type Store,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, newId, newSortableId, pageSize } from './ids.ts';
+import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities } from './ids.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
 
-
-function identityKey(identity: Identity): string {
-  return `${identity.issuer}|${identity.subject}`;
-}
-
-function uniqueIdentities(identities: readonly Identity[]): Identity[] {
-  const seen = new Map<string, Identity>();
-  for (const { issuer, subject } of identities) seen.set(identityKey({ issuer, subject }), { issuer, subject });
-  return [...seen.values()];
-}
 
 function includesFolded(haystack: string, needle: string): boolean {
   return haystack.toLowerCase().includes(needle.toLowerCase());

@@ -71,7 +71,7 @@ import {
   type StoreConflictCode,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, newId, newSortableId, pageSize } from './ids.ts';
+import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities } from './ids.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -191,15 +191,6 @@ function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function identityKey(identity: Identity): string {
-  return `${identity.issuer}|${identity.subject}`;
-}
-
-function uniqueIdentities(identities: readonly Identity[]): Identity[] {
-  const seen = new Map<string, Identity>();
-  for (const { issuer, subject } of identities) seen.set(identityKey({ issuer, subject }), { issuer, subject });
-  return [...seen.values()];
-}
 
 /* -------------------------------------------------------------- customers */
 
