@@ -52,7 +52,7 @@ async function startGatewayProcess(port: number, env: Record<string, string>): P
       PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'error', CLIENTS_FILE: clients,
       ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ADMIN_CLIENT_ID: AUTOMATION.id, ADMIN_CLIENT_SECRET: AUTOMATION.secret,
       ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '5', ARGON2_PARALLELISM: '1',
-      RATE_LIMIT_LOGIN_IP: '100000', RATE_LIMIT_LOGIN_ACCOUNT: '100000',
+      RATE_LIMIT_LOGIN_IP: '100000', RATE_LIMIT_LOGIN_ACCOUNT: '100000', RATE_LIMIT_SIGNUP_IP: '100000', RATE_LIMIT_SIGNUP_ADDRESS: '100000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -85,6 +85,9 @@ const schema = z.object({
   RATE_LIMIT_LOGIN_IP: int(1, 100000).default(30),
   RATE_LIMIT_LOGIN_ACCOUNT: int(1, 100000).default(10),
   RATE_LIMIT_WINDOW_S: int(1, 86400).default(900),
+  /** Sign-ups (all paths) per client IP and per address within the window before a 429. */
+  RATE_LIMIT_SIGNUP_IP: int(1, 100000).default(30),
+  RATE_LIMIT_SIGNUP_ADDRESS: int(1, 100000).default(5),
 
   /** Outbound mail (verification, invites). Unset = messages stay queued in the outbox (logged as undeliverable). */
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),

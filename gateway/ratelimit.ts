@@ -62,13 +62,19 @@ export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: Red
   };
 }
 
-export function defaultLimitSpecs(config: { RATE_LIMIT_LOGIN_IP: number; RATE_LIMIT_LOGIN_ACCOUNT: number; RATE_LIMIT_WINDOW_S: number }): Record<LimitName, LimitSpec> {
+export function defaultLimitSpecs(config: {
+  RATE_LIMIT_LOGIN_IP: number;
+  RATE_LIMIT_LOGIN_ACCOUNT: number;
+  RATE_LIMIT_WINDOW_S: number;
+  RATE_LIMIT_SIGNUP_IP: number;
+  RATE_LIMIT_SIGNUP_ADDRESS: number;
+}): Record<LimitName, LimitSpec> {
   const w = config.RATE_LIMIT_WINDOW_S;
   return {
     loginIp: { points: config.RATE_LIMIT_LOGIN_IP, durationS: w },
     loginAccount: { points: config.RATE_LIMIT_LOGIN_ACCOUNT, durationS: w },
-    signupIp: { points: config.RATE_LIMIT_LOGIN_IP, durationS: w },
-    signupAddress: { points: 5, durationS: w },
+    signupIp: { points: config.RATE_LIMIT_SIGNUP_IP, durationS: w },
+    signupAddress: { points: config.RATE_LIMIT_SIGNUP_ADDRESS, durationS: w },
     resendAddress: { points: 3, durationS: w },
     intakeAddress: { points: 10, durationS: w },
     intakeClient: { points: 1000, durationS: 60 },

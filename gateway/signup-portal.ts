@@ -229,10 +229,10 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
         `Hello ${customer.name},`,
         '',
         'Someone tried to create a new account with this email address, which already has an account.',
-        'If it was you: sign in with your existing account, or reset your password if you have forgotten it.',
+        `If it was you: sign in with your existing account, or reset your password if you have forgotten it: ${issuerBase}/password/forgot`,
         'If it was not you: you can ignore this email. Nothing was changed.',
       ].join('\n'),
-      html: views.render('mail-existing', { name: customer.name }),
+      html: views.render('mail-existing', { name: customer.name, resetLink: `${issuerBase}/password/forgot` }),
     });
   }
 

@@ -16,7 +16,6 @@ import { startRedisServer } from './helpers/redis-server.ts';
 import { startMongoServer } from './helpers/mongo-server.ts';
 import { UserAgent, type Hop } from './helpers/user-agent.ts';
 import { DEFAULT_POLICY } from '../policies/index.ts';
-import { createRateLimits, defaultLimitSpecs } from '../gateway/ratelimit.ts';
 import type { Gateway } from '../gateway/app.ts';
 import type { RegistrationResult } from '../gateway/registration.ts';
 
@@ -27,7 +26,7 @@ type Backend = 'memory' | 'mongodb+redis';
 async function start(t: ExecutionContext, backend: Backend) {
   const sink = await startSmtpSink();
   t.teardown(() => sink.stop());
-  const env: Record<string, string> = { SMTP_URL: sink.url, RATE_LIMIT_LOGIN_IP: '100000' };
+  const env: Record<string, string> = { SMTP_URL: sink.url, RATE_LIMIT_SIGNUP_IP: '100000', RATE_LIMIT_SIGNUP_ADDRESS: '100000' };
   if (backend === 'mongodb+redis') {
     const [mongo, redis] = await Promise.all([startMongoServer(), startRedisServer()]);
     t.teardown(() => mongo.stop());
@@ -37,8 +36,6 @@ async function start(t: ExecutionContext, backend: Backend) {
   }
   const gw = await startTestGateway(env);
   t.teardown(() => gw.close());
-  // The per-address sign-up limit has no env knob: inject limits with a high one.
-  gw.context.limits = createRateLimits({ ...defaultLimitSpecs(gw.context.config), signupAddress: { points: 100_000, durationS: 900 } }, gw.context.redis);
   const current = await gw.context.store.policy.get();
   const { version: _v, ...base } = current ?? DEFAULT_POLICY;
   await gw.context.store.policy.save({ ...base, selfRegistration: 'anyone', anyone: { ...DEFAULT_POLICY.anyone, portal: true, email: true } }, current?.version ?? 0);

@@ -42,7 +42,7 @@ function clientsFile(): string {
 async function start(t: ExecutionContext): Promise<Env> {
   const sink = await startSmtpSink();
   t.teardown(() => sink.stop());
-  const gw = await startTestGateway({ SMTP_URL: sink.url, RATE_LIMIT_LOGIN_IP: '10000', CLIENTS_FILE: clientsFile() });
+  const gw = await startTestGateway({ SMTP_URL: sink.url, RATE_LIMIT_SIGNUP_IP: '10000', CLIENTS_FILE: clientsFile() });
   t.teardown(() => gw.close());
   return { gw, sink };
 }
