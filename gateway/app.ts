@@ -22,7 +22,7 @@ import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadKeyMaterial, type KeyMaterial } from './keys.ts';
 import { createPasswordHasher, type PasswordHasher } from './passwords.ts';
-import { createRateLimits, defaultLimitSpecs, type RateLimits } from './ratelimit.ts';
+import { addressKey, createRateLimits, defaultLimitSpecs, type RateLimits } from './ratelimit.ts';
 import { createViews, VIEWS_DIR, type Views } from './views.ts';
 import { createProvider } from './oidc.ts';
 import { createFindAccount } from './accounts.ts';
@@ -311,7 +311,7 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
         maxMessageBytes: 10 * 1024 * 1024,
         logger: context.logger,
         onSender: async (sender) => {
-          await context.limits.hit('intakeAddress', sender.email.trim().toLowerCase()).catch(() => {
+          await context.limits.hit('intakeAddress', addressKey(sender.email)).catch(() => {
             throw Object.assign(new Error('rate limited'), { responseCode: 451 });
           });
           await registerEmailSender(context, sender, 'smtp-intake');

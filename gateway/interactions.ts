@@ -18,7 +18,7 @@ import { canonicalizeEmail } from '../policies/index.ts';
 import type { Store } from '../adapters/store.ts';
 import { AppError } from './errors.ts';
 import type { PasswordHasher } from './passwords.ts';
-import type { RateLimits } from './ratelimit.ts';
+import { addressKey, type RateLimits } from './ratelimit.ts';
 import type { Views } from './views.ts';
 import { csrfToken, requireCsrf } from './middleware/csrf.ts';
 import { formBody } from './middleware/body.ts';
@@ -131,7 +131,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return;
     }
     const canonical = canonicalizeEmail(form.data.email);
-    const accountKey = canonical.ok ? canonical.email : form.data.email.trim().toLowerCase().slice(0, 320);
+    const accountKey = addressKey(form.data.email);
     try {
       await limits.hit('loginIp', ctx.ip);
       await limits.hit('loginAccount', accountKey);

@@ -8,6 +8,17 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import { AppError, unavailable } from './errors.ts';
+import { canonicalizeEmail } from '../policies/index.ts';
+
+/**
+ * The key for a per-address limit: the canonical address (so case, a trailing dot or
+ * other spellings of one address share one counter), or the raw input, bounded, when it
+ * is not a valid address at all.
+ */
+export function addressKey(raw: string): string {
+  const canonical = canonicalizeEmail(raw);
+  return canonical.ok ? canonical.email : raw.trim().toLowerCase().slice(0, 320);
+}
 
 export type LimitName =
   | 'loginIp'

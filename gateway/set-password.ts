@@ -21,6 +21,7 @@ import { createPasswordRules, PASSWORD_MESSAGES } from './common-passwords.ts';
 import { formBody } from './middleware/body.ts';
 import { csrfToken, requireCsrf } from './middleware/csrf.ts';
 import { hashSecret } from './registration.ts';
+import { addressKey } from './ratelimit.ts';
 
 export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const RESET_TTL_MS = 3600 * 1000;
@@ -112,7 +113,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     const raw = typeof (c.request.body as Record<string, unknown>).email === 'string' ? ((c.request.body as Record<string, string>).email ?? '') : '';
     const canonical = canonicalizeEmail(raw);
     await ctx.limits.hit('signupIp', c.ip);
-    await ctx.limits.hit('resendAddress', canonical.ok ? canonical.email : raw.trim().toLowerCase().slice(0, 320));
+    await ctx.limits.hit('resendAddress', addressKey(raw));
     const customer = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
     if (customer && customer.status === 'active' && customer.portalAccess) {
       await ctx.store.tokens.revokeFor('reset-password', customer.id);

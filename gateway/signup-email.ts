@@ -17,6 +17,7 @@ import { authenticateBearer, requireScope } from './bearer.ts';
 import { jsonBody } from './middleware/body.ts';
 import type { RegistrationResult } from './registration.ts';
 import { sendInvite } from './set-password.ts';
+import { addressKey } from './ratelimit.ts';
 
 const intakeBody = z.strictObject({
   email: z.string().max(512),
@@ -74,7 +75,7 @@ export function emailSignupRoutes(ctx: GatewayContext): Router {
       throw new AppError('validation_failed', 422, 'The request body is not valid.', { details: body.error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
     }
     await ctx.limits.hit('intakeClient', principal.clientId);
-    await ctx.limits.hit('intakeAddress', body.data.email.trim().toLowerCase());
+    await ctx.limits.hit('intakeAddress', addressKey(body.data.email));
     const outcome = await registerEmailSender(ctx, body.data, principal.actor);
     c.status = outcome.result === 'created' ? 201 : 200;
     c.body = outcome;

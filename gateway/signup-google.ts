@@ -351,6 +351,8 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
   // Start: from the login page's button.
   router.get('/interaction/:uid/google', async (ctx) => {
     const interaction = await loginInteraction(ctx, ctx.params.uid!);
+    // Each Google sign-in or sign-up counts as a login attempt from this IP.
+    await gw.limits.hit('loginIp', ctx.ip);
     const options: Record<string, unknown> = { state: { uid: interaction.uid } };
     if (config.GOOGLE_HOSTED_DOMAIN) options.hd = config.GOOGLE_HOSTED_DOMAIN;
     const outcome = await runStrategy(strategy, adapterRequest(ctx), options);

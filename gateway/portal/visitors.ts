@@ -15,6 +15,7 @@ import { AppError } from '../errors.ts';
 import { authenticateBearer, requireScope } from '../bearer.ts';
 import { jsonBody } from '../middleware/body.ts';
 import { registerEmailSender } from '../signup-email.ts';
+import { addressKey } from '../ratelimit.ts';
 
 export const VISITOR_SCOPE = 'registrations:visitor';
 
@@ -40,7 +41,7 @@ export function visitorRoutes(ctx: GatewayContext): Router {
     // Same budget as the mail intake: per calling client, and per address (an address
     // cannot be made to receive invite after invite).
     await ctx.limits.hit('intakeClient', principal.clientId);
-    await ctx.limits.hit('intakeAddress', body.data.email.trim().toLowerCase());
+    await ctx.limits.hit('intakeAddress', addressKey(body.data.email));
     const outcome = await registerEmailSender(ctx, { email: body.data.email, name: body.data.name }, principal.actor);
     c.status = outcome.result === 'created' ? 201 : 200;
     c.body = {
