@@ -8,7 +8,8 @@ import type { Customer, Store } from '../adapters/store.ts';
 
 /** Scope -> claims it releases (oidc-provider `claims` configuration). */
 export const CLAIMS: Record<string, string[]> = {
-  openid: ['sub'],
+  // `amr` tells portals how the person signed in (pwd, google, ad, ...): released with the ID token.
+  openid: ['sub', 'amr'],
   email: ['email', 'email_verified'],
   profile: ['name', 'updated_at'],
   company: ['company', 'company_name', 'company_requests_visible'],

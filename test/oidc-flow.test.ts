@@ -73,6 +73,7 @@ async function wholeFlow(t: ExecutionContext, env: Record<string, string>) {
   t.is(claims.iss, gw.issuer);
   t.is(claims.aud, PORTAL.client_id);
   t.is(claims.nonce, nonce);
+  t.deepEqual(claims.amr, ['pwd'], 'the ID token says how the person signed in');
   t.truthy(tokens.refresh_token, 'a refresh token is issued');
 
   const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);

@@ -124,6 +124,7 @@ test('a new verified Google user registers under "anyone", gets the default serv
   const { claims, info } = await portalTokens(h, flow);
   const logins = await h.gw.context.store.audit.list({ action: 'login.success', target: claims.sub });
   t.deepEqual(logins.items.map((e) => e.data?.via), ['registration'], 'signed in by Google right after registering');
+  t.deepEqual(claims.amr, ['google'], 'the ID token says the person signed in with Google');
   t.is(info.email, 'ann.lee@example.com');
   t.is(info.email_verified, true);
   t.is(info.name, 'Ann Lee');
