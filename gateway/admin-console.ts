@@ -12,7 +12,8 @@
  *   GET  /admin/login, /admin/callback, POST /admin/logout
  *   Customer Access, Companies, Services, Denylist, Customers, Simulate, Audit pages
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { safeEqual } from './secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { GatewayContext } from './app.ts';
@@ -47,12 +48,6 @@ export function consoleClient(issuer: string) {
     scope: 'openid email profile admin',
     first_party: true,
   };
-}
-
-function sameString(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 /** Maps API validation details to the console's field names (first message per field). */
@@ -160,7 +155,7 @@ export function adminConsoleRoutes(ctx: GatewayContext): Router {
     c.cookies.set(TX_COOKIE, null, { ...cookieOpts(c, 0), sameSite: 'lax' });
     const tx = raw ? (JSON.parse(raw) as { verifier: string; state: string }) : null;
     const state = typeof c.query.state === 'string' ? c.query.state : '';
-    if (!tx || !state || !sameString(state, tx.state)) throw new AppError('invalid_state', 400, 'This sign-in could not be verified. Start again from /admin.');
+    if (!tx || !state || !safeEqual(state, tx.state)) throw new AppError('invalid_state', 400, 'This sign-in could not be verified. Start again from /admin.');
     if (typeof c.query.error === 'string') throw new AppError('signin_failed', 400, 'Sign-in was cancelled or refused.');
     const code = typeof c.query.code === 'string' ? c.query.code : '';
     const res = await fetch(`${internalBase(c)}/token`, {

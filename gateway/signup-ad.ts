@@ -26,7 +26,8 @@
  *   const router = signupAdRoutes(ctx);          // RouteModule, listed in gateway/routes.ts
  *   const shownOnce = await rotateAdSecret(ctx.store, 24 * 3600_000);
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hashSecret } from './secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors as joseErrors, jwtVerify } from 'jose';
@@ -182,7 +183,7 @@ export async function recordAssertionUse(store: Pick<Store, 'tokens'>, assertion
   try {
     await store.tokens.create({
       kind: 'ad-assertion-jti',
-      hash: createHash('sha256').update(assertion.jti, 'utf8').digest('hex'),
+      hash: hashSecret(assertion.jti),
       customerId: null,
       data: {},
       // Kept until the assertion could no longer pass the exp check anyway.

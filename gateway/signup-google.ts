@@ -22,7 +22,7 @@
  *
  *   ctx.loginPage.alternatives gets a "Sign in with Google" button when enabled.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { Strategy as GoogleStrategy, type Profile as GoogleProfile, type VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
@@ -33,7 +33,7 @@ import type { GatewayContext } from './app.ts';
 import type { Config } from './config.ts';
 import { AppError, unavailable } from './errors.ts';
 import { canSignIn } from './accounts.ts';
-import { hashSecret } from './registration.ts';
+import { hashSecret, safeEqual } from './secrets.ts';
 import { csrfToken, requireCsrf } from './middleware/csrf.ts';
 import { formBody } from './middleware/body.ts';
 
@@ -150,12 +150,6 @@ interface FlowState {
 
 const flowStateSchema = z.object({ h: z.string().regex(/^[\w-]{32,64}$/), v: z.string().min(43).max(128), u: z.string().regex(/^[\w-]{1,128}$/), e: z.number() });
 
-function sameSecret(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
-}
-
 function readFlowState(ctx: Context): FlowState | null {
   const raw = ctx.cookies.get(STATE_COOKIE, { signed: true });
   if (!raw) return null;
@@ -193,7 +187,7 @@ export const cookieStateStore = {
   verify(req: AdapterRequest, providedState: unknown, callback: StateVerifyCallback): void {
     const flow = readFlowState(req.koa);
     clearFlowState(req.koa);
-    if (!flow || typeof providedState !== 'string' || !sameSecret(flow.h, providedState)) {
+    if (!flow || typeof providedState !== 'string' || !safeEqual(flow.h, providedState)) {
       return callback(null, false, { message: 'state_mismatch' });
     }
     callback(null, flow.v, { uid: flow.u });
@@ -324,7 +318,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     if (!secret || !/^[\w-]{43}$/.test(secret)) throw new AppError('google_state_invalid', 400, EXPIRED);
     const token = await gw.store.tokens.peek('link-identity', hashSecret(secret), new Date());
     const pending = token ? pendingSchema.safeParse(token.data) : null;
-    if (!pending?.success || !sameSecret(pending.data.uid, uid)) throw new AppError('google_state_invalid', 400, EXPIRED);
+    if (!pending?.success || !safeEqual(pending.data.uid, uid)) throw new AppError('google_state_invalid', 400, EXPIRED);
     return { secret, pending: pending.data };
   }
 

@@ -7,7 +7,8 @@
  *   const token = csrfToken(ctx);           // when rendering a form
  *   router.post('/x', requireCsrf(issuer), handler);  // after the body is parsed
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { safeEqual } from '../secrets.ts';
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 
@@ -19,12 +20,6 @@ export function csrfToken(ctx: Context): string {
   const token = randomBytes(32).toString('base64url');
   ctx.cookies.set(COOKIE, token, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', secure: ctx.secure, overwrite: true });
   return token;
-}
-
-function sameString(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 export function isCrossOrigin(ctx: Context, issuerOrigin: string): boolean {
@@ -53,7 +48,7 @@ export function requireCsrf(issuer: string) {
     const cookie = ctx.cookies.get(COOKIE, { signed: true });
     const body = (ctx.request as { body?: Record<string, unknown> }).body;
     const field = body && typeof body.csrf === 'string' ? body.csrf : '';
-    if (!cookie || !field || !sameString(cookie, field)) throw expired;
+    if (!cookie || !field || !safeEqual(cookie, field)) throw expired;
     await next();
   };
 }
