@@ -12,9 +12,10 @@
  *
  *   const result = await registration.register({ method: 'google', email, emailVerified: true, name, identity, actor });
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hashSecret } from './secrets.ts';
 import type { Attempt, Decision, SignupMethod } from '../policies/index.ts';
-import { StoreConflictError, type Customer, type CustomerStatus, type Identity, type OneTimeTokenKind, type Store } from '../adapters/store.ts';
+import { StoreConflictError, type Customer, type Identity, type OneTimeTokenKind, type Store } from '../adapters/store.ts';
 import type { PolicyRuntime } from './policy-runtime.ts';
 import type { Logger } from './logger.ts';
 
@@ -33,9 +34,11 @@ export interface RegistrationRequest {
   actor: string;
   /**
    * `pending`: create the account but hold company and grants until the address is
-   * verified (portal form). Default `active`.
+   * verified (portal form). `pending-if-unproven`: active, unless the policy allows the
+   * address only once it is proven (joining a company), then pending (inbound email).
+   * Default `active`.
    */
-  initialStatus?: CustomerStatus;
+  initialStatus?: 'active' | 'pending' | 'pending-if-unproven';
   /** Extra audit data (ip, request id). */
   context?: Record<string, unknown>;
 }
@@ -64,10 +67,6 @@ export interface Registration {
   issueToken(kind: OneTimeTokenKind, customerId: string, ttlMs: number, data?: Record<string, unknown>): Promise<IssuedToken>;
   /** Single-use: the first caller gets the token, every later or concurrent one gets null. */
   redeemToken(kind: OneTimeTokenKind, secret: string): Promise<{ customerId: string | null; data: Record<string, unknown> } | null>;
-}
-
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
 export function createRegistration(deps: { store: Store; policy: PolicyRuntime; logger: Logger }): Registration {
@@ -101,8 +100,9 @@ export function createRegistration(deps: { store: Store; policy: PolicyRuntime; 
 
     async register(r) {
       const decision = await policy.decide(attemptOf(r));
-      const pending = r.initialStatus === 'pending';
-      const proceed = decision.outcome === 'allow' || (pending && decision.verificationPending === true && decision.reason === 'email_unverified');
+      const awaitingProof = decision.outcome === 'deny' && decision.verificationPending === true && decision.reason === 'email_unverified';
+      const pending = r.initialStatus === 'pending' || (r.initialStatus === 'pending-if-unproven' && awaitingProof);
+      const proceed = decision.outcome === 'allow' || (pending && awaitingProof);
       if (!proceed || !decision.email) {
         await auditDecision(r, decision);
         return { kind: 'denied', decision };

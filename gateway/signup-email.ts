@@ -42,15 +42,13 @@ export async function registerEmailSender(
   // Receiving mail from an address is not proof of control (From is forgeable), so the
   // sender is unverified. Where joining a company needs proof (companies mode), the
   // account is held pending and the emailed link is the proof.
-  const preview = await ctx.registration.decide({ method: 'email', email: sender.email, emailVerified: false });
-  const needsProof = preview.outcome === 'deny' && preview.verificationPending === true && preview.reason === 'email_unverified';
   const result = await ctx.registration.register({
     method: 'email',
     email: sender.email,
     emailVerified: false,
     name: sender.name,
     actor,
-    initialStatus: needsProof ? 'pending' : 'active',
+    initialStatus: 'pending-if-unproven',
     context: sender.messageId ? { messageId: sender.messageId } : {},
   });
   if (result.kind === 'denied') return { result: 'denied', reason: result.decision.reason, invited: false };
