@@ -279,7 +279,10 @@ async function linkExisting(deps: PersonDeps, customer: Customer, person: Direct
   return usable(linked, false, true);
 }
 
-/** What the person reads for each refusal (never whether some other account exists). */
+/**
+ * What the person reads for each refusal (never whether some other account exists, and,
+ * like every other path, never that a denylist matched: that falls to the generic text).
+ */
 export function refusalPage(reason: AdRefusal): { status: number; message: string } {
   switch (reason) {
     case 'registration_disabled':
@@ -288,9 +291,6 @@ export function refusalPage(reason: AdRefusal): { status: number; message: strin
     case 'company_method_disabled':
     case 'email_unverified':
       return { status: 403, message: 'Creating an account with Windows / Active Directory is not available here. Ask the service desk to add you, or sign in another way.' };
-    case 'denylisted_email':
-    case 'denylisted_domain':
-      return { status: 403, message: 'This email address cannot be used to create an account here.' };
     case 'invalid_email':
       return { status: 403, message: 'The email address in your directory account cannot be used. Ask your IT administrator to correct it, then try again.' };
     case 'no_email':
