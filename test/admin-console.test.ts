@@ -7,8 +7,7 @@
  * under artifacts/screenshots/ (not committed).
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';

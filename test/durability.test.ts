@@ -6,9 +6,6 @@
  * (`POST /api/registrations/email`), the way a service desk reports a new sender.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { createMongoStore } from '../adapters/store-mongo.ts';
 import type { Store } from '../adapters/store.ts';
@@ -17,7 +14,7 @@ import { startMongoServer, type MongoServer } from './helpers/mongo-server.ts';
 import { startRedisServer, type RedisServerHandle } from './helpers/redis-server.ts';
 import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
 import { freePort } from './helpers/ports.ts';
-import { TEST_AUTOMATION } from './helpers/gateway.ts';
+import { TEST_AUTOMATION, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 import {
   productionEnv,
@@ -58,8 +55,7 @@ test.before(async () => {
   // Anyone may become a customer by writing to support, with portal access (an invite).
   const { version, ...policy } = DEFAULT_POLICY;
   await store.policy.save({ ...policy, selfRegistration: 'anyone', anyone: { ...policy.anyone, email: true, grantPortalAccess: true } }, version);
-  const clientsFile = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(clientsFile, JSON.stringify([PORTAL]));
+  const clientsFile = writeClientsFile([PORTAL]);
   shared = { mongo, redis, sink, keys: await productionKeys(), clientsFile, store };
 });
 

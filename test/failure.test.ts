@@ -6,14 +6,11 @@
  * back the gateway recovers by itself.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { startMongoServer, type MongoServer } from './helpers/mongo-server.ts';
 import { startRedisServer, type RedisServerHandle } from './helpers/redis-server.ts';
 import { freePort } from './helpers/ports.ts';
-import { TEST_ADMIN, TEST_AUTOMATION } from './helpers/gateway.ts';
+import { TEST_ADMIN, TEST_AUTOMATION, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent, type Hop } from './helpers/user-agent.ts';
 import { productionEnv, productionKeys, startGatewayProcess, type GatewayProcess } from './helpers/process-gateway.ts';
 import { GENERIC_LOGIN_FAILURE } from '../gateway/interactions.ts';
@@ -38,8 +35,7 @@ test.before(async () => {
   cleanups.push(() => mongo.stop());
   const redis = await startRedisServer();
   cleanups.push(() => redis.stop());
-  const clientsFile = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(clientsFile, JSON.stringify([PORTAL]));
+  const clientsFile = writeClientsFile([PORTAL]);
   const env = productionEnv({
     keys: await productionKeys(),
     port: await freePort(),

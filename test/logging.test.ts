@@ -5,12 +5,9 @@
  */
 import test from 'ava';
 import { Writable } from 'node:stream';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { createLogger } from '../gateway/logger.ts';
-import { TEST_ADMIN, TEST_AUTOMATION, startTestGateway } from './helpers/gateway.ts';
+import { TEST_ADMIN, TEST_AUTOMATION, startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 
 function capture() {
@@ -32,8 +29,7 @@ test('real flows at trace level log no password, token or link', async (t) => {
   const out = capture();
   const REDIRECT = 'http://127.0.0.1:9/callback';
   const client = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };
-  const file = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(file, JSON.stringify([client]));
+  const file = writeClientsFile([client]);
   const gw = await startTestGateway({ LOG_LEVEL: 'trace', CLIENTS_FILE: file }, { logger: createLogger('trace', out.stream) });
   t.teardown(() => gw.close());
 

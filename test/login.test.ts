@@ -4,21 +4,14 @@
  */
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startTestGateway } from './helpers/gateway.ts';
+import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 import type { Gateway } from '../gateway/app.ts';
 import { GENERIC_LOGIN_FAILURE } from '../gateway/interactions.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
-function clientsFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(file, JSON.stringify([{ client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true }]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([{ client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true }]);
 
 async function addCustomer(gw: Gateway, email: string, password: string, overrides: Record<string, unknown> = {}) {
   return gw.context.store.customers.create({

@@ -6,11 +6,8 @@
  * on a real redis-server. Negative cases answer with OIDC errors, never 500.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
-import { startTestGateway, TEST_ADMIN, TEST_AUTOMATION } from './helpers/gateway.ts';
+import { startTestGateway, TEST_ADMIN, TEST_AUTOMATION, writeClientsFile } from './helpers/gateway.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 
@@ -18,12 +15,7 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal-a', client_secret: 'portal-a-secret-0123456789abcdefghijkl', redirect_uris: [REDIRECT], post_logout_redirect_uris: ['http://127.0.0.1:9/bye'], client_name: 'Portal A' };
 const FIRST_PARTY = { client_id: 'portal-fp', client_secret: 'portal-fp-secret-0123456789abcdefghijk', redirect_uris: [REDIRECT], first_party: true };
 
-function clientsFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-clients-'));
-  const file = join(dir, 'clients.json');
-  writeFileSync(file, JSON.stringify([PORTAL, FIRST_PARTY]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([PORTAL, FIRST_PARTY]);
 
 async function rp(issuer: string, client: { client_id: string; client_secret: string }) {
   return oidc.discovery(new URL(issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });

@@ -5,22 +5,15 @@
  */
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
-import { startTestGateway } from './helpers/gateway.ts';
+import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { startSmtpSink } from './helpers/smtp-sink.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };
 
-function clientsFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(file, JSON.stringify([PORTAL]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([PORTAL]);
 
 async function signIn(issuer: string, email: string, password: string) {
   const config = await oidc.discovery(new URL(issuer), PORTAL.client_id, PORTAL.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });

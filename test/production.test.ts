@@ -7,14 +7,11 @@
  * Also: a production start without keys is refused, and `npm run migrate`.
  */
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { startMongoServer, type MongoServer } from './helpers/mongo-server.ts';
 import { startRedisServer, type RedisServerHandle } from './helpers/redis-server.ts';
 import { freePort } from './helpers/ports.ts';
-import { TEST_ADMIN } from './helpers/gateway.ts';
+import { TEST_ADMIN, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 import {
   productionEnv,
@@ -48,8 +45,7 @@ test.before(async () => {
   const redis = await startRedisServer();
   cleanups.push(() => redis.stop());
   const keys = await productionKeys();
-  const clientsFile = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(clientsFile, JSON.stringify([PORTAL]));
+  const clientsFile = writeClientsFile([PORTAL]);
   const [portA, portB] = [await freePort(), await freePort()];
   const issuer = `http://127.0.0.1:${portA}`;
   const common = { keys, issuer, mongoUri: mongo.uri, redisUrl: redis.url, clientsFile };

@@ -11,15 +11,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { ldapIssuer } from '../adapters/directory.ts';
 import { AD_CONNECTOR_ISSUER, AD_GENERIC_FAILURE, getAdSecrets, rotateAdSecret } from '../gateway/signup-ad.ts';
-import { startTestGateway } from './helpers/gateway.ts';
+import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { startLdapServer, type LdapTestServer } from './helpers/ldap-server.ts';
 import { freePort } from './helpers/ports.ts';
 import { addService, setPolicy } from './helpers/policy.ts';
@@ -75,11 +72,7 @@ async function addUserWithoutMail(server: LdapTestServer, sam: string, password:
   });
 }
 
-function clientsFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'gh-ad-clients-')), 'clients.json');
-  writeFileSync(file, JSON.stringify([PORTAL]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([PORTAL]);
 
 type PolicyPatch = Parameters<typeof setPolicy>[1];
 

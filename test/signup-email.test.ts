@@ -4,12 +4,9 @@
  * SMTP, its single-use link sets a password, and the customer signs in through OIDC.
  */
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import * as oidc from 'openid-client';
-import { startTestGateway, TEST_AUTOMATION } from './helpers/gateway.ts';
+import { startTestGateway, TEST_AUTOMATION, writeClientsFile } from './helpers/gateway.ts';
 import { startSmtpSink } from './helpers/smtp-sink.ts';
 import { freePort } from './helpers/ports.ts';
 import { addCompany, addService, setPolicy } from './helpers/policy.ts';
@@ -18,11 +15,7 @@ import { UserAgent } from './helpers/user-agent.ts';
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };
 
-function clientsFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
-  writeFileSync(file, JSON.stringify([PORTAL]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([PORTAL]);
 
 async function intakeToken(issuer: string, scope = 'registrations:email'): Promise<string> {
   const config = await oidc.discovery(new URL(issuer), TEST_AUTOMATION.clientId, TEST_AUTOMATION.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });

@@ -7,13 +7,10 @@
  * password, and state binding of the callback.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { DEFAULT_POLICY, type Company, type Policy } from '../policies/index.ts';
 import type { Gateway } from '../gateway/app.ts';
-import { startTestGateway, TEST_ADMIN } from './helpers/gateway.ts';
+import { startTestGateway, TEST_ADMIN, writeClientsFile } from './helpers/gateway.ts';
 import { startFakeGoogle, type FakeGoogle, type FakeGoogleUser } from './helpers/fake-google.ts';
 import { freePort } from './helpers/ports.ts';
 import { UserAgent, decode, type Hop } from './helpers/user-agent.ts';
@@ -30,12 +27,7 @@ interface Harness {
   portal: oidc.Configuration;
 }
 
-function clientsFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-google-clients-'));
-  const file = join(dir, 'clients.json');
-  writeFileSync(file, JSON.stringify([PORTAL]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([PORTAL]);
 
 async function setup(t: ExecutionContext, env: Record<string, string> = {}): Promise<Harness> {
   const port = await freePort();

@@ -6,13 +6,10 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import http from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
 import type { ParsedMail } from 'mailparser';
-import { startTestGateway } from './helpers/gateway.ts';
+import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
 import { UserAgent, type Hop } from './helpers/user-agent.ts';
 import { DEFAULT_POLICY, type Company, type Policy } from '../policies/index.ts';
@@ -32,12 +29,7 @@ interface Env {
   sink: SmtpSink;
 }
 
-function clientsFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-signup-clients-'));
-  const file = join(dir, 'clients.json');
-  writeFileSync(file, JSON.stringify([PORTAL]));
-  return file;
-}
+const clientsFile = () => writeClientsFile([PORTAL]);
 
 async function start(t: ExecutionContext): Promise<Env> {
   const sink = await startSmtpSink();

@@ -5,6 +5,9 @@
  *   const gw = await startTestGateway({ REDIS_URL: redis.url });
  *   ...; await gw.close();
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.ts';
 import { startGateway, type Gateway, type GatewayDeps } from '../../gateway/app.ts';
 import { createLogger } from '../../gateway/logger.ts';
@@ -35,4 +38,11 @@ export async function startTestGateway(env: Record<string, string | undefined> =
   });
   const gateway = await startGateway(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), ...deps });
   return Object.assign(gateway, { issuer });
+}
+
+/** Writes OIDC client metadata to a fresh temp file for CLIENTS_FILE and returns its path. */
+export function writeClientsFile(clients: unknown[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'gh-clients-')), 'clients.json');
+  writeFileSync(file, JSON.stringify(clients));
+  return file;
 }
