@@ -24,7 +24,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { generateSigningJwks } from '../gateway/keys.ts';
+import { generateSigningJwks } from '../gateway/runtime/keys.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { startRedisServer } from '../test/helpers/redis-server.ts';
 import { startMongoServer } from '../test/helpers/mongo-server.ts';

@@ -13,7 +13,7 @@
  *   Customer Access, Companies, Services, Denylist, Customers, Simulate, Audit pages
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { safeEqual } from './secrets.ts';
+import { safeEqual } from './runtime/secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { GatewayContext } from './app.ts';

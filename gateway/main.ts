@@ -2,8 +2,8 @@
  * `npm start`: validate config, start the gateway, print what a newcomer needs
  * (issuer, demo client, bootstrap admin), and shut down gracefully on SIGTERM/SIGINT.
  */
-import { ConfigError, loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
+import { ConfigError, loadConfig } from './runtime/config.ts';
+import { createLogger } from './runtime/logger.ts';
 import { startGateway } from './app.ts';
 
 async function main(): Promise<void> {

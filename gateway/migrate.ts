@@ -14,8 +14,8 @@
  */
 import { MongoClient, MongoError } from 'mongodb';
 import { StoreUnavailableError } from '../adapters/store.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createLogger } from './logger.ts';
+import { ConfigError, loadConfig, type Config } from './runtime/config.ts';
+import { createLogger } from './runtime/logger.ts';
 import { openStore } from './app.ts';
 
 const EXIT_UNAVAILABLE = 1;

@@ -5,7 +5,7 @@
  */
 import { Provider, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { Views } from './views.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from './runtime/logger.ts';
 import { CLAIMS } from './accounts.ts';
 import { policyWithServicePrompt } from './portal/service-access.ts';
 import { discoveryExtension } from './portal/settings.ts';

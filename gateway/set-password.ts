@@ -20,8 +20,8 @@ import type { GatewayContext } from './app.ts';
 import { createPasswordRules, PASSWORD_MESSAGES } from './common-passwords.ts';
 import { formBody } from './middleware/body.ts';
 import { csrfToken, requireCsrf } from './middleware/csrf.ts';
-import { hashSecret } from './secrets.ts';
-import { addressKey } from './ratelimit.ts';
+import { hashSecret } from './runtime/secrets.ts';
+import { addressKey } from './runtime/ratelimit.ts';
 
 export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const RESET_TTL_MS = 3600 * 1000;

@@ -27,7 +27,7 @@
  *   const shownOnce = await rotateAdSecret(ctx.store, 24 * 3600_000);
  */
 import { randomBytes } from 'node:crypto';
-import { hashSecret } from './secrets.ts';
+import { hashSecret } from './runtime/secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors as joseErrors, jwtVerify } from 'jose';
@@ -36,8 +36,8 @@ import { canonicalizeEmail, type DecisionReason } from '../policies/index.ts';
 import { StoreConflictError, type Customer, type Identity, type Store } from '../adapters/store.ts';
 import { createLdapDirectory, ldapIssuer, type Directory } from '../adapters/directory.ts';
 import type { GatewayContext } from './app.ts';
-import type { Config } from './config.ts';
-import type { Logger } from './logger.ts';
+import type { Config } from './runtime/config.ts';
+import type { Logger } from './runtime/logger.ts';
 import { AppError } from './errors.ts';
 import { canSignIn } from './accounts.ts';
 import { formBody } from './middleware/body.ts';

@@ -17,7 +17,7 @@ import { authenticateBearer, requireScope } from './bearer.ts';
 import { jsonBody } from './middleware/body.ts';
 import type { RegistrationResult } from './registration.ts';
 import { sendInvite } from './set-password.ts';
-import { addressKey } from './ratelimit.ts';
+import { addressKey } from './runtime/ratelimit.ts';
 
 const intakeBody = z.strictObject({
   email: z.string().max(512),

@@ -30,10 +30,10 @@ import { z } from 'zod';
 import { canonicalizeDomain, canonicalizeEmail, type DecisionReason } from '../policies/index.ts';
 import { StoreConflictError, type Customer } from '../adapters/store.ts';
 import type { GatewayContext } from './app.ts';
-import type { Config } from './config.ts';
+import type { Config } from './runtime/config.ts';
 import { AppError, unavailable } from './errors.ts';
 import { canSignIn } from './accounts.ts';
-import { hashSecret, safeEqual } from './secrets.ts';
+import { hashSecret, safeEqual } from './runtime/secrets.ts';
 import { csrfToken, requireCsrf } from './middleware/csrf.ts';
 import { formBody } from './middleware/body.ts';
 

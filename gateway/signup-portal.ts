@@ -31,7 +31,7 @@ import { AppError } from './errors.ts';
 import { formBody } from './middleware/body.ts';
 import { csrfToken, requireCsrf } from './middleware/csrf.ts';
 import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './common-passwords.ts';
-import { hashSecret } from './secrets.ts';
+import { hashSecret } from './runtime/secrets.ts';
 
 export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
 const NAME_MAX = 200;

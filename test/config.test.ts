@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { CONFIG_KEYS, ConfigError, loadConfig } from '../gateway/config.ts';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../gateway/runtime/config.ts';
 
 test('defaults give a runnable embedded configuration', (t) => {
   const c = loadConfig({});

@@ -6,7 +6,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningJwks } from '../gateway/keys.ts';
+import { generateSigningJwks } from '../gateway/runtime/keys.ts';
 import { startTestGateway } from './helpers/gateway.ts';
 
 test('JWKS from env and from a file are published without private parts', async (t) => {

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
-import { createLogger } from '../gateway/logger.ts';
+import { createLogger } from '../gateway/runtime/logger.ts';
 import { TEST_ADMIN, TEST_AUTOMATION, startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 

@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../gateway/config.ts';
+import { ConfigError } from '../gateway/runtime/config.ts';
 import { startTestGateway } from './helpers/gateway.ts';
 import { addService, setPolicy } from './helpers/policy.ts';
 

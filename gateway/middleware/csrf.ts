@@ -8,7 +8,7 @@
  *   router.post('/x', requireCsrf(issuer), handler);  // after the body is parsed
  */
 import { randomBytes } from 'node:crypto';
-import { safeEqual } from '../secrets.ts';
+import { safeEqual } from '../runtime/secrets.ts';
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 

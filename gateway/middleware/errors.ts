@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 import { StoreUnavailableError } from '../../adapters/store.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../runtime/logger.ts';
 import type { Views } from '../views.ts';
 
 export function wantsJson(ctx: Context): boolean {

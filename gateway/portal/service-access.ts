@@ -22,7 +22,7 @@
 import { interactionPolicy, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import type { Customer, Store } from '../../adapters/store.ts';
 import type { RequestAccess, Service } from '../../policies/types.ts';
-import type { PolicyRuntime } from '../policy-runtime.ts';
+import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 
 export const SERVICE_PROMPT = 'service';
 

@@ -15,7 +15,7 @@ import { AppError } from '../errors.ts';
 import { authenticateBearer, requireScope } from '../bearer.ts';
 import { jsonBody } from '../middleware/body.ts';
 import { registerEmailSender } from '../signup-email.ts';
-import { addressKey } from '../ratelimit.ts';
+import { addressKey } from '../runtime/ratelimit.ts';
 
 export const VISITOR_SCOPE = 'registrations:visitor';
 

@@ -8,9 +8,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../gateway/config.ts';
+import { loadConfig } from '../../gateway/runtime/config.ts';
 import { startGateway, type Gateway, type GatewayDeps } from '../../gateway/app.ts';
-import { createLogger } from '../../gateway/logger.ts';
+import { createLogger } from '../../gateway/runtime/logger.ts';
 import { freePort } from './ports.ts';
 
 export const TEST_ADMIN = { email: 'admin@gatehouse.test', password: 'correct-horse-battery-staple' };

@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateSigningJwks } from '../../gateway/keys.ts';
+import { generateSigningJwks } from '../../gateway/runtime/keys.ts';
 import { TEST_ADMIN, TEST_AUTOMATION } from './gateway.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -3,8 +3,8 @@
  * once (only when no admin exists yet, so a durable store never gets a second one).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { canonicalizeEmail } from '../policies/index.ts';
-import { StoreConflictError, type Store } from '../adapters/store.ts';
+import { canonicalizeEmail } from '../../policies/index.ts';
+import { StoreConflictError, type Store } from '../../adapters/store.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { Config } from './config.ts';
 import { ConfigError } from './config.ts';

@@ -20,8 +20,8 @@ import {
   type Decision,
   type PolicyPlugin,
   type Snapshot,
-} from '../policies/index.ts';
-import type { Store } from '../adapters/store.ts';
+} from '../../policies/index.ts';
+import type { Store } from '../../adapters/store.ts';
 import type { Logger } from './logger.ts';
 import { ConfigError } from './config.ts';
 

@@ -7,8 +7,8 @@
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
-import { AppError, unavailable } from './errors.ts';
-import { canonicalizeEmail } from '../policies/index.ts';
+import { AppError, unavailable } from '../errors.ts';
+import { canonicalizeEmail } from '../../policies/index.ts';
 
 /**
  * The key for a per-address limit: the canonical address (so case, a trailing dot or
