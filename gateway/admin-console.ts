@@ -17,9 +17,9 @@ import { safeEqual } from './runtime/secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { GatewayContext } from './app.ts';
-import { AppError } from './errors.ts';
-import { formBody } from './middleware/body.ts';
-import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { AppError } from './http/errors.ts';
+import { formBody } from './http/body.ts';
+import { csrfToken, requireCsrf } from './http/csrf.ts';
 
 export const CONSOLE_CLIENT_ID = 'gatehouse-admin-console';
 const SESSION_COOKIE = 'gh.admin';

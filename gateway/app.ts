@@ -23,7 +23,7 @@ import { createLogger, type Logger } from './runtime/logger.ts';
 import { loadKeyMaterial, type KeyMaterial } from './runtime/keys.ts';
 import { createPasswordHasher, type PasswordHasher } from './runtime/passwords.ts';
 import { addressKey, createRateLimits, defaultLimitSpecs, type RateLimits } from './runtime/ratelimit.ts';
-import { createViews, VIEWS_DIR, type Views } from './views.ts';
+import { createViews, VIEWS_DIR, type Views } from './http/views.ts';
 import { createProvider } from './oidc.ts';
 import { createFindAccount } from './accounts.ts';
 import { loadClients, type ClientSetup } from './clients.ts';
@@ -37,8 +37,8 @@ import { createMailer, startOutboxWorker, type OutboxWorker } from '../adapters/
 import { startSweeper } from '../adapters/store-sweeper.ts';
 import { startMailIntake, type MailIntake } from '../adapters/mail-intake.ts';
 import { registerEmailSender } from './signup-email.ts';
-import { errorHandler } from './middleware/errors.ts';
-import { securityHeaders } from './middleware/security.ts';
+import { errorHandler } from './http/error-handler.ts';
+import { securityHeaders } from './http/security.ts';
 
 /** Everything a route module may need; built once per gateway. */
 export interface GatewayContext {

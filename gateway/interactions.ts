@@ -16,12 +16,12 @@ import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
 import { canonicalizeEmail } from '../policies/index.ts';
 import type { Store } from '../adapters/store.ts';
-import { AppError } from './errors.ts';
+import { AppError } from './http/errors.ts';
 import type { PasswordHasher } from './runtime/passwords.ts';
 import { addressKey, type RateLimits } from './runtime/ratelimit.ts';
-import type { Views } from './views.ts';
-import { csrfToken, requireCsrf } from './middleware/csrf.ts';
-import { formBody } from './middleware/body.ts';
+import type { Views } from './http/views.ts';
+import { csrfToken, requireCsrf } from './http/csrf.ts';
+import { formBody } from './http/body.ts';
 import { canSignIn } from './accounts.ts';
 
 export const GENERIC_LOGIN_FAILURE = 'Incorrect email or password.';

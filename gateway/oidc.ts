@@ -4,7 +4,7 @@
  *   const provider = createProvider({ issuer, adapter, clients, findAccount, keys, views, logger });
  */
 import { Provider, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
-import type { Views } from './views.ts';
+import type { Views } from './http/views.ts';
 import type { Logger } from './runtime/logger.ts';
 import { CLAIMS } from './accounts.ts';
 import { policyWithServicePrompt } from './portal/service-access.ts';

@@ -18,8 +18,8 @@ import { canonicalizeEmail } from '../policies/index.ts';
 import type { Customer, OneTimeTokenKind } from '../adapters/store.ts';
 import type { GatewayContext } from './app.ts';
 import { createPasswordRules, PASSWORD_MESSAGES } from './common-passwords.ts';
-import { formBody } from './middleware/body.ts';
-import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { formBody } from './http/body.ts';
+import { csrfToken, requireCsrf } from './http/csrf.ts';
 import { hashSecret } from './runtime/secrets.ts';
 import { addressKey } from './runtime/ratelimit.ts';
 

@@ -38,10 +38,10 @@ import { createLdapDirectory, ldapIssuer, type Directory } from '../adapters/dir
 import type { GatewayContext } from './app.ts';
 import type { Config } from './runtime/config.ts';
 import type { Logger } from './runtime/logger.ts';
-import { AppError } from './errors.ts';
+import { AppError } from './http/errors.ts';
 import { canSignIn } from './accounts.ts';
-import { formBody } from './middleware/body.ts';
-import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { formBody } from './http/body.ts';
+import { csrfToken, requireCsrf } from './http/csrf.ts';
 
 export const AD_SECRETS_KEY = 'activeDirectory.secretTokens';
 export const AD_CONNECTOR_ISSUER = 'ad-connector';

@@ -12,9 +12,9 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { GatewayContext } from './app.ts';
-import { AppError } from './errors.ts';
-import { authenticateBearer, requireScope } from './bearer.ts';
-import { jsonBody } from './middleware/body.ts';
+import { AppError } from './http/errors.ts';
+import { authenticateBearer, requireScope } from './http/bearer.ts';
+import { jsonBody } from './http/body.ts';
 import type { RegistrationResult } from './registration.ts';
 import { sendInvite } from './set-password.ts';
 import { addressKey } from './runtime/ratelimit.ts';

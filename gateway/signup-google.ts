@@ -31,11 +31,11 @@ import { canonicalizeDomain, canonicalizeEmail, type DecisionReason } from '../p
 import { StoreConflictError, type Customer } from '../adapters/store.ts';
 import type { GatewayContext } from './app.ts';
 import type { Config } from './runtime/config.ts';
-import { AppError, unavailable } from './errors.ts';
+import { AppError, unavailable } from './http/errors.ts';
 import { canSignIn } from './accounts.ts';
 import { hashSecret, safeEqual } from './runtime/secrets.ts';
-import { csrfToken, requireCsrf } from './middleware/csrf.ts';
-import { formBody } from './middleware/body.ts';
+import { csrfToken, requireCsrf } from './http/csrf.ts';
+import { formBody } from './http/body.ts';
 
 export const GOOGLE_SCOPE = ['openid', 'email', 'profile'];
 export const CALLBACK_PATH = '/federation/google/callback';

@@ -27,9 +27,9 @@ import { z } from 'zod';
 import { canonicalizeEmail, type DecisionReason, type Snapshot } from '../policies/index.ts';
 import type { Customer } from '../adapters/store.ts';
 import type { GatewayContext } from './app.ts';
-import { AppError } from './errors.ts';
-import { formBody } from './middleware/body.ts';
-import { csrfToken, requireCsrf } from './middleware/csrf.ts';
+import { AppError } from './http/errors.ts';
+import { formBody } from './http/body.ts';
+import { csrfToken, requireCsrf } from './http/csrf.ts';
 import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './common-passwords.ts';
 import { hashSecret } from './runtime/secrets.ts';
 

@@ -16,8 +16,8 @@
  */
 import type { Context, Next } from 'koa';
 import type { GatewayContext } from '../app.ts';
-import { authenticateBearer } from '../bearer.ts';
-import { AppError } from '../errors.ts';
+import { authenticateBearer } from '../http/bearer.ts';
+import { AppError } from '../http/errors.ts';
 
 export type AdminRole = 'admin' | 'agent';
 

@@ -10,7 +10,7 @@
  */
 import * as z from 'zod';
 import type { Customer, CustomerPatch, OneTimeTokenKind } from '../../adapters/store.ts';
-import { AppError, notFound } from '../errors.ts';
+import { AppError, notFound } from '../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue } from './schemas.ts';

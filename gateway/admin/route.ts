@@ -15,8 +15,8 @@ import type { Context, Next } from 'koa';
 import * as z from 'zod';
 import type { ParseResult, PolicyIssue } from '../../policies/index.ts';
 import type { GatewayContext } from '../app.ts';
-import { AppError } from '../errors.ts';
-import { jsonBody } from '../middleware/body.ts';
+import { AppError } from '../http/errors.ts';
+import { jsonBody } from '../http/body.ts';
 import type { AccountSessions } from '../account-sessions.ts';
 import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole } from './auth.ts';
 

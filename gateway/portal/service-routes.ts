@@ -14,9 +14,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { GatewayContext } from '../app.ts';
-import { AppError } from '../errors.ts';
-import { formBody } from '../middleware/body.ts';
-import { csrfToken, requireCsrf } from '../middleware/csrf.ts';
+import { AppError } from '../http/errors.ts';
+import { formBody } from '../http/body.ts';
+import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { boundService, SERVICE_PROMPT, verdictFor, type ServiceRefusal } from './service-access.ts';
 
 const EXPIRED = 'This sign-in page has expired. Go back to the application and start again.';

@@ -25,9 +25,9 @@ import type { Customer } from '../../adapters/store.ts';
 import { canonicalizeEmail } from '../../policies/index.ts';
 import type { Service, SharingScope } from '../../policies/types.ts';
 import type { GatewayContext } from '../app.ts';
-import { authenticateBearer } from '../bearer.ts';
-import { AppError } from '../errors.ts';
-import { jsonBody } from '../middleware/body.ts';
+import { authenticateBearer } from '../http/bearer.ts';
+import { AppError } from '../http/errors.ts';
+import { jsonBody } from '../http/body.ts';
 import { registerEmailSender } from '../signup-email.ts';
 import { boundService } from './service-access.ts';
 

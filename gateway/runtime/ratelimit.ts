@@ -7,7 +7,7 @@
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
-import { AppError, unavailable } from '../errors.ts';
+import { AppError, unavailable } from '../http/errors.ts';
 import { canonicalizeEmail } from '../../policies/index.ts';
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
-import type { Customer, Store } from '../adapters/store.ts';
+import type { Customer, Store } from '../../adapters/store.ts';
 import { AppError } from './errors.ts';
 
 export type Principal =

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 
-export const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
+export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
 export interface Views {
   render(name: string, data: Record<string, unknown>): string;

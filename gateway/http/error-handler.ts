@@ -4,10 +4,10 @@
  * never sent). JSON for API paths and clients that ask for it, a page otherwise.
  */
 import type { Context, Next } from 'koa';
-import { AppError } from '../errors.ts';
+import { AppError } from './errors.ts';
 import { StoreUnavailableError } from '../../adapters/store.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { Views } from '../views.ts';
+import type { Views } from './views.ts';
 
 export function wantsJson(ctx: Context): boolean {
   return ctx.path.startsWith('/api/') || ctx.path.startsWith('/admin/api') || ctx.accepts(['html', 'json']) === 'json';

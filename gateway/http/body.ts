@@ -5,7 +5,7 @@
  */
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
-import { AppError } from '../errors.ts';
+import { AppError } from './errors.ts';
 
 function parser(type: 'form' | 'json') {
   return bodyParser({

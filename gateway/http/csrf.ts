@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { safeEqual } from '../runtime/secrets.ts';
 import type { Context, Next } from 'koa';
-import { AppError } from '../errors.ts';
+import { AppError } from './errors.ts';
 
 const COOKIE = 'gh.csrf';
 
