@@ -39,7 +39,7 @@ import type { GatewayContext } from './app.ts';
 import type { Config } from './runtime/config.ts';
 import type { Logger } from './runtime/logger.ts';
 import { AppError } from './http/errors.ts';
-import { canSignIn } from './accounts.ts';
+import { canSignIn } from './oidc/accounts.ts';
 import { formBody } from './http/body.ts';
 import { csrfToken, requireCsrf } from './http/csrf.ts';
 

@@ -32,7 +32,7 @@ import { StoreConflictError, type Customer } from '../adapters/store.ts';
 import type { GatewayContext } from './app.ts';
 import type { Config } from './runtime/config.ts';
 import { AppError, unavailable } from './http/errors.ts';
-import { canSignIn } from './accounts.ts';
+import { canSignIn } from './oidc/accounts.ts';
 import { hashSecret, safeEqual } from './runtime/secrets.ts';
 import { csrfToken, requireCsrf } from './http/csrf.ts';
 import { formBody } from './http/body.ts';

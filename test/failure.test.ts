@@ -13,7 +13,7 @@ import { freePort } from './helpers/ports.ts';
 import { TEST_ADMIN, TEST_AUTOMATION, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent, type Hop } from './helpers/user-agent.ts';
 import { productionEnv, productionKeys, startGatewayProcess, type GatewayProcess } from './helpers/process-gateway.ts';
-import { GENERIC_LOGIN_FAILURE } from '../gateway/interactions.ts';
+import { GENERIC_LOGIN_FAILURE } from '../gateway/oidc/interactions.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };

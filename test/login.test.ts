@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 import type { Gateway } from '../gateway/app.ts';
-import { GENERIC_LOGIN_FAILURE } from '../gateway/interactions.ts';
+import { GENERIC_LOGIN_FAILURE } from '../gateway/oidc/interactions.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 

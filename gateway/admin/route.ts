@@ -17,7 +17,7 @@ import type { ParseResult, PolicyIssue } from '../../policies/index.ts';
 import type { GatewayContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { jsonBody } from '../http/body.ts';
-import type { AccountSessions } from '../account-sessions.ts';
+import type { AccountSessions } from '../oidc/account-sessions.ts';
 import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole } from './auth.ts';
 
 export const API_BASE = '/admin/api';

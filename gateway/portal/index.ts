@@ -10,8 +10,8 @@
  */
 import Router from '@koa/router';
 import type { GatewayContext } from '../app.ts';
-import { bindServiceAccess } from './service-access.ts';
-import { serviceInteractionRoutes } from './service-routes.ts';
+import { bindServiceAccess } from '../oidc/service-prompt.ts';
+import { serviceInteractionRoutes } from '../oidc/service-interaction.ts';
 import { bindDiscoverySource, portalSettings, SETTINGS_PATH, settingsRoutes } from './settings.ts';
 import { visitorRoutes } from './visitors.ts';
 import { sharingRoutes } from './sharing.ts';

@@ -29,7 +29,7 @@ import { authenticateBearer } from '../http/bearer.ts';
 import { AppError } from '../http/errors.ts';
 import { jsonBody } from '../http/body.ts';
 import { registerEmailSender } from '../signup-email.ts';
-import { boundService } from './service-access.ts';
+import { boundService } from '../oidc/service-prompt.ts';
 
 export const MAX_CANDIDATES = 20;
 /** Read more than we return: inactive customers and the caller are filtered out after the query. */

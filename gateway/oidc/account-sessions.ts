@@ -16,7 +16,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Provider } from 'oidc-provider';
-import type { Logger } from './runtime/logger.ts';
+import type { Logger } from '../runtime/logger.ts';
 
 const KEY_PREFIX = 'gh:account-index:';
 /** The longest Grant / Session TTL configured in gateway/oidc.ts (14 days), plus a day. */

@@ -4,7 +4,7 @@
  * existing tokens stop working at userinfo and refresh.
  */
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
-import type { Customer, Store } from '../adapters/store.ts';
+import type { Customer, Store } from '../../adapters/store.ts';
 
 /** Scope -> claims it releases (oidc-provider `claims` configuration). */
 export const CLAIMS: Record<string, string[]> = {

@@ -4,11 +4,11 @@
  *   const provider = createProvider({ issuer, adapter, clients, findAccount, keys, views, logger });
  */
 import { Provider, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
-import type { Views } from './http/views.ts';
-import type { Logger } from './runtime/logger.ts';
+import type { Views } from '../http/views.ts';
+import type { Logger } from '../runtime/logger.ts';
 import { CLAIMS } from './accounts.ts';
-import { policyWithServicePrompt } from './portal/service-access.ts';
-import { discoveryExtension } from './portal/settings.ts';
+import { policyWithServicePrompt } from './service-prompt.ts';
+import { discoveryExtension } from '../portal/settings.ts';
 
 /** Scopes Gatehouse knows. `admin` and `registrations:email` are for client_credentials automation. */
 export const SCOPES = ['openid', 'offline_access', 'email', 'profile', 'company', 'services', 'portal', 'admin', 'registrations:email', 'registrations:visitor'];

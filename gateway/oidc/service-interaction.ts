@@ -17,7 +17,7 @@ import type { GatewayContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
-import { boundService, SERVICE_PROMPT, verdictFor, type ServiceRefusal } from './service-access.ts';
+import { boundService, SERVICE_PROMPT, verdictFor, type ServiceRefusal } from './service-prompt.ts';
 
 const EXPIRED = 'This sign-in page has expired. Go back to the application and start again.';
 

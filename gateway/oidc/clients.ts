@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Config } from './runtime/config.ts';
-import type { GatehouseClientMetadata } from './oidc.ts';
-import { ConfigError } from './runtime/config.ts';
-import { consoleClient } from './admin-console.ts';
+import type { Config } from '../runtime/config.ts';
+import type { GatehouseClientMetadata } from './provider.ts';
+import { ConfigError } from '../runtime/config.ts';
+import { consoleClient } from '../admin-console.ts';
 
 const clientSchema = z
   .object({
