@@ -30,13 +30,13 @@ import { loadClients, type ClientSetup } from './oidc/clients.ts';
 import { interactionRoutes, type LoginAlternative } from './oidc/interactions.ts';
 import { ensureBootstrapAdmin, type BootstrapAdmin } from './runtime/bootstrap.ts';
 import { createPolicyRuntime, loadPlugins, type PolicyRuntime } from './runtime/policy-runtime.ts';
-import { createRegistration, type Registration } from './registration.ts';
+import { createRegistration, type Registration } from './signup/registration.ts';
 import { routeModules } from './routes.ts';
 import { trackAccountSessions, type AccountSessions } from './oidc/account-sessions.ts';
 import { createMailer, startOutboxWorker, type OutboxWorker } from '../adapters/mailer.ts';
 import { startSweeper } from '../adapters/store-sweeper.ts';
 import { startMailIntake, type MailIntake } from '../adapters/mail-intake.ts';
-import { registerEmailSender } from './signup-email.ts';
+import { registerEmailSender } from './signup/email.ts';
 import { errorHandler } from './http/error-handler.ts';
 import { securityHeaders } from './http/security.ts';
 

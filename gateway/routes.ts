@@ -5,11 +5,11 @@
  */
 import type Router from '@koa/router';
 import type { GatewayContext } from './app.ts';
-import { emailSignupRoutes } from './signup-email.ts';
-import { setPasswordRoutes } from './set-password.ts';
-import { signupPortalRoutes } from './signup-portal.ts';
-import { googleSignupRoutes } from './signup-google.ts';
-import { signupAdRoutes } from './signup-ad.ts';
+import { emailSignupRoutes } from './signup/email.ts';
+import { setPasswordRoutes } from './signup/one-time-links.ts';
+import { signupPortalRoutes } from './signup/portal.ts';
+import { googleSignupRoutes } from './signup/google.ts';
+import { signupAdRoutes } from './signup/active-directory/index.ts';
 import { adminApiRoutes } from './admin/api.ts';
 import { adminConsoleRoutes } from './admin-console.ts';
 import { portalRoutes } from './portal/index.ts';

@@ -17,7 +17,7 @@ import { startMongoServer } from './helpers/mongo-server.ts';
 import { UserAgent, type Hop } from './helpers/user-agent.ts';
 import { DEFAULT_POLICY } from '../policies/index.ts';
 import type { Gateway } from '../gateway/app.ts';
-import type { RegistrationResult } from '../gateway/registration.ts';
+import type { RegistrationResult } from '../gateway/signup/registration.ts';
 
 const PASSWORD = 'tangerine-orbit-harbour-42';
 type TestGateway = Gateway & { issuer: string };

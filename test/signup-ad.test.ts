@@ -15,7 +15,7 @@ import { createServer, type Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { ldapIssuer } from '../adapters/directory.ts';
-import { AD_CONNECTOR_ISSUER, AD_GENERIC_FAILURE, getAdSecrets, rotateAdSecret } from '../gateway/signup-ad.ts';
+import { AD_CONNECTOR_ISSUER, AD_GENERIC_FAILURE, getAdSecrets, rotateAdSecret } from '../gateway/signup/active-directory/index.ts';
 import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { startLdapServer, type LdapTestServer } from './helpers/ldap-server.ts';
 import { freePort } from './helpers/ports.ts';

@@ -13,7 +13,7 @@ import type { GatewayContext } from '../app.ts';
 import { bindServiceAccess } from '../oidc/service-prompt.ts';
 import { serviceInteractionRoutes } from '../oidc/service-interaction.ts';
 import { bindDiscoverySource, portalSettings, SETTINGS_PATH, settingsRoutes } from './settings.ts';
-import { visitorRoutes } from './visitors.ts';
+import { visitorRoutes } from '../signup/visitor.ts';
 import { sharingRoutes } from './sharing.ts';
 
 export function portalRoutes(ctx: GatewayContext): Router {

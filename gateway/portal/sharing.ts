@@ -28,7 +28,7 @@ import type { GatewayContext } from '../app.ts';
 import { authenticateBearer } from '../http/bearer.ts';
 import { AppError } from '../http/errors.ts';
 import { jsonBody } from '../http/body.ts';
-import { registerEmailSender } from '../signup-email.ts';
+import { registerEmailSender } from '../signup/email.ts';
 import { boundService } from '../oidc/service-prompt.ts';
 
 export const MAX_CANDIDATES = 20;

@@ -24,14 +24,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { canonicalizeEmail, type DecisionReason, type Snapshot } from '../policies/index.ts';
-import type { Customer } from '../adapters/store.ts';
-import type { GatewayContext } from './app.ts';
-import { AppError } from './http/errors.ts';
-import { formBody } from './http/body.ts';
-import { csrfToken, requireCsrf } from './http/csrf.ts';
-import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './common-passwords.ts';
-import { hashSecret } from './runtime/secrets.ts';
+import { canonicalizeEmail, type DecisionReason, type Snapshot } from '../../policies/index.ts';
+import type { Customer } from '../../adapters/store.ts';
+import type { GatewayContext } from '../app.ts';
+import { AppError } from '../http/errors.ts';
+import { formBody } from '../http/body.ts';
+import { csrfToken, requireCsrf } from '../http/csrf.ts';
+import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './password-rules.ts';
+import { hashSecret } from '../runtime/secrets.ts';
 
 export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
 const NAME_MAX = 200;

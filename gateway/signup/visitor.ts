@@ -14,7 +14,7 @@ import type { GatewayContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { authenticateBearer, requireScope } from '../http/bearer.ts';
 import { jsonBody } from '../http/body.ts';
-import { registerEmailSender } from '../signup-email.ts';
+import { registerEmailSender } from './email.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
 
 export const VISITOR_SCOPE = 'registrations:visitor';

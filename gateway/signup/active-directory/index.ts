@@ -27,21 +27,21 @@
  *   const shownOnce = await rotateAdSecret(ctx.store, 24 * 3600_000);
  */
 import { randomBytes } from 'node:crypto';
-import { hashSecret } from './runtime/secrets.ts';
+import { hashSecret } from '../../runtime/secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { canonicalizeEmail, type DecisionReason } from '../policies/index.ts';
-import { StoreConflictError, type Customer, type Identity, type Store } from '../adapters/store.ts';
-import { createLdapDirectory, ldapIssuer, type Directory } from '../adapters/directory.ts';
-import type { GatewayContext } from './app.ts';
-import type { Config } from './runtime/config.ts';
-import type { Logger } from './runtime/logger.ts';
-import { AppError } from './http/errors.ts';
-import { canSignIn } from './oidc/accounts.ts';
-import { formBody } from './http/body.ts';
-import { csrfToken, requireCsrf } from './http/csrf.ts';
+import { canonicalizeEmail, type DecisionReason } from '../../../policies/index.ts';
+import { StoreConflictError, type Customer, type Identity, type Store } from '../../../adapters/store.ts';
+import { createLdapDirectory, ldapIssuer, type Directory } from '../../../adapters/directory.ts';
+import type { GatewayContext } from '../../app.ts';
+import type { Config } from '../../runtime/config.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import { AppError } from '../../http/errors.ts';
+import { canSignIn } from '../../oidc/accounts.ts';
+import { formBody } from '../../http/body.ts';
+import { csrfToken, requireCsrf } from '../../http/csrf.ts';
 
 export const AD_SECRETS_KEY = 'activeDirectory.secretTokens';
 export const AD_CONNECTOR_ISSUER = 'ad-connector';

@@ -13,11 +13,11 @@
  *   const result = await registration.register({ method: 'google', email, emailVerified: true, name, identity, actor });
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { hashSecret } from './runtime/secrets.ts';
-import type { Attempt, Decision, SignupMethod } from '../policies/index.ts';
-import { StoreConflictError, type Customer, type Identity, type OneTimeTokenKind, type Store } from '../adapters/store.ts';
-import type { PolicyRuntime } from './runtime/policy-runtime.ts';
-import type { Logger } from './runtime/logger.ts';
+import { hashSecret } from '../runtime/secrets.ts';
+import type { Attempt, Decision, SignupMethod } from '../../policies/index.ts';
+import { StoreConflictError, type Customer, type Identity, type OneTimeTokenKind, type Store } from '../../adapters/store.ts';
+import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
+import type { Logger } from '../runtime/logger.ts';
 
 export interface RegistrationRequest {
   method: SignupMethod;

@@ -11,13 +11,13 @@
  */
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { GatewayContext } from './app.ts';
-import { AppError } from './http/errors.ts';
-import { authenticateBearer, requireScope } from './http/bearer.ts';
-import { jsonBody } from './http/body.ts';
+import type { GatewayContext } from '../app.ts';
+import { AppError } from '../http/errors.ts';
+import { authenticateBearer, requireScope } from '../http/bearer.ts';
+import { jsonBody } from '../http/body.ts';
 import type { RegistrationResult } from './registration.ts';
-import { sendInvite } from './set-password.ts';
-import { addressKey } from './runtime/ratelimit.ts';
+import { sendInvite } from './one-time-links.ts';
+import { addressKey } from '../runtime/ratelimit.ts';
 
 const intakeBody = z.strictObject({
   email: z.string().max(512),

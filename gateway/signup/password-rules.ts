@@ -3,7 +3,7 @@
  * 12..128 characters counted in code points, not one of the bundled common passwords
  * (compared case-insensitively), not the email address or its local part.
  *
- *   const rules = createPasswordRules();                  // reads gateway/data/common-passwords.txt once
+ *   const rules = createPasswordRules();                  // reads gateway/signup/data/common-passwords.txt once
  *   rules.problem('password1234', 'jo@corp.example');     // 'password_common'
  *
  * The list is deliberately modest (~1,100 entries from well-known most-common lists and

@@ -14,14 +14,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { canonicalizeEmail } from '../policies/index.ts';
-import type { Customer, OneTimeTokenKind } from '../adapters/store.ts';
-import type { GatewayContext } from './app.ts';
-import { createPasswordRules, PASSWORD_MESSAGES } from './common-passwords.ts';
-import { formBody } from './http/body.ts';
-import { csrfToken, requireCsrf } from './http/csrf.ts';
-import { hashSecret } from './runtime/secrets.ts';
-import { addressKey } from './runtime/ratelimit.ts';
+import { canonicalizeEmail } from '../../policies/index.ts';
+import type { Customer, OneTimeTokenKind } from '../../adapters/store.ts';
+import type { GatewayContext } from '../app.ts';
+import { createPasswordRules, PASSWORD_MESSAGES } from './password-rules.ts';
+import { formBody } from '../http/body.ts';
+import { csrfToken, requireCsrf } from '../http/csrf.ts';
+import { hashSecret } from '../runtime/secrets.ts';
+import { addressKey } from '../runtime/ratelimit.ts';
 
 export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const RESET_TTL_MS = 3600 * 1000;
