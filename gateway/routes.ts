@@ -11,7 +11,7 @@ import { signupPortalRoutes } from './signup/portal.ts';
 import { googleSignupRoutes } from './signup/google.ts';
 import { signupAdRoutes } from './signup/active-directory/index.ts';
 import { adminApiRoutes } from './admin/api.ts';
-import { adminConsoleRoutes } from './admin-console.ts';
+import { adminConsoleRoutes } from './admin/console/index.ts';
 import { portalRoutes } from './portal/index.ts';
 
 export type RouteModule = (ctx: GatewayContext) => Router;

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../runtime/config.ts';
 import type { GatehouseClientMetadata } from './provider.ts';
 import { ConfigError } from '../runtime/config.ts';
-import { consoleClient } from '../admin-console.ts';
+import { consoleClient } from '../admin/console/index.ts';
 
 const clientSchema = z
   .object({

@@ -13,13 +13,13 @@
  *   Customer Access, Companies, Services, Denylist, Customers, Simulate, Audit pages
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { safeEqual } from './runtime/secrets.ts';
+import { safeEqual } from '../../runtime/secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { GatewayContext } from './app.ts';
-import { AppError } from './http/errors.ts';
-import { formBody } from './http/body.ts';
-import { csrfToken, requireCsrf } from './http/csrf.ts';
+import type { GatewayContext } from '../../app.ts';
+import { AppError } from '../../http/errors.ts';
+import { formBody } from '../../http/body.ts';
+import { csrfToken, requireCsrf } from '../../http/csrf.ts';
 
 export const CONSOLE_CLIENT_ID = 'gatehouse-admin-console';
 const SESSION_COOKIE = 'gh.admin';
