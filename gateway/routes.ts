@@ -10,7 +10,7 @@ import { setPasswordRoutes } from './signup/one-time-links.ts';
 import { signupPortalRoutes } from './signup/portal.ts';
 import { googleSignupRoutes } from './signup/google.ts';
 import { signupAdRoutes } from './signup/active-directory/index.ts';
-import { adminApiRoutes } from './admin/api.ts';
+import { adminApiRoutes } from './admin/api/index.ts';
 import { adminConsoleRoutes } from './admin/console/index.ts';
 import { portalRoutes } from './portal/index.ts';
 

@@ -7,8 +7,8 @@
  */
 import test from 'ava';
 import * as z from 'zod';
-import { adminApiRoutes } from '../gateway/admin/api.ts';
-import { FALLBACK_ROUTE_NAME } from '../gateway/admin/route.ts';
+import { adminApiRoutes } from '../gateway/admin/api/index.ts';
+import { FALLBACK_ROUTE_NAME } from '../gateway/admin/api/route.ts';
 import { startTestGateway } from './helpers/gateway.ts';
 import { call, clientToken } from './helpers/admin-api.ts';
 

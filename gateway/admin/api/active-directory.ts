@@ -7,9 +7,9 @@
  * connectors can be updated without an outage. Nothing else ever returns a token.
  */
 import * as z from 'zod';
-import { DEFAULT_POLICY, parsePolicy } from '../../policies/index.ts';
-import type { Store } from '../../adapters/store.ts';
-import { getAdSecrets, rotateAdSecret } from '../signup/active-directory/index.ts';
+import { DEFAULT_POLICY, parsePolicy } from '../../../policies/index.ts';
+import type { Store } from '../../../adapters/store.ts';
+import { getAdSecrets, rotateAdSecret } from '../../signup/active-directory/index.ts';
 import { savePolicy } from './policy.ts';
 import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { ActiveDirectoryBody, ErrorBody, RotateSecretBody } from './schemas.ts';

@@ -7,9 +7,9 @@
  * policy is rebuilt and broadcast.
  */
 import * as z from 'zod';
-import { CompanySchema, parseCompany, parseService, ServiceSchema, type Company, type Configuration, type ParseResult, type Service } from '../../policies/index.ts';
-import { StoreConflictError } from '../../adapters/store.ts';
-import { AppError, notFound } from '../http/errors.ts';
+import { CompanySchema, parseCompany, parseService, ServiceSchema, type Company, type Configuration, type ParseResult, type Service } from '../../../policies/index.ts';
+import { StoreConflictError } from '../../../adapters/store.ts';
+import { AppError, notFound } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
 import { defineRoute, validationFailed, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
 import { customerView, CustomerView, ErrorBody, IdParams, issue, PageQuery, Warnings } from './schemas.ts';

@@ -13,11 +13,11 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import * as z from 'zod';
-import type { ParseResult, PolicyIssue } from '../../policies/index.ts';
-import type { GatewayContext } from '../app.ts';
-import { AppError } from '../http/errors.ts';
-import { jsonBody } from '../http/body.ts';
-import type { AccountSessions } from '../oidc/account-sessions.ts';
+import type { ParseResult, PolicyIssue } from '../../../policies/index.ts';
+import type { GatewayContext } from '../../app.ts';
+import { AppError } from '../../http/errors.ts';
+import { jsonBody } from '../../http/body.ts';
+import type { AccountSessions } from '../../oidc/account-sessions.ts';
 import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole } from './auth.ts';
 
 export const API_BASE = '/admin/api';

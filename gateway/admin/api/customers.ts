@@ -9,8 +9,8 @@
  * (gateway/account-sessions.ts), so introspection answers `active: false`.
  */
 import * as z from 'zod';
-import type { Customer, CustomerPatch, OneTimeTokenKind } from '../../adapters/store.ts';
-import { AppError, notFound } from '../http/errors.ts';
+import type { Customer, CustomerPatch, OneTimeTokenKind } from '../../../adapters/store.ts';
+import { AppError, notFound } from '../../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue } from './schemas.ts';

@@ -7,9 +7,9 @@
  * the live snapshot is rebuilt and broadcast to every gateway process.
  */
 import * as z from 'zod';
-import { DEFAULT_POLICY, parsePolicy, PolicySchema, type ParseResult, type Policy } from '../../policies/index.ts';
-import { StoreConflictError } from '../../adapters/store.ts';
-import { AppError } from '../http/errors.ts';
+import { DEFAULT_POLICY, parsePolicy, PolicySchema, type ParseResult, type Policy } from '../../../policies/index.ts';
+import { StoreConflictError } from '../../../adapters/store.ts';
+import { AppError } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
 import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
 import { Decision, ErrorBody, issue, SimulateBody, Warnings } from './schemas.ts';

@@ -5,8 +5,8 @@
  * and pages; `DELETE /:value` takes the URL-encoded address or domain.
  */
 import * as z from 'zod';
-import { checkConfiguration, parseDenylistEntries, type DenylistEntry, type DenylistValue, type ParseResult } from '../../policies/index.ts';
-import { notFound } from '../http/errors.ts';
+import { checkConfiguration, parseDenylistEntries, type DenylistEntry, type DenylistValue, type ParseResult } from '../../../policies/index.ts';
+import { notFound } from '../../http/errors.ts';
 import { loadConfiguration } from './configuration.ts';
 import { defineRoute, issuesFromZod, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
 import { DenylistBody, DenylistQuery, DenylistValueParams, ErrorBody, Warnings } from './schemas.ts';

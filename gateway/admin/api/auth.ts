@@ -15,9 +15,9 @@
  * The principal lands in `ctx.state.admin`.
  */
 import type { Context, Next } from 'koa';
-import type { GatewayContext } from '../app.ts';
-import { authenticateBearer } from '../http/bearer.ts';
-import { AppError } from '../http/errors.ts';
+import type { GatewayContext } from '../../app.ts';
+import { authenticateBearer } from '../../http/bearer.ts';
+import { AppError } from '../../http/errors.ts';
 
 export type AdminRole = 'admin' | 'agent';
 

@@ -8,8 +8,8 @@
  *   const report = await checkChange(gw.store, (c) => ({ ...c, policy }), ['policy']);
  *   if (report.errors.length) throw validationFailed(report.errors);
  */
-import { checkConfiguration, DEFAULT_POLICY, type Configuration, type PolicyIssue } from '../../policies/index.ts';
-import type { Store } from '../../adapters/store.ts';
+import { checkConfiguration, DEFAULT_POLICY, type Configuration, type PolicyIssue } from '../../../policies/index.ts';
+import type { Store } from '../../../adapters/store.ts';
 
 export async function loadConfiguration(store: Store): Promise<Configuration> {
   const [policy, companies, services, denylist] = await Promise.all([

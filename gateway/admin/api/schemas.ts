@@ -4,8 +4,8 @@
  * validate with them and the OpenAPI document is generated from them.
  */
 import * as z from 'zod';
-import type { PolicyIssue, SignupMethod } from '../../policies/index.ts';
-import type { Customer } from '../../adapters/store.ts';
+import type { PolicyIssue, SignupMethod } from '../../../policies/index.ts';
+import type { Customer } from '../../../adapters/store.ts';
 
 export const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
 export const IdParams = z.strictObject({ id: Id });
