@@ -16,7 +16,7 @@ import { MongoClient, MongoError } from 'mongodb';
 import { StoreUnavailableError } from '../adapters/store.ts';
 import { ConfigError, loadConfig, type Config } from './runtime/config.ts';
 import { createLogger } from './runtime/logger.ts';
-import { openStore } from './app.ts';
+import { openStore } from './runtime/store.ts';
 
 const EXIT_UNAVAILABLE = 1;
 const EXIT_CONFIG = 78;

@@ -9,7 +9,6 @@ import { z } from 'zod';
 import type { Config } from '../runtime/config.ts';
 import type { GatehouseClientMetadata } from './provider.ts';
 import { ConfigError } from '../runtime/config.ts';
-import { consoleClient } from '../admin/console/index.ts';
 
 const clientSchema = z
   .object({
@@ -26,6 +25,24 @@ const clientSchema = z
     service: z.string().optional(),
   })
   .strict();
+
+export const CONSOLE_CLIENT_ID = 'gatehouse-admin-console';
+
+/** The console's OIDC client, (gateway/admin/console/), registered here as a static client. */
+export function consoleClient(issuer: string) {
+  return {
+    client_id: CONSOLE_CLIENT_ID,
+    client_name: 'Gatehouse admin console',
+    token_endpoint_auth_method: 'none' as const,
+    redirect_uris: [`${issuer}/admin/callback`],
+    post_logout_redirect_uris: [`${issuer}/admin`],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    // The console's tokens carry `admin`; the API still checks the person's role on every call.
+    scope: 'openid email profile admin',
+    first_party: true,
+  };
+}
 
 export const DEMO_CLIENT_ID = 'demo-portal';
 /**

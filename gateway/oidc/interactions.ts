@@ -31,6 +31,13 @@ export interface LoginAlternative {
   href: string;
 }
 
+/**
+ * One entry of the login page besides the password form (Google, Active Directory, ...):
+ * the button for this interaction, or null when the method is off right now. The list
+ * is composed explicitly in gateway/app.ts.
+ */
+export type LoginOption = (uid: string) => LoginAlternative | null | Promise<LoginAlternative | null>;
+
 export interface InteractionDeps {
   provider: Provider;
   store: Store;
@@ -39,10 +46,10 @@ export interface InteractionDeps {
   views: Views;
   issuer: string;
   audit(action: string, data: { actor: string; target?: string; data?: Record<string, unknown> }): Promise<void>;
-  /** Extra ways to sign in shown on the login page (Google, Active Directory...), per interaction. */
-  alternatives?: (uid: string) => Promise<LoginAlternative[]>;
+  /** Extra ways to sign in shown on the login page (Google, Active Directory...), in order. */
+  alternatives: LoginOption[];
   /** Link to "Create an account" when the policy allows self-registration, else null. */
-  registerHref?: (uid: string) => Promise<string | null>;
+  registerHref: ((uid: string) => string | null) | null;
 }
 
 const loginForm = z.object({
@@ -75,8 +82,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       uid,
       csrf: csrfToken(ctx),
       clientName,
-      alternatives: deps.alternatives ? await deps.alternatives(uid) : [],
-      registerHref: deps.registerHref ? await deps.registerHref(uid) : null,
+      alternatives: (await Promise.all(deps.alternatives.map((option) => option(uid)))).filter((a): a is LoginAlternative => a !== null),
+      registerHref: deps.registerHref ? deps.registerHref(uid) : null,
       ...extra,
     });
   }

@@ -7,8 +7,7 @@ import { Provider, type Configuration, type KoaContextWithOIDC, type ClientMetad
 import type { Views } from '../http/views.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { CLAIMS } from './accounts.ts';
-import { policyWithServicePrompt } from './service-prompt.ts';
-import { discoveryExtension } from '../portal/settings.ts';
+import { policyWithServicePrompt, type ServiceAccessDeps } from './service-prompt.ts';
 
 /** Scopes Gatehouse knows. `admin` and `registrations:email` are for client_credentials automation. */
 export const SCOPES = ['openid', 'offline_access', 'email', 'profile', 'company', 'services', 'portal', 'admin', 'registrations:email', 'registrations:visitor'];
@@ -31,6 +30,10 @@ export interface ProviderOptions {
   views: Views;
   logger: Logger;
   trustProxy: boolean;
+  /** What the per-service prompt reads (gateway/oidc/service-prompt.ts). */
+  serviceAccess: ServiceAccessDeps;
+  /** Extra discovery members, read per request (the portal-access extension, gateway/portal/settings.ts). */
+  discoveryExtras: () => Record<string, unknown>;
 }
 
 export function createProvider(options: ProviderOptions): Provider {
@@ -85,7 +88,7 @@ export function createProvider(options: ProviderOptions): Provider {
     interactions: {
       // login, then `service` (per-service request access, gateway/portal/service-access.ts),
       // then consent: every sign-in path, SSO included, passes the service check.
-      policy: policyWithServicePrompt(),
+      policy: policyWithServicePrompt(options.serviceAccess),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     // First-party portals skip consent: a grant for what they ask is created on the fly.
@@ -136,10 +139,14 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = options.trustProxy;
-  // Discovery gains the portal-access extension (gatehouse_portal_*); the live values are
-  // bound later by the portal module (gateway/portal/settings.ts). Must be installed here,
-  // before anyone calls provider.callback(), which composes a copy of the middleware list.
-  provider.use(discoveryExtension);
+  // Discovery gains the portal-access extension (gatehouse_portal_*), read live per request.
+  // Installed here, before anyone calls provider.callback(), which composes a copy of the
+  // middleware list.
+  provider.use(async (c, next) => {
+    await next();
+    if (c.oidc?.route !== 'discovery' || c.status !== 200 || !c.body || typeof c.body !== 'object') return;
+    Object.assign(c.body as Record<string, unknown>, options.discoveryExtras());
+  });
   provider.on('server_error', (_ctx, err) => options.logger.error({ err }, 'oidc-provider server_error'));
   return provider;
 }

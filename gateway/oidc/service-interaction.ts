@@ -13,7 +13,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../runtime/context.ts';
 import { AppError } from '../http/errors.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';

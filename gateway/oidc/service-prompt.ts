@@ -11,15 +11,13 @@
  *
  * It runs as an oidc-provider interaction-policy prompt (`service`) placed after `login`
  * and before `consent`, so every sign-in path (password, Google, Active Directory, sign-up
- * forms, an existing SSO session) passes through it. The check itself is late-bound per
- * provider (`bindServiceAccess`) because the provider is built before the store-backed
- * policy runtime exists; with nothing bound it fails closed for service-bound clients.
+ * forms, an existing SSO session) passes through it. The provider factory is given the
+ * store and the policy runtime the check reads.
  *
- *   interactions.policy = policyWithServicePrompt();           // gateway/oidc.ts
- *   bindServiceAccess(provider, { store, policy });            // gateway/portal/index.ts
- *   const verdict = serviceAccessVerdict(customer, service);   // pure
+ *   interactions.policy = policyWithServicePrompt({ store, policy });   // gateway/oidc/provider.ts
+ *   const verdict = serviceAccessVerdict(customer, service);           // pure
  */
-import { interactionPolicy, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Customer, Store } from '../../adapters/store.ts';
 import type { RequestAccess, Service } from '../../policies/types.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
@@ -56,44 +54,37 @@ export interface ServiceAccessDeps {
   policy: Pick<PolicyRuntime, 'current'>;
 }
 
-const bound = new WeakMap<Provider, ServiceAccessDeps>();
-
-/** Gives the prompt's check of this provider its store and policy (called once at start). */
-export function bindServiceAccess(provider: Provider, deps: ServiceAccessDeps): void {
-  bound.set(provider, deps);
-}
-
 /** Loads customer and service and decides; shared by the check and the interaction page. */
 export async function verdictFor(deps: ServiceAccessDeps, accountId: string | undefined, serviceId: string): Promise<ServiceVerdict> {
   const customer = accountId ? await deps.store.customers.get(accountId) : null;
   return serviceAccessVerdict(customer, deps.policy.current().servicesById.get(serviceId));
 }
 
-async function needsServiceInteraction(ctx: KoaContextWithOIDC): Promise<boolean> {
-  const serviceId = boundService(ctx.oidc.client);
-  if (!serviceId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-  const accountId = ctx.oidc.session?.accountId;
-  // No account yet: the login prompt (before this one) asks first.
-  if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-  const deps = bound.get(ctx.oidc.provider);
-  if (!deps) return interactionPolicy.Check.REQUEST_PROMPT; // nothing bound: fail closed
-  const verdict = await verdictFor(deps, accountId, serviceId);
-  return verdict.kind === 'holds' ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+function needsServiceInteraction(deps: ServiceAccessDeps) {
+  return async (ctx: KoaContextWithOIDC): Promise<boolean> => {
+    const serviceId = boundService(ctx.oidc.client);
+    if (!serviceId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    const accountId = ctx.oidc.session?.accountId;
+    // No account yet: the login prompt (before this one) asks first.
+    if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    const verdict = await verdictFor(deps, accountId, serviceId);
+    return verdict.kind === 'holds' ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+  };
 }
 
 /** The `service` prompt: not requestable by clients (only the policy raises it). */
-export function servicePrompt(): interactionPolicy.Prompt {
+export function servicePrompt(deps: ServiceAccessDeps): interactionPolicy.Prompt {
   return new interactionPolicy.Prompt(
     { name: SERVICE_PROMPT, requestable: false },
     (ctx) => ({ service: boundService(ctx.oidc.client) }),
-    new interactionPolicy.Check('service_access', 'The account may not use this service yet', needsServiceInteraction),
+    new interactionPolicy.Check('service_access', 'The account may not use this service yet', needsServiceInteraction(deps)),
   );
 }
 
 /** oidc-provider's default policy (login, consent) with `service` between them. */
-export function policyWithServicePrompt(): interactionPolicy.DefaultPolicy {
+export function policyWithServicePrompt(deps: ServiceAccessDeps): interactionPolicy.DefaultPolicy {
   const policy = interactionPolicy.base();
   const consentAt = policy.findIndex((p) => p.name === 'consent');
-  policy.add(servicePrompt(), consentAt === -1 ? policy.length : consentAt);
+  policy.add(servicePrompt(deps), consentAt === -1 ? policy.length : consentAt);
   return policy;
 }

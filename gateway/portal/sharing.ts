@@ -24,7 +24,7 @@ import { z } from 'zod';
 import type { Customer } from '../../adapters/store.ts';
 import { canonicalizeEmail } from '../../policies/index.ts';
 import type { Service, SharingScope } from '../../policies/types.ts';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../runtime/context.ts';
 import { authenticateBearer } from '../http/bearer.ts';
 import { AppError } from '../http/errors.ts';
 import { jsonBody } from '../http/body.ts';

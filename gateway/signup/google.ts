@@ -20,7 +20,7 @@
  * HttpOnly cookie scoped to /interaction/<uid>/google. Nothing about the identity is ever
  * read from query parameters.
  *
- *   ctx.loginPage.alternatives gets a "Sign in with Google" button when enabled.
+ *   googleLoginOption(config) is the login page's "Sign in with Google" button when enabled.
  */
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
@@ -29,7 +29,8 @@ import { Strategy as GoogleStrategy, type Profile as GoogleProfile, type VerifyC
 import { z } from 'zod';
 import { canonicalizeDomain, canonicalizeEmail, type DecisionReason } from '../../policies/index.ts';
 import { StoreConflictError, type Customer } from '../../adapters/store.ts';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../runtime/context.ts';
+import type { LoginOption } from '../oidc/interactions.ts';
 import type { Config } from '../runtime/config.ts';
 import { AppError, unavailable } from '../http/errors.ts';
 import { canSignIn } from '../oidc/accounts.ts';
@@ -280,6 +281,12 @@ function resultCookiePath(uid: string): string {
 
 const linkForm = z.object({ password: z.string().max(1024), csrf: z.string() });
 
+/** The login page's Google button (listed in gateway/app.ts), or null when Google is not configured. */
+export function googleLoginOption(config: Pick<Config, 'GOOGLE_CLIENT_ID' | 'GOOGLE_CLIENT_SECRET'>): LoginOption | null {
+  if (!googleEnabled(config)) return null;
+  return (uid) => ({ label: 'Sign in with Google', href: `/interaction/${encodeURIComponent(uid)}/google` });
+}
+
 export function googleSignupRoutes(gw: GatewayContext): Router {
   const router = new Router();
   const { config } = gw;
@@ -287,7 +294,6 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
 
   const strategy = createGoogleStrategy(config);
   const csrf = requireCsrf(config.ISSUER);
-  gw.loginPage.alternatives.push(async (uid) => ({ label: 'Sign in with Google', href: `/interaction/${encodeURIComponent(uid)}/google` }));
 
   function adapterRequest(ctx: Context): AdapterRequest {
     return { query: { ...ctx.query }, body: undefined, headers: ctx.headers, koa: ctx };

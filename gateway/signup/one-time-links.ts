@@ -16,7 +16,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { canonicalizeEmail } from '../../policies/index.ts';
 import type { Customer, OneTimeTokenKind } from '../../adapters/store.ts';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../runtime/context.ts';
 import { createPasswordRules, PASSWORD_MESSAGES } from './password-rules.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';

@@ -19,14 +19,15 @@
  * address) gets a new link bound to the new password: whoever proves control of the
  * mailbox with a link activates the password chosen with that link, never another one.
  *
- * Mounted from gateway/routes.ts; sets `ctx.loginPage.registerLink` when mounted.
+ * Mounted from gateway/app.ts, which also lists `portalRegisterLink` on the login page.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { canonicalizeEmail, type DecisionReason, type Snapshot } from '../../policies/index.ts';
 import type { Customer } from '../../adapters/store.ts';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../runtime/context.ts';
+import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import { AppError } from '../http/errors.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
@@ -111,6 +112,11 @@ interface FieldErrors {
 
 type RegisterInput = z.output<typeof registerForm>;
 
+/** The login page's "Create an account" link (gateway/app.ts), shown while the policy allows portal sign-up. */
+export function portalRegisterLink(policy: Pick<PolicyRuntime, 'current'>): (uid: string) => string | null {
+  return (uid) => (portalSignupOpen(policy.current()) ? `/interaction/${encodeURIComponent(uid)}/register` : null);
+}
+
 export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOptions = {}): Router {
   const { config, provider, views, store, registration } = ctx;
   const verifyTtlMs = options.verifyTtlMs ?? VERIFY_TTL_MS;
@@ -118,8 +124,6 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
   const issuerBase = config.ISSUER.replace(/\/+$/, '');
   const csrf = requireCsrf(config.ISSUER);
   const router = new Router();
-
-  ctx.loginPage.registerLink = async (uid) => (portalSignupOpen(ctx.policy.current()) ? `/interaction/${encodeURIComponent(uid)}/register` : null);
 
   // ---- flow (interaction or standalone) -------------------------------------------
 

@@ -10,7 +10,7 @@
  */
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../runtime/context.ts';
 import { AppError } from '../http/errors.ts';
 import { authenticateBearer, requireScope } from '../http/bearer.ts';
 import { jsonBody } from '../http/body.ts';

@@ -15,7 +15,7 @@
  * The principal lands in `ctx.state.admin`.
  */
 import type { Context, Next } from 'koa';
-import type { GatewayContext } from '../../app.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
 import { authenticateBearer } from '../../http/bearer.ts';
 import { AppError } from '../../http/errors.ts';
 

@@ -6,7 +6,7 @@
  *   const modules: RouteModule[] = [adminApiRoutes, ...];
  */
 import Router from '@koa/router';
-import type { GatewayContext } from '../../app.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
 import { activeDirectoryRoutes } from './active-directory.ts';
 import { auditRoutes } from './audit.ts';
 import { customerRoutes } from './customers.ts';

@@ -14,7 +14,7 @@ import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import * as z from 'zod';
 import type { ParseResult, PolicyIssue } from '../../../policies/index.ts';
-import type { GatewayContext } from '../../app.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { jsonBody } from '../../http/body.ts';
 import type { AccountSessions } from '../../oidc/account-sessions.ts';

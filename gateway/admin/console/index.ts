@@ -16,12 +16,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { safeEqual } from '../../runtime/secrets.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { GatewayContext } from '../../app.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { formBody } from '../../http/body.ts';
 import { csrfToken, requireCsrf } from '../../http/csrf.ts';
+import { CONSOLE_CLIENT_ID } from '../../oidc/clients.ts';
 
-export const CONSOLE_CLIENT_ID = 'gatehouse-admin-console';
 const SESSION_COOKIE = 'gh.admin';
 const TX_COOKIE = 'gh.admin.tx';
 
@@ -33,22 +33,6 @@ interface ApiReply {
 type Form = Record<string, string | string[] | undefined>;
 
 const METHODS = ['portal', 'google', 'email', 'activeDirectory'] as const;
-
-/** The console's OIDC client, registered as a static client by gateway/clients.ts. */
-export function consoleClient(issuer: string) {
-  return {
-    client_id: CONSOLE_CLIENT_ID,
-    client_name: 'Gatehouse admin console',
-    token_endpoint_auth_method: 'none' as const,
-    redirect_uris: [`${issuer}/admin/callback`],
-    post_logout_redirect_uris: [`${issuer}/admin`],
-    grant_types: ['authorization_code'],
-    response_types: ['code'],
-    // The console's tokens carry `admin`; the API still checks the person's role on every call.
-    scope: 'openid email profile admin',
-    first_party: true,
-  };
-}
 
 /** Maps API validation details to the console's field names (first message per field). */
 function fieldErrors(reply: ApiReply): Record<string, string> {

@@ -35,7 +35,9 @@ import { z } from 'zod';
 import { canonicalizeEmail, type DecisionReason } from '../../../policies/index.ts';
 import { StoreConflictError, type Customer, type Identity, type Store } from '../../../adapters/store.ts';
 import { createLdapDirectory, ldapIssuer, type Directory } from '../../../adapters/directory.ts';
-import type { GatewayContext } from '../../app.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
+import type { LoginOption } from '../../oidc/interactions.ts';
+import type { PolicyRuntime } from '../../runtime/policy-runtime.ts';
 import type { Config } from '../../runtime/config.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { AppError } from '../../http/errors.ts';
@@ -336,26 +338,28 @@ export function directoryFromConfig(config: Config, logger: Logger): Directory |
   );
 }
 
+/** The login page's two AD buttons (gateway/app.ts): the LDAP form when a directory is configured, the connector while it is on. */
+export function adLoginOptions(directory: Directory | null, policy: Pick<PolicyRuntime, 'current'>): LoginOption[] {
+  const options: LoginOption[] = [];
+  if (directory) options.push((uid) => ({ label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` }));
+  options.push((uid) => (connectorLoginUrl({ policy }) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));
+  return options;
+}
+
 /** The connector is on when a login URL is saved and self-registration is `anyone`. */
-function connectorLoginUrl(ctx: GatewayContext): string | null {
+function connectorLoginUrl(ctx: { policy: Pick<PolicyRuntime, 'current'> }): string | null {
   const policy = ctx.policy.current().policy;
   if (policy.selfRegistration !== 'anyone') return null;
   return policy.activeDirectory.loginUrl ?? null;
 }
 
 /** RouteModule (gateway/routes.ts). `directory` is injectable; default from LDAP_* config. */
-export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null = directoryFromConfig(ctx.config, ctx.logger)): Router {
+export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null): Router {
   const { provider, views, limits, config } = ctx;
   const router = new Router();
   const csrf = requireCsrf(config.ISSUER);
   const ldapIdentityIssuer = directory && config.LDAP_URL && config.LDAP_SEARCH_BASE ? ldapIssuer({ url: config.LDAP_URL, searchBase: config.LDAP_SEARCH_BASE }) : null;
 
-  if (directory) {
-    ctx.loginPage.alternatives.push(async (uid) => ({ label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` }));
-  }
-  ctx.loginPage.alternatives.push(async (uid) =>
-    connectorLoginUrl(ctx) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null,
-  );
 
   /** The interaction this browser is in, which must be at the login prompt for `uid`. */
   async function loginInteraction(c: Context) {

@@ -1,0 +1,84 @@
+/**
+ * Operations endpoints and the request plumbing around every request.
+ *
+ *   GET /healthz   the process answers (liveness)
+ *   GET /readyz    every store this process uses answers (readiness; 503 names the one down)
+ *   GET /metrics   Prometheus
+ *   GET /static/app.css
+ *
+ *   app.use(requestId); app.use(countRequests(metrics.requests)); app.use(opsRoutes(...).routes());
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { Redis } from 'ioredis';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import type { Store } from '../../adapters/store.ts';
+import { VIEWS_DIR } from './views.ts';
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'status'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'gatehouse_http_requests_total', help: 'HTTP requests by status class', labelNames: ['status'], registers: [registry] });
+  return { registry, requests };
+}
+
+export interface ReadinessDeps {
+  store: Pick<Store, 'kind' | 'ping'>;
+  redis: Pick<Redis, 'ping'> | null;
+}
+
+export async function readiness(deps: ReadinessDeps): Promise<Record<string, 'up' | 'down'>> {
+  const withTimeout = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+  const checks: Record<string, 'up' | 'down'> = {};
+  checks[deps.store.kind] = await withTimeout(deps.store.ping(), 2000).then(() => 'up' as const, () => 'down' as const);
+  if (deps.redis) checks.redis = await withTimeout(deps.redis.ping(), 2000).then(() => 'up' as const, () => 'down' as const);
+  return checks;
+}
+
+export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics }): Router {
+  const router = new Router();
+  router.get('/healthz', (c) => {
+    c.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (c) => {
+    const checks = await readiness(deps);
+    const ready = Object.values(checks).every((v) => v === 'up');
+    c.status = ready ? 200 : 503;
+    c.body = { status: ready ? 'ready' : 'not_ready', checks };
+  });
+  router.get('/metrics', async (c) => {
+    c.type = deps.metrics.registry.contentType;
+    c.body = await deps.metrics.registry.metrics();
+  });
+  router.get('/static/app.css', async (c) => {
+    c.type = 'text/css';
+    c.set('Cache-Control', 'public, max-age=3600');
+    c.body = await readFile(new URL('static/app.css', `file://${VIEWS_DIR}`));
+  });
+  return router;
+}
+
+export async function requestId(ctx: Context, next: Next): Promise<void> {
+  const incoming = ctx.get('x-request-id');
+  ctx.state.requestId = /^[\w-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+  ctx.set('X-Request-Id', ctx.state.requestId);
+  await next();
+}
+
+export function countRequests(counter: Counter<'status'>) {
+  return async function count(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } finally {
+      ctx.res.once('finish', () => counter.inc({ status: `${Math.floor(ctx.res.statusCode / 100)}xx` }));
+    }
+  };
+}

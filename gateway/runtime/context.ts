@@ -1,0 +1,77 @@
+/**
+ * The shapes every part of the gateway is built from, in a module of their own so that
+ * route modules can name what they need without importing the composition root
+ * (gateway/app.ts), which imports them: no import cycles, type imports included.
+ *
+ *   export function sharingRoutes(ctx: Pick<GatewayContext, 'store' | 'policy'>): Router
+ *
+ * Route modules take a `Pick<GatewayContext, ...>` of exactly what they use.
+ */
+import type { Redis } from 'ioredis';
+import type { Provider } from 'oidc-provider';
+import type { Store } from '../../adapters/store.ts';
+import type { OutboxWorker } from '../../adapters/mailer.ts';
+import type { Views } from '../http/views.ts';
+import type { AccountSessions } from '../oidc/account-sessions.ts';
+import type { ClientSetup } from '../oidc/clients.ts';
+import type { Registration } from '../signup/registration.ts';
+import type { Config } from './config.ts';
+import type { KeyMaterial } from './keys.ts';
+import type { Logger } from './logger.ts';
+import type { PasswordHasher } from './passwords.ts';
+import type { PolicyRuntime } from './policy-runtime.ts';
+import type { RateLimits } from './ratelimit.ts';
+
+/** A message for the durable outbox. */
+export interface OutgoingMail {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+/** An audit event as callers give it (time is added on write). */
+export interface AuditEvent {
+  actor: string;
+  target?: string;
+  before?: unknown;
+  after?: unknown;
+  data?: Record<string, unknown>;
+}
+
+/** Background jobs of one gateway process: the outbox sender and the expired-token sweeper. */
+export interface BackgroundJobs {
+  outbox: OutboxWorker | null;
+  stop(): Promise<void>;
+}
+
+/** Everything a route module may need; built once per gateway by gateway/app.ts. */
+export interface GatewayContext {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  redis: Redis | null;
+  provider: Provider;
+  hasher: PasswordHasher;
+  limits: RateLimits;
+  views: Views;
+  keys: KeyMaterial;
+  clients: ClientSetup;
+  jobs: BackgroundJobs;
+  /** Ends every grant, token and session of an account (disable, delete, password reset). */
+  sessions: AccountSessions;
+  policy: PolicyRuntime;
+  registration: Registration;
+  /** Queues a message in the durable outbox (sent by the outbox worker, retried, never lost). */
+  sendMail(message: OutgoingMail): Promise<void>;
+  audit(action: string, event: AuditEvent): Promise<void>;
+}
+
+/** What a caller may inject instead of what config would open. */
+export interface GatewayDeps {
+  logger?: Logger;
+  /** Inject a store (tests, migrate); default from MONGODB_URI or the embedded store. */
+  store?: Store;
+  /** Inject a Redis client; default from REDIS_URL or none. */
+  redis?: Redis | null;
+}
