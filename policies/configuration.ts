@@ -13,6 +13,7 @@
  * Warnings: denylisted_accepted_domain, unknown_default_service,
  * unknown_company_service, overlapping_company_domains.
  */
+import { prefixIssues } from './issues.ts';
 import { labelSuffixes } from './match.ts';
 import { companyRuleIssues, policyRuleIssues } from './schema.ts';
 import type { Company, DenylistEntry, Policy, PolicyIssue, Service } from './types.ts';
@@ -27,10 +28,6 @@ export interface Configuration {
 export interface ConfigurationReport {
   errors: PolicyIssue[];
   warnings: PolicyIssue[];
-}
-
-function prefixed(prefix: (string | number)[], issues: PolicyIssue[]): PolicyIssue[] {
-  return issues.map((issue) => ({ ...issue, path: [...prefix, ...issue.path] }));
 }
 
 function duplicateIdIssues(kind: 'companies' | 'services', items: readonly { id: string }[]): PolicyIssue[] {
@@ -122,8 +119,8 @@ function unknownServiceWarnings(policy: Policy, companies: readonly Company[], s
 export function checkConfiguration(config: Configuration): ConfigurationReport {
   const claims = domainClaimIssues(config.companies);
   const errors = [
-    ...prefixed(['policy'], policyRuleIssues(config.policy)),
-    ...config.companies.flatMap((company, index) => prefixed(['companies', index], companyRuleIssues(company))),
+    ...prefixIssues(['policy'], policyRuleIssues(config.policy)),
+    ...config.companies.flatMap((company, index) => prefixIssues(['companies', index], companyRuleIssues(company))),
     ...serviceModeIssues(config.policy, config.services),
     ...duplicateIdIssues('companies', config.companies),
     ...duplicateIdIssues('services', config.services),

@@ -7,6 +7,7 @@ export { canonicalizeEmail, canonicalizeDomain, addressWithoutTag } from './emai
 export type { EmailResult, DomainResult, DomainOptions } from './email.ts';
 export { labelSuffixes, domainMatches } from './match.ts';
 export { parsePolicy, parseCompany, parseService, parseDenylistEntries, PolicySchema, CompanySchema, ServiceSchema } from './schema.ts';
+export { issuesFromZod, prefixIssues } from './issues.ts';
 export { checkConfiguration } from './configuration.ts';
 export type { Configuration, ConfigurationReport } from './configuration.ts';
 export { compileSnapshot } from './snapshot.ts';

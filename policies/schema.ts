@@ -20,6 +20,7 @@
  */
 import * as z from 'zod';
 import { canonicalizeDomain, canonicalizeEmail } from './email.ts';
+import { issuesFromZod } from './issues.ts';
 import { DEFAULT_POLICY } from './types.ts';
 import type { Company, DenylistValue, ParseResult, Policy, PolicyIssue, Service } from './types.ts';
 
@@ -105,21 +106,6 @@ export const ServiceSchema = z.strictObject({
   requestAccess: z.enum(['granted', 'anyone', 'existing-accounts']).default('granted'),
 });
 
-/** Turns zod issues into ours: stable code, plain path, one issue per unknown key. */
-function fromZodIssues(issues: readonly z.core.$ZodIssue[]): PolicyIssue[] {
-  const out: PolicyIssue[] = [];
-  for (const issue of issues) {
-    const path = issue.path.map((key) => (typeof key === 'number' ? key : String(key)));
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: [...path, key], code: 'unrecognized_key', message: `unknown key "${key}"` });
-      continue;
-    }
-    const custom = issue.code === 'custom' ? (issue.params?.code as string | undefined) : undefined;
-    out.push({ path, code: custom ?? issue.code, message: issue.message });
-  }
-  return out;
-}
-
 /** Cross-rules inside a policy. Reads defensively so it also runs on input zod refused. */
 export function policyRuleIssues(policy: unknown): PolicyIssue[] {
   if (!isRecord(policy) || !isRecord(policy.anyone)) return [];
@@ -150,7 +136,7 @@ export function companyRuleIssues(company: unknown): PolicyIssue[] {
 
 function parseWith<T>(schema: z.ZodType<T>, input: unknown, rules: (value: unknown) => PolicyIssue[]): ParseResult<T> {
   const parsed = schema.safeParse(input);
-  const issues = parsed.success ? rules(parsed.data) : [...fromZodIssues(parsed.error.issues), ...rules(input)];
+  const issues = parsed.success ? rules(parsed.data) : [...issuesFromZod(parsed.error.issues), ...rules(input)];
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, value: (parsed as { data: T }).data };
 }

@@ -11,7 +11,8 @@ import { DEFAULT_POLICY, parsePolicy } from '../../../policies/index.ts';
 import type { Store } from '../../../adapters/store.ts';
 import { getAdSecrets, rotateAdSecret } from '../../signup/active-directory/index.ts';
 import { savePolicy } from './policy.ts';
-import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
+import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
+import { validationFailed } from '../../http/validation.ts';
 import { ActiveDirectoryBody, ErrorBody, RotateSecretBody } from './schemas.ts';
 
 export const DEFAULT_GRACE_SECONDS = 24 * 3600;

@@ -12,7 +12,8 @@ import * as z from 'zod';
 import type { Customer, CustomerPatch, OneTimeTokenKind } from '../../../adapters/store.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
-import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
+import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
+import { validationFailed } from '../../http/validation.ts';
 import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue } from './schemas.ts';
 
 const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];

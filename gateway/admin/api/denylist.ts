@@ -8,7 +8,8 @@ import * as z from 'zod';
 import { checkConfiguration, parseDenylistEntries, type DenylistEntry, type DenylistValue, type ParseResult } from '../../../policies/index.ts';
 import { notFound } from '../../http/errors.ts';
 import { loadConfiguration } from './configuration.ts';
-import { defineRoute, issuesFromZod, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
+import { issuesFromZod, prefixIssues } from '../../http/validation.ts';
+import { defineRoute, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
 import { DenylistBody, DenylistQuery, DenylistValueParams, ErrorBody, Warnings } from './schemas.ts';
 
 const Entry = z.object({ value: z.string(), kind: z.enum(['email', 'domain']), createdAt: z.string(), createdBy: z.string(), note: z.string().optional() });
@@ -16,9 +17,9 @@ const Entry = z.object({ value: z.string(), kind: z.enum(['email', 'domain']), c
 /** Structure by zod, then each entry by the policy engine's parser (paths under `entries`). */
 function parseDenylistBody(raw: unknown): ParseResult<DenylistValue[]> {
   const shape = DenylistBody.safeParse(raw);
-  if (!shape.success) return { ok: false, issues: issuesFromZod(shape.error) };
+  if (!shape.success) return { ok: false, issues: issuesFromZod(shape.error.issues) };
   const parsed = parseDenylistEntries(shape.data.entries);
-  if (!parsed.ok) return { ok: false, issues: parsed.issues.map((i) => ({ ...i, path: ['entries', ...i.path] })) };
+  if (!parsed.ok) return { ok: false, issues: prefixIssues(['entries'], parsed.issues) };
   return parsed;
 }
 

@@ -11,7 +11,8 @@ import { DEFAULT_POLICY, parsePolicy, PolicySchema, type ParseResult, type Polic
 import { StoreConflictError } from '../../../adapters/store.ts';
 import { AppError } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
-import { defineRoute, validationFailed, zodBody, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
+import { defineRoute, zodBody, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
+import { validationFailed } from '../../http/validation.ts';
 import { Decision, ErrorBody, issue, SimulateBody, Warnings } from './schemas.ts';
 
 export const PolicyPutBody = PolicySchema.extend({ version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });

@@ -11,7 +11,8 @@ import { CompanySchema, parseCompany, parseService, ServiceSchema, type Company,
 import { StoreConflictError } from '../../../adapters/store.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
-import { defineRoute, validationFailed, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
+import { defineRoute, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
+import { validationFailed } from '../../http/validation.ts';
 import { customerView, CustomerView, ErrorBody, IdParams, issue, PageQuery, Warnings } from './schemas.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {

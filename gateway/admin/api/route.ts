@@ -13,10 +13,11 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import * as z from 'zod';
-import type { ParseResult, PolicyIssue } from '../../../policies/index.ts';
+import type { ParseResult } from '../../../policies/index.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { jsonBody } from '../../http/body.ts';
+import { issuesFromZod, parseOrThrow, validationFailed } from '../../http/validation.ts';
 import type { AccountSessions } from '../../oidc/account-sessions.ts';
 import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole } from './auth.ts';
 
@@ -85,20 +86,6 @@ export function defineRoute<P extends z.ZodType = EmptyObject, Q extends z.ZodTy
   return def as unknown as AdminRoute;
 }
 
-/** zod issues -> our `{ path, code, message }` list. */
-export function issuesFromZod(error: z.ZodError, prefix: (string | number)[] = []): PolicyIssue[] {
-  const out: PolicyIssue[] = [];
-  for (const issue of error.issues) {
-    const path = [...prefix, ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: [...path, key], code: 'unrecognized_key', message: `unknown key "${key}"` });
-      continue;
-    }
-    out.push({ path, code: issue.code, message: issue.message });
-  }
-  return out;
-}
-
 /** A BodySpec whose parsing is the documented zod schema itself. */
 export function zodBody<S extends z.ZodType>(schema: S, example: unknown): BodySpec<z.output<S>, unknown> {
   return {
@@ -106,21 +93,13 @@ export function zodBody<S extends z.ZodType>(schema: S, example: unknown): BodyS
     example,
     parse(raw) {
       const parsed = schema.safeParse(raw);
-      return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: issuesFromZod(parsed.error) };
+      return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: issuesFromZod(parsed.error.issues) };
     },
   };
 }
 
-export function validationFailed(issues: PolicyIssue[], message = 'The request body is not valid.'): AppError {
-  return new AppError('validation_failed', 422, `${message} ${issues.length} problem${issues.length === 1 ? '' : 's'} found.`, { details: issues });
-}
-
 function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'params' | 'query'): T {
-  const parsed = (schema ?? Empty).safeParse(value);
-  if (parsed.success) return parsed.data as T;
-  throw new AppError('invalid_request', 400, `The request ${where === 'params' ? 'path' : 'query string'} is not valid.`, {
-    details: issuesFromZod(parsed.error, [where]),
-  });
+  return parseOrThrow(schema ?? Empty, value, where) as T;
 }
 
 async function noStore(ctx: Context, next: Next): Promise<void> {
