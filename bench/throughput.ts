@@ -18,7 +18,6 @@
  * Figures are reported, not asserted. Both cores are shared by the gateways, the load
  * generator, FerretDB and Redis.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +28,10 @@ import { freePort } from '../test/helpers/ports.ts';
 import { startRedisServer } from '../test/helpers/redis-server.ts';
 import { startMongoServer } from '../test/helpers/mongo-server.ts';
 import { UserAgent } from '../test/helpers/user-agent.ts';
+import { startGatewayProcess, type Env, type GatewayProcess } from '../test/helpers/process-gateway.ts';
 
 export interface BenchResult { bench: string; metric: string; value: number; unit: string }
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const CLIENT = { client_id: 'bench-portal', client_secret: 'bench-portal-secret-0123456789abcdefghij', redirect_uris: [REDIRECT], first_party: true };
 const AUTOMATION = { id: 'bench-automation', secret: 'bench-automation-secret-0123456789abcdef' };
@@ -41,37 +40,17 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const SIGNUP_PASSWORD = 'tangerine-orbit-harbour-42';
 
-interface Proc { url: string; stop(): Promise<void> }
-
-async function startGatewayProcess(port: number, env: Record<string, string>): Promise<Proc> {
+/** One gateway process of the bench (test/helpers/process-gateway.ts, the tests' own launcher), with the bench's client and real argon2 cost. */
+async function startBenchGateway(port: number, env: Env): Promise<GatewayProcess> {
   const clients = join(mkdtempSync(join(tmpdir(), 'gh-bench-')), 'clients.json');
   writeFileSync(clients, JSON.stringify([CLIENT]));
-  const child = spawn(`${root}node_modules/.bin/node`, ['gateway/main.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'error', CLIENTS_FILE: clients,
-      ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ADMIN_CLIENT_ID: AUTOMATION.id, ADMIN_CLIENT_SECRET: AUTOMATION.secret,
-      ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '5', ARGON2_PARALLELISM: '1',
-      RATE_LIMIT_LOGIN_IP: '100000', RATE_LIMIT_LOGIN_ACCOUNT: '100000', RATE_LIMIT_SIGNUP_IP: '100000', RATE_LIMIT_SIGNUP_ADDRESS: '100000',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  return startGatewayProcess({
+    PORT: String(port), LOG_LEVEL: 'error', CLIENTS_FILE: clients,
+    ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ADMIN_CLIENT_ID: AUTOMATION.id, ADMIN_CLIENT_SECRET: AUTOMATION.secret,
+    ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '5', ARGON2_PARALLELISM: '1',
+    RATE_LIMIT_LOGIN_IP: '100000', RATE_LIMIT_LOGIN_ACCOUNT: '100000', RATE_LIMIT_SIGNUP_IP: '100000', RATE_LIMIT_SIGNUP_ADDRESS: '100000',
+    ...env,
   });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('bootstrap admin')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
 }
 
 /** Sends a request meant for the issuer to `base` instead, as a load balancer would. */
@@ -155,9 +134,9 @@ async function throughput(op: (n: number) => Promise<unknown>, seconds: number, 
 async function measure(label: string, processes: number, env: Record<string, string>): Promise<BenchResult[]> {
   const ports = await Promise.all(Array.from({ length: processes }, () => freePort()));
   const issuer = `http://127.0.0.1:${ports[0]}`;
-  const procs: Proc[] = [];
+  const procs: GatewayProcess[] = [];
   try {
-    for (const port of ports) procs.push(await startGatewayProcess(port, { ISSUER: issuer, ...env }));
+    for (const port of ports) procs.push(await startBenchGateway(port, { ISSUER: issuer, ...env }));
     const bases = procs.map((p) => p.url);
     const pick = (n: number) => bases[n % bases.length]!;
     await openSelfRegistration(bases[0]!);

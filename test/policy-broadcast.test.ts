@@ -5,59 +5,15 @@
  * (the Redis `gh:policy-changed` broadcast makes it rebuild its snapshot), in both
  * directions.
  */
-import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { startTestGateway, TEST_ADMIN, TEST_AUTOMATION } from './helpers/gateway.ts';
+import test from 'ava';
+import { startTestGateway } from './helpers/gateway.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { startMongoServer } from './helpers/mongo-server.ts';
 import { freePort } from './helpers/ports.ts';
 import { call, clientToken } from './helpers/admin-api.ts';
+import { gatewayEnv, startGatewayProcess } from './helpers/process-gateway.ts';
 
-const MAIN = fileURLToPath(new URL('../gateway/main.ts', import.meta.url));
 const FOLLOW_WITHIN_MS = 1000;
-
-/** Starts `node gateway/main.ts` as a separate process and waits until /readyz answers 200. */
-async function startChildGateway(t: ExecutionContext, env: Record<string, string>): Promise<string> {
-  const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ISSUER: issuer,
-      ADMIN_EMAIL: TEST_ADMIN.email,
-      ADMIN_PASSWORD: TEST_ADMIN.password,
-      ADMIN_CLIENT_ID: TEST_AUTOMATION.clientId,
-      ADMIN_CLIENT_SECRET: TEST_AUTOMATION.clientSecret,
-      ARGON2_MEMORY_KIB: '8192',
-      ARGON2_TIME_COST: '1',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`child gateway exited with ${child.exitCode}:\n${output}`);
-    const ready = await fetch(`${issuer}/readyz`).then((r) => r.status === 200, () => false);
-    if (ready) return issuer;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`child gateway did not become ready within 30 s:\n${output}`);
-}
 
 /** Polls the simulator of `issuer` until it answers `reason`; returns the ms it took, or null after the deadline. */
 async function followsWithin(issuer: string, token: string, reason: string, since: number, withinMs: number): Promise<number | null> {
@@ -80,7 +36,9 @@ test('a policy change through one gateway process is followed by another process
 
   const a = await startTestGateway(shared);
   t.teardown(() => a.close());
-  const bIssuer = await startChildGateway(t, shared);
+  const b = await startGatewayProcess(gatewayEnv({ port: await freePort(), extra: shared }));
+  t.teardown(() => b.stop());
+  const bIssuer = b.url;
   t.not(bIssuer, a.issuer);
 
   const tokenA = await clientToken(a.issuer);

@@ -9,6 +9,11 @@
  *   await gw.kill();                                      // kill -9
  *   const run = await runGatewayProcess({ ...env, JWKS: undefined }); // run to exit: { code, stderr }
  *
+ * The one way tests and benchmarks start `gateway/main.ts`: non-production processes
+ * use `gatewayEnv({ port, extra })` (the test admin and automation client, cheap
+ * argon2, no production keys), or any env of their own (`startGatewayProcess({ PORT })`
+ * is a bare `npm start`).
+ *
  * The child gets a clean environment (PATH, HOME, TMPDIR and what the test passes), never
  * the test runner's. A child that exits or stays silent during start fails the test with
  * the tail of its output.
@@ -67,7 +72,30 @@ export async function productionKeys(): Promise<ProductionKeys> {
   };
 }
 
-/** The environment of a production gateway: fixed keys, MongoDB, Redis, bootstrap admin and automation client, cheap argon2. */
+/** The environment of a non-production gateway (NODE_ENV=test) on 127.0.0.1:<port>: bootstrap admin and automation client of the tests, cheap argon2. */
+export function gatewayEnv(options: {
+  port: number;
+  /** Public URL; default http://127.0.0.1:<port>. Several processes behind one "load balancer" share it. */
+  issuer?: string;
+  extra?: Env;
+}): Env {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    HOST: '127.0.0.1',
+    PORT: String(options.port),
+    ISSUER: options.issuer ?? `http://127.0.0.1:${options.port}`,
+    ADMIN_EMAIL: TEST_ADMIN.email,
+    ADMIN_PASSWORD: TEST_ADMIN.password,
+    ADMIN_CLIENT_ID: TEST_AUTOMATION.clientId,
+    ADMIN_CLIENT_SECRET: TEST_AUTOMATION.clientSecret,
+    ARGON2_MEMORY_KIB: '8192',
+    ARGON2_TIME_COST: '1',
+    ...options.extra,
+  };
+}
+
+/** The environment of a production gateway: gatewayEnv plus NODE_ENV=production, fixed keys, MongoDB and Redis. */
 export function productionEnv(options: {
   keys: ProductionKeys;
   port: number;
@@ -78,25 +106,19 @@ export function productionEnv(options: {
   clientsFile?: string;
   extra?: Env;
 }): Env {
-  return {
-    NODE_ENV: 'production',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    HOST: '127.0.0.1',
-    PORT: String(options.port),
-    ISSUER: options.issuer ?? `http://127.0.0.1:${options.port}`,
-    JWKS: options.keys.jwks,
-    COOKIE_KEYS: options.keys.cookieKeys,
-    MONGODB_URI: options.mongoUri,
-    REDIS_URL: options.redisUrl,
-    ADMIN_EMAIL: TEST_ADMIN.email,
-    ADMIN_PASSWORD: TEST_ADMIN.password,
-    ADMIN_CLIENT_ID: TEST_AUTOMATION.clientId,
-    ADMIN_CLIENT_SECRET: TEST_AUTOMATION.clientSecret,
-    ARGON2_MEMORY_KIB: '8192',
-    ARGON2_TIME_COST: '1',
-    ...(options.clientsFile ? { CLIENTS_FILE: options.clientsFile } : {}),
-    ...options.extra,
-  };
+  return gatewayEnv({
+    port: options.port,
+    issuer: options.issuer,
+    extra: {
+      NODE_ENV: 'production',
+      JWKS: options.keys.jwks,
+      COOKIE_KEYS: options.keys.cookieKeys,
+      MONGODB_URI: options.mongoUri,
+      REDIS_URL: options.redisUrl,
+      ...(options.clientsFile ? { CLIENTS_FILE: options.clientsFile } : {}),
+      ...options.extra,
+    },
+  });
 }
 
 function childEnv(env: Env): Record<string, string> {
