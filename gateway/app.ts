@@ -42,8 +42,7 @@ import { adLoginOptions, directoryFromConfig, signupAdRoutes } from './signup/ac
 import { emailSignupRoutes, registerEmailSender } from './signup/email.ts';
 import { visitorRoutes } from './signup/visitor.ts';
 import { setPasswordRoutes } from './signup/one-time-links.ts';
-import { adminApiRoutes } from './admin/api/index.ts';
-import { adminConsoleRoutes } from './admin/console/index.ts';
+import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
 import { portalRoutes } from './portal/index.ts';
 

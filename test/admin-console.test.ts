@@ -5,6 +5,9 @@
  * service while one from another domain is refused; the admin deletes & denylists a
  * customer and that address can no longer sign up. Screenshots of every page are saved
  * under artifacts/screenshots/ (not committed).
+ *
+ * The sign-in transaction over plain HTTP: the browser holds only an opaque id, the PKCE
+ * verifier and state stay in the store as a single-use, expiring, schema-checked record.
  */
 import test from 'ava';
 import { mkdirSync } from 'node:fs';
@@ -12,6 +15,8 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { startTestGateway, TEST_ADMIN, TEST_AUTOMATION } from './helpers/gateway.ts';
+import { UserAgent } from './helpers/user-agent.ts';
+import { hashSecret } from '../gateway/runtime/secrets.ts';
 
 const SHOTS = new URL('../artifacts/screenshots/', import.meta.url).pathname;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
@@ -124,4 +129,72 @@ test('an admin governs customer access from the console', async (t) => {
   await shot(page, 'access-phone');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   t.false(overflow, 'no horizontal scrolling on a phone');
+});
+
+test('the sign-in transaction stays on the server: the browser holds an opaque id, used once, expiring, schema-checked', async (t) => {
+  const gw = await startTestGateway({});
+  t.teardown(() => gw.close());
+  const tokens = gw.context.store.tokens;
+
+  /** GET /admin/login in a fresh browser: the opaque id in the cookie and the authorization request's state. */
+  async function begin(ua = new UserAgent()) {
+    const start = await ua.get(`${gw.issuer}/admin/login`);
+    t.is(start.status, 302);
+    const auth = new URL(start.location!);
+    t.is(auth.pathname, '/auth');
+    const id = ua.cookies.get('gh.admin.tx')!;
+    return { ua, id, auth, state: auth.searchParams.get('state')! };
+  }
+  const callback = (ua: UserAgent, state: string) => ua.get(`${gw.issuer}/admin/callback?code=anything&state=${encodeURIComponent(state)}`);
+  /** Refused as an unverifiable sign-in (invalid_state), before any code exchange. */
+  const refusedState = (hop: { status: number; body: string }, message?: string) => {
+    t.is(hop.status, 400, message);
+    t.regex(hop.body, /This sign-in could not be verified/, message);
+  };
+
+  // The cookie is an opaque id: no verifier, no state, no JSON; the record sits in the store under its hash.
+  const first = await begin();
+  t.regex(first.id, /^[\w-]{43}$/);
+  const stored = await tokens.peek('admin-signin', hashSecret(first.id), new Date());
+  t.truthy(stored, 'the transaction is stored under the hash of the id');
+  t.is(stored!.data.state, first.state);
+  t.not(first.id, first.state);
+  t.false(first.id.includes(String(stored!.data.verifier)));
+  t.true(stored!.expiresAt.getTime() - stored!.createdAt.getTime() <= 10 * 60 * 1000, 'expires within ten minutes');
+
+  // The right state without the browser's id (another browser) is refused.
+  refusedState(await callback(new UserAgent(), first.state), 'another browser');
+
+  // A wrong state is refused, and the transaction is gone: the right state afterwards is refused too.
+  const replayUa = new UserAgent();
+  for (const [k, v] of first.ua.cookies) replayUa.cookies.set(k, v);
+  refusedState(await callback(first.ua, 'not-the-state-of-this-sign-in'), 'wrong state');
+  t.is(await tokens.peek('admin-signin', hashSecret(first.id), new Date()), null, 'consumed by the first callback');
+  refusedState(await callback(replayUa, first.state), 'single use: a copy of the cookie cannot finish it');
+
+  // An expired transaction is refused.
+  const expired = await begin();
+  const record = await tokens.consume('admin-signin', hashSecret(expired.id), new Date());
+  await tokens.create({ ...record!, expiresAt: new Date(Date.now() - 1000) });
+  refusedState(await callback(expired.ua, expired.state), 'expired');
+
+  // A record that does not have the transaction's shape is refused, even with its state.
+  const bent = await begin();
+  await tokens.consume('admin-signin', hashSecret(bent.id), new Date());
+  await tokens.create({ kind: 'admin-signin', hash: hashSecret(bent.id), customerId: null, data: { state: bent.state, verifier: 'short' }, expiresAt: new Date(Date.now() + 60_000), createdAt: new Date() });
+  refusedState(await callback(bent.ua, bent.state), 'malformed record');
+
+  // The whole way through: login form, code, token; the callback URL cannot be replayed.
+  const real = await begin();
+  const login = await real.ua.follow(real.auth.toString());
+  const form = real.ua.form(login.hop.body, 'login');
+  const posted = await real.ua.post(new URL(form.action, gw.issuer).toString(), { ...form.fields, email: TEST_ADMIN.email, password: TEST_ADMIN.password });
+  const back = await real.ua.follow(posted, (url) => url.startsWith(`${gw.issuer}/admin/callback`));
+  t.truthy(back.stoppedAt, 'redirected to the console callback');
+  const done = await real.ua.get(back.stoppedAt!);
+  t.is(done.status, 302);
+  t.is(done.location, `${gw.issuer}/admin/access`);
+  t.false(real.ua.cookies.has('gh.admin.tx'), 'the transaction cookie is cleared');
+  t.is((await real.ua.get(`${gw.issuer}/admin/access`)).status, 200);
+  refusedState(await real.ua.get(back.stoppedAt!), 'the callback cannot be replayed');
 });

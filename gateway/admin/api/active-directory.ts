@@ -10,6 +10,7 @@ import * as z from 'zod';
 import { DEFAULT_POLICY, parsePolicy } from '../../../policies/index.ts';
 import type { Store } from '../../../adapters/store.ts';
 import { getAdSecrets, rotateAdSecret } from '../../signup/active-directory/index.ts';
+import { relativize } from './configuration.ts';
 import { savePolicy } from './policy.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { validationFailed } from '../../http/validation.ts';
@@ -64,7 +65,7 @@ export function activeDirectoryRoutes(deps: AdminDeps): AdminRoute[] {
         const candidate = { ...current, activeDirectory: { loginUrl: body.loginUrl }, version: body.version ?? current.version };
         const parsed = parsePolicy(candidate);
         if (!parsed.ok) {
-          throw validationFailed(parsed.issues.map((i) => (i.path[0] === 'activeDirectory' ? { ...i, path: i.path.slice(1) } : i)));
+          throw validationFailed(parsed.issues.map((i) => relativize(i, ['activeDirectory'])));
         }
         await savePolicy(deps, parsed.value, principal.actor, 'active_directory.update');
         return { body: await settings() };

@@ -1,9 +1,16 @@
 /**
- * The admin JSON API under /admin/api (DESIGN.md, "Contracts"): one route table, mounted
- * on one router and documented by the OpenAPI document it also serves.
+ * gateway/admin/api/: the admin JSON API under /admin/api (DESIGN.md, "Contracts"). One
+ * route table (route.ts: a route is data with zod schemas for params, query and body)
+ * is mounted on one router and documents itself in the OpenAPI document it also serves
+ * (openapi.ts); auth.ts decides who may call each route; one module per resource
+ * (policy, services and companies, denylist, customers, active-directory, audit).
+ * Handlers parse and check admin input with policies/ (parsePolicy, checkConfiguration,
+ * evaluate for the simulator) and write through the store port; they may import
+ * gateway/http/ (errors, body, bearer, validation), gateway/runtime/ (context types),
+ * gateway/oidc/account-sessions.ts (ending a customer's sessions) and the sign-up
+ * services they drive (the AD secret token). Nothing here imports the console.
  *
- *   // gateway/routes.ts
- *   const modules: RouteModule[] = [adminApiRoutes, ...];
+ *   const { router, routes } = createAdminApi(gw);   // routes also feed the OpenAPI document
  */
 import Router from '@koa/router';
 import type { GatewayContext } from '../../runtime/context.ts';
@@ -55,7 +62,7 @@ export function createAdminApi(gw: GatewayContext): { router: Router; routes: Ad
   return { router, routes, deps };
 }
 
-/** The RouteModule for gateway/routes.ts. */
+/** The route module gateway/app.ts mounts. */
 export function adminApiRoutes(gw: GatewayContext): Router {
   return createAdminApi(gw).router;
 }

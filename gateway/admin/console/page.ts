@@ -1,0 +1,78 @@
+/**
+ * What every console page group is built from: the kit (API client, CSRF check, the
+ * renderer) and small helpers that read the posted form and turn an API answer into
+ * what the page shows.
+ *
+ *   export const servicesPages: PageGroup = (router, kit) => {
+ *     router.get('/services', (c) => page(c));
+ *     router.post('/services', ...kit.form, async (c) => { const r = await kit.api.call(c, 'POST', '/services', body); ... });
+ *   };
+ *
+ * Forms are not validated here: the console turns them into the API's JSON and the API
+ * validates (its field paths come back as `errors` next to the fields).
+ */
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { ConsoleApi, ApiReply } from './api-client.ts';
+import { fieldErrors } from './api-client.ts';
+
+/** A posted form as @koa/bodyparser gives it. */
+export type Form = Record<string, string | string[] | undefined>;
+
+/** Extra data for a page's template (notice, error, errors, draft, warnings, ...). */
+export type PageData = Record<string, unknown>;
+
+export interface ConsoleKit {
+  api: ConsoleApi;
+  /** Body parsing and CSRF check for a POST: `router.post(path, ...kit.form, handler)`. */
+  form: Middleware[];
+  /** Renders views/admin/<view>.eta inside the console layout. */
+  render(c: Context, view: string, title: string, data: PageData, status?: number): void;
+}
+
+/** A group of console pages, mounted on the /admin router by gateway/admin/console/index.ts. */
+export type PageGroup = (router: Router, kit: ConsoleKit) => void;
+
+/** The sign-up methods an admin configures (`agent` is added where a simulation may use it). */
+export const METHODS = ['portal', 'google', 'email', 'activeDirectory'] as const;
+
+export function formOf(c: Context): Form {
+  return (c.request.body ?? {}) as Form;
+}
+
+/** A text field, trimmed ('' when absent). */
+export function text(form: Form, name: string): string {
+  const value = form[name];
+  return typeof value === 'string' ? value.trim() : '';
+}
+
+/** A repeated field (checkbox group, multi-select) as a list. */
+export function list(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** A textarea of entries, one per line or comma-separated. */
+export function lines(value: string | string[] | undefined): string[] {
+  return list(value).join('\n').split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+/** A checkbox. */
+export const on = (form: Form, name: string): boolean => form[name] === 'on' || form[name] === 'true';
+
+/** A query-string value ('' when absent or given twice). */
+export function queryValue(c: Context, name: string): string {
+  const value = c.query[name];
+  return typeof value === 'string' ? value : '';
+}
+
+/**
+ * What a page shows after a write through the API: on one of the `ok` statuses the
+ * notice and the API's warnings (status 200); otherwise the API's message (or
+ * `fallback`), its field errors and the admin's draft, with the API's status.
+ */
+export function afterWrite(reply: ApiReply, ok: readonly number[], notice: string, options: { draft?: unknown; fallback?: string } = {}): { data: PageData; status: number } {
+  if (ok.includes(reply.status)) return { data: { notice, warnings: reply.body.warnings ?? [] }, status: 200 };
+  const error = String(reply.body.message ?? options.fallback ?? 'The change could not be saved.');
+  return { data: { error, errors: fieldErrors(reply), ...(options.draft !== undefined ? { draft: options.draft } : {}) }, status: reply.status };
+}

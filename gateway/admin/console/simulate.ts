@@ -1,0 +1,26 @@
+/**
+ * Simulate: what the policy would decide for an address signing up by a given method,
+ * with the decision's reason and trace (POST /admin/api/policy/simulate).
+ *
+ *   GET  /admin/simulate   the form
+ *   POST /admin/simulate   the decision
+ */
+import { fieldErrors } from './api-client.ts';
+import { formOf, METHODS, on, type PageGroup } from './page.ts';
+
+const SIMULATED_METHODS = [...METHODS, 'agent'];
+const TITLE = 'Simulate a sign-up';
+
+export const simulatePages: PageGroup = (router, kit) => {
+  router.get('/simulate', (c) => {
+    kit.render(c, 'simulate', TITLE, { methods: SIMULATED_METHODS, draft: { method: 'portal', email: '', emailVerified: true }, decision: null });
+  });
+
+  router.post('/simulate', ...kit.form, async (c) => {
+    const f = formOf(c);
+    const body = { method: String(f.method ?? 'portal'), email: String(f.email ?? ''), emailVerified: on(f, 'emailVerified') };
+    const reply = await kit.api.call(c, 'POST', '/policy/simulate', body);
+    const ok = reply.status === 200;
+    kit.render(c, 'simulate', TITLE, { methods: SIMULATED_METHODS, draft: body, decision: ok ? reply.body : null, error: ok ? null : String(reply.body.message), errors: fieldErrors(reply) }, ok ? 200 : reply.status);
+  });
+};
