@@ -3,43 +3,36 @@
  *
  * The gateway calls `Directory.authenticate(login, password)` and gets plain data back:
  * either the person the directory vouches for, or a generic refusal. The LDAP
- * implementation uses `ldapauth-fork` (the engine under passport-ldapauth, on ldapjs 2):
- * bind as the service account, search by sAMAccountName or userPrincipalName under the
- * search base (scope sub), bind as the user found to check the password.
+ * implementation runs on `ldapts` (maintained, promise-based; it replaced ldapauth-fork,
+ * whose ldapjs is decommissioned upstream): on one short-lived connection per attempt it
+ * binds as the service account, searches by sAMAccountName or userPrincipalName under
+ * the search base (scope sub), then binds as the entry found to check the password.
  *
  * Rules kept here, whatever the caller does:
  *   - an empty login, or an empty / whitespace-only password, is refused BEFORE any
  *     connection is opened (an LDAP simple bind with an empty password is an anonymous
  *     bind that "succeeds");
- *   - the login is escaped (RFC 4515) before it goes into the filter, so `*` or `)(`
- *     cannot widen the search;
+ *   - the login is escaped (RFC 4515, ldapts' Filter.escape) before it goes into the
+ *     filter, so `*` or `)(` cannot widen the search;
  *   - unknown users, users outside the search base, wrong passwords, ambiguous logins
- *     and disabled accounts (userAccountControl & 2) all get the same
- *     `invalid_credentials`;
+ *     and disabled accounts (userAccountControl & 2, checked before the user bind) all
+ *     get the same `invalid_credentials`;
  *   - a directory that is down, slow or refuses the service bind gives `unavailable`
  *     within `connectTimeoutMs + timeLimitMs`, never a hang;
- *   - the service bind credentials and the user's password are never logged.
+ *   - the service bind credentials and the user's password are never logged;
+ *   - the entry's objectGUID (AD's stable key for a person) is returned when the
+ *     directory has one, in AD's string form.
  *
- * Each authentication uses its own short-lived LdapAuth (as passport-ldapauth does), so
- * a user bind on one login never shares a connection with another login.
+ * Each authentication uses its own client and connection, so a user bind on one login
+ * never shares a connection with another login.
  *
  *   const directory = createLdapDirectory({ url: 'ldaps://dc1.corp.example', bindDn, bindCredentials,
  *     searchBase: 'ou=people,dc=corp,dc=example', connectTimeoutMs: 3000, timeLimitMs: 5000 });
  *   const result = await directory.authenticate('jdoe', password);
  *   if (result.ok) signIn(result.user.email);
  */
-import LdapAuth from 'ldapauth-fork';
-import { createRequire } from 'node:module';
+import { Client, Filter, FilterParser, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { ConnectionOptions } from 'node:tls';
-
-/**
- * ldapjs as ldapauth-fork itself resolves it, used only to parse filters up front:
- * ldapjs throws an invalid filter from inside a socket callback, which would be an
- * uncaught exception that kills the process.
- */
-const ldapjs = createRequire(createRequire(import.meta.url).resolve('ldapauth-fork'))('ldapjs') as {
-  parseFilter(filter: string): unknown;
-};
 
 export interface DirectoryUser {
   /** Distinguished name of the entry that authenticated. */
@@ -52,6 +45,12 @@ export interface DirectoryUser {
   name: string;
   sAMAccountName: string;
   userPrincipalName: string;
+  /**
+   * The entry's objectGUID in AD's string form ('3f2504e0-4f89-11d3-9a0c-0305e82c3301':
+   * the first three groups little-endian, as Windows shows it), or null when the entry
+   * has none (plain OpenLDAP) or it is not 16 bytes.
+   */
+  objectGuid: string | null;
 }
 
 export type DirectoryFailureReason = 'invalid_credentials' | 'unavailable';
@@ -97,8 +96,10 @@ export const DEFAULT_SEARCH_FILTER = '(|(sAMAccountName={{login}})(userPrincipal
 const UAC_ACCOUNT_DISABLE = 2;
 const MAX_LOGIN_LENGTH = 256;
 const MAX_PASSWORD_LENGTH = 1024;
-const LDAP_INVALID_CREDENTIALS = 49;
-const SEARCH_ATTRIBUTES = ['dn', 'mail', 'displayName', 'cn', 'sAMAccountName', 'userPrincipalName', 'userAccountControl'];
+const SEARCH_ATTRIBUTES = ['mail', 'displayName', 'cn', 'sAMAccountName', 'userPrincipalName', 'userAccountControl', 'objectGUID'];
+/** Binary attributes: returned as Buffers, not decoded as UTF-8. */
+const BINARY_ATTRIBUTES = ['objectGUID'];
+const GUID_BYTES = 16;
 
 const INVALID: DirectoryResult = { ok: false, reason: 'invalid_credentials' };
 const UNAVAILABLE: DirectoryResult = { ok: false, reason: 'unavailable' };
@@ -110,7 +111,7 @@ const UNAVAILABLE: DirectoryResult = { ok: false, reason: 'unavailable' };
  *   escapeFilterValue('admin)(|(uid=*') === 'admin\\29\\28|\\28uid=\\2a'
  */
 export function escapeFilterValue(value: string): string {
-  return value.replace(/[*()\\\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return Filter.escape(value);
 }
 
 /** Puts the escaped login into the filter template (`{{login}}` or `{{username}}`). */
@@ -135,52 +136,70 @@ export function isAcceptableCredentialInput(login: string, password: string): bo
 
 /** True when the entry's userAccountControl has ACCOUNTDISABLE set, or is present but unreadable (fail closed). */
 export function isDisabledEntry(entry: Record<string, unknown>): boolean {
-  const raw = firstValue(entry['userAccountControl']);
+  const raw = textValue(attribute(entry, 'userAccountControl'));
   if (raw === '') return false;
   if (!/^-?\d+$/.test(raw)) return true;
   return (Number(raw) & UAC_ACCOUNT_DISABLE) !== 0;
+}
+
+/**
+ * AD's string form of a 16-byte GUID: Data1, Data2 and Data3 are little-endian, Data4
+ * is as stored. Null for anything that is not 16 bytes.
+ *
+ *   guidToString(Buffer.from('e004253f894fd3119a0c0305e82c3301', 'hex')) === '3f2504e0-4f89-11d3-9a0c-0305e82c3301'
+ */
+export function guidToString(bytes: Buffer): string | null {
+  if (bytes.length !== GUID_BYTES) return null;
+  const hex = (from: number, to: number, reverse = false) => {
+    const part = [...bytes.subarray(from, to)];
+    return (reverse ? part.reverse() : part).map((b) => b.toString(16).padStart(2, '0')).join('');
+  };
+  return [hex(0, 4, true), hex(4, 6, true), hex(6, 8, true), hex(8, 10), hex(10, 16)].join('-');
 }
 
 /** Creates the LDAP-backed directory. Opens no connection until `authenticate` is called. */
 export function createLdapDirectory(config: LdapDirectoryConfig, logger?: DirectoryLogger): Directory {
   validateConfig(config);
   const template = config.searchFilter ?? DEFAULT_SEARCH_FILTER;
-  const live = new Set<LdapAuth>();
+  const live = new Set<Client>();
   let closed = false;
 
   async function authenticate(login: string, password: string): Promise<DirectoryResult> {
     if (closed) return UNAVAILABLE;
     if (!isAcceptableCredentialInput(login, password)) return INVALID;
     const trimmedLogin = login.trim();
-    const filter = buildSearchFilter(template, trimmedLogin);
-    if (!isParsableFilter(filter)) {
+    const filter = parseFilter(buildSearchFilter(template, trimmedLogin));
+    if (!filter) {
       logger?.warn({ code: 'directory_filter_invalid' }, 'search filter did not parse; login refused');
       return INVALID;
     }
-    const auth = openAuth(config, filter);
-    live.add(auth);
+    const client = new Client({
+      url: config.url,
+      connectTimeout: config.connectTimeoutMs,
+      timeout: config.timeLimitMs,
+      ...(config.tlsOptions ? { tlsOptions: config.tlsOptions } : {}),
+    });
+    live.add(client);
     try {
-      const outcome = await withDeadline(runAuthenticate(auth, trimmedLogin, password), config.connectTimeoutMs + config.timeLimitMs);
-      return toResult(outcome, auth, trimmedLogin, logger);
+      const attempt = verify(client, config, filter, trimmedLogin, password, logger);
+      return await withDeadline(attempt, config.connectTimeoutMs + config.timeLimitMs, () => {
+        logger?.warn({ code: 'directory_timeout' }, 'directory did not answer in time');
+        return UNAVAILABLE;
+      });
     } finally {
-      live.delete(auth);
-      void closeQuietly(auth, config.timeLimitMs);
+      live.delete(client);
+      void closeQuietly(client);
     }
   }
 
   async function close(): Promise<void> {
     closed = true;
-    await Promise.all([...live].map((auth) => closeQuietly(auth, config.timeLimitMs)));
+    await Promise.all([...live].map((client) => closeQuietly(client)));
     live.clear();
   }
 
   return { authenticate, close };
 }
-
-type AuthOutcome =
-  | { kind: 'user'; entry: Record<string, unknown> }
-  | { kind: 'error'; error: Error | string }
-  | { kind: 'timeout' };
 
 function validateConfig(config: LdapDirectoryConfig): void {
   if (!/^ldaps?:\/\//i.test(config.url)) throw new Error('directory_config_invalid: url must start with ldap:// or ldaps://');
@@ -189,7 +208,7 @@ function validateConfig(config: LdapDirectoryConfig): void {
   if (!/\{\{(?:login|username)\}\}/.test(template)) {
     throw new Error('directory_config_invalid: searchFilter must contain {{login}}');
   }
-  if (!isParsableFilter(buildSearchFilter(template, 'probe'))) {
+  if (!parseFilter(buildSearchFilter(template, 'probe'))) {
     throw new Error('directory_config_invalid: searchFilter is not a valid LDAP filter (RFC 4515)');
   }
   for (const key of ['connectTimeoutMs', 'timeLimitMs'] as const) {
@@ -197,145 +216,106 @@ function validateConfig(config: LdapDirectoryConfig): void {
   }
 }
 
-function isParsableFilter(filter: string): boolean {
+function parseFilter(filter: string): Filter | null {
   try {
-    ldapjs.parseFilter(filter);
-    return true;
+    return FilterParser.parseString(filter);
   } catch {
-    return false;
+    return null;
   }
 }
 
-function openAuth(config: LdapDirectoryConfig, searchFilter: string): LdapAuth {
-  const auth = new LdapAuth({
-    url: config.url,
-    bindDN: config.bindDn,
-    bindCredentials: config.bindCredentials,
-    searchBase: config.searchBase,
-    searchScope: 'sub',
-    // Already escaped and complete; ldapauth-fork's own placeholder is not used.
-    searchFilter,
-    searchAttributes: [...SEARCH_ATTRIBUTES],
-    connectTimeout: config.connectTimeoutMs,
-    timeout: config.timeLimitMs,
-    reconnect: false,
-    ...(config.tlsOptions ? { tlsOptions: config.tlsOptions } : {}),
-  });
-  // ldapjs emits connection errors as events; without a listener they would crash the
-  // process. The same failure also reaches the authenticate callback (or the deadline).
-  auth.on('error', () => {});
-  return auth;
-}
+/** Which step a failure came from decides whose fault it is. */
+type Step = 'service_bind' | 'search' | 'user_bind';
 
-function runAuthenticate(auth: LdapAuth, login: string, password: string): Promise<AuthOutcome> {
-  return new Promise((resolve) => {
-    auth.authenticate(login, password, (error, user) => {
-      if (error) resolve({ kind: 'error', error });
-      else resolve({ kind: 'user', entry: (user ?? {}) as Record<string, unknown> });
+/** Service bind, search, checks, user bind. Never rejects: every failure becomes a result. */
+async function verify(client: Client, config: LdapDirectoryConfig, filter: Filter, login: string, password: string, logger?: DirectoryLogger): Promise<DirectoryResult> {
+  let step: Step = 'service_bind';
+  try {
+    await client.bind(config.bindDn, config.bindCredentials);
+    step = 'search';
+    const { searchEntries } = await client.search(config.searchBase, {
+      scope: 'sub',
+      filter,
+      attributes: SEARCH_ATTRIBUTES,
+      explicitBufferAttributes: BINARY_ATTRIBUTES,
+      // Two are enough to know a login is ambiguous.
+      sizeLimit: 2,
+      timeLimit: Math.max(1, Math.ceil(config.timeLimitMs / 1000)),
     });
-  });
+    if (searchEntries.length === 0) return INVALID;
+    if (searchEntries.length > 1) {
+      logger?.warn({ code: 'directory_ambiguous_login' }, 'login matched several directory entries');
+      return INVALID;
+    }
+    const entry = searchEntries[0]!;
+    if (isDisabledEntry(entry)) return INVALID;
+    step = 'user_bind';
+    await client.bind(entry.dn, password);
+    return { ok: true, user: toDirectoryUser(entry, login) };
+  } catch (error) {
+    return classifyError(error, step, logger);
+  }
 }
 
-function withDeadline(work: Promise<AuthOutcome>, ms: number): Promise<AuthOutcome> {
+/**
+ * Wrong credentials at the user bind are the person's (invalid_credentials); at the
+ * service bind they are a misconfiguration, and anything else (refused connection,
+ * timeout, busy server, missing search base) is the directory's: both `unavailable`.
+ */
+function classifyError(error: unknown, step: Step, logger?: DirectoryLogger): DirectoryResult {
+  if (error instanceof InvalidCredentialsError) {
+    if (step === 'user_bind') return INVALID;
+    logger?.error({ code: 'directory_service_bind_failed' }, 'directory refused the service account bind');
+    return UNAVAILABLE;
+  }
+  const { name, code, message } = error as { name?: string; code?: unknown; message?: string };
+  logger?.warn({ code: 'directory_unavailable', err: { name, ldapCode: code, message, step } }, 'directory unavailable');
+  return UNAVAILABLE;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<AuthOutcome>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'timeout' }), ms);
+  const deadline = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout()), ms);
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-function toResult(outcome: AuthOutcome, auth: LdapAuth, login: string, logger?: DirectoryLogger): DirectoryResult {
-  if (outcome.kind === 'timeout') {
-    logger?.warn({ code: 'directory_timeout' }, 'directory did not answer in time');
-    return UNAVAILABLE;
-  }
-  if (outcome.kind === 'error') return classifyError(outcome.error, auth, logger);
-  const entry = outcome.entry;
-  if (isDisabledEntry(entry)) return INVALID;
-  return { ok: true, user: toDirectoryUser(entry, login) };
-}
-
-/**
- * Maps ldapauth-fork's failures. It reports "no such user" and "unexpected number of
- * matches" as plain strings, bind failures as ldapjs errors (code 49 for bad
- * credentials), everything else (refused connection, timeout, server busy) as errors
- * we treat as unavailable. A code 49 while the service account is still unbound means
- * the SERVICE bind failed: that is a misconfiguration, reported as unavailable.
- */
-function classifyError(error: Error | string, auth: LdapAuth, logger?: DirectoryLogger): DirectoryResult {
-  if (typeof error === 'string') {
-    if (error.startsWith('no such user')) return INVALID;
-    if (error.startsWith('unexpected number of matches')) {
-      logger?.warn({ code: 'directory_ambiguous_login' }, 'login matched several directory entries');
-      return INVALID;
-    }
-    logger?.error({ code: 'directory_error' }, 'directory search failed');
-    return UNAVAILABLE;
-  }
-  const ldapCode = (error as { code?: unknown }).code;
-  if (ldapCode === LDAP_INVALID_CREDENTIALS) {
-    const serviceBound = (auth as unknown as { _adminBound?: boolean })._adminBound;
-    if (serviceBound === false) {
-      logger?.error({ code: 'directory_service_bind_failed' }, 'directory refused the service account bind');
-      return UNAVAILABLE;
-    }
-    return INVALID;
-  }
-  if (error.message === 'empty username' || error.message === 'no password given') return INVALID;
-  logger?.warn({ code: 'directory_unavailable', err: { name: error.name, ldapCode, message: error.message } }, 'directory unavailable');
-  return UNAVAILABLE;
-}
-
-function toDirectoryUser(entry: Record<string, unknown>, login: string): DirectoryUser {
-  const sAMAccountName = firstValue(entry['sAMAccountName']);
+function toDirectoryUser(entry: Entry, login: string): DirectoryUser {
+  const sAMAccountName = textValue(attribute(entry, 'sAMAccountName'));
+  const guid = attribute(entry, 'objectGUID');
+  const guidBytes = Array.isArray(guid) ? guid[0] : guid;
   return {
-    dn: firstValue(entry['dn']),
+    dn: entry.dn,
     login,
-    email: firstValue(entry['mail']),
-    name: firstValue(entry['displayName']) || firstValue(entry['cn']) || sAMAccountName || login,
+    email: textValue(attribute(entry, 'mail')),
+    name: textValue(attribute(entry, 'displayName')) || textValue(attribute(entry, 'cn')) || sAMAccountName || login,
     sAMAccountName,
-    userPrincipalName: firstValue(entry['userPrincipalName']),
+    userPrincipalName: textValue(attribute(entry, 'userPrincipalName')),
+    objectGuid: Buffer.isBuffer(guidBytes) ? guidToString(guidBytes) : null,
   };
 }
 
-/** ldapjs gives single values as strings and multiple values as arrays. */
-function firstValue(value: unknown): string {
+/** An attribute by name, case-insensitively (servers answer with the schema's spelling). */
+function attribute(entry: Record<string, unknown>, name: string): unknown {
+  if (name in entry) return entry[name];
+  const lower = name.toLowerCase();
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === lower);
+  return key === undefined ? undefined : entry[key];
+}
+
+/** ldapts gives single values as strings and multiple values as arrays; the first one counts. */
+function textValue(value: unknown): string {
   if (Array.isArray(value)) return value.length > 0 ? String(value[0]) : '';
   if (value === undefined || value === null) return '';
   return String(value);
 }
 
-/**
- * Unbinds and then tears the sockets down. ldapauth-fork's close() only unbinds, which
- * leaves a socket open when the server never answers or a connect is still pending, so
- * the two ldapjs clients it holds are destroyed as well (bounded by `ms`).
- */
-function closeQuietly(auth: LdapAuth, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      destroyClients(auth);
-      resolve();
-    };
-    const timer = setTimeout(finish, ms);
-    try {
-      auth.close(finish);
-    } catch {
-      finish();
-    }
-  });
-}
-
-function destroyClients(auth: LdapAuth): void {
-  const clients = auth as unknown as { _adminClient?: { destroy?: () => void }; _userClient?: { destroy?: () => void } };
-  for (const client of [clients._adminClient, clients._userClient]) {
-    try {
-      client?.destroy?.();
-    } catch {
-      // already gone
-    }
+/** Unbinds and closes the socket; never throws (ldapts destroys the socket even when the unbind fails). */
+async function closeQuietly(client: Client): Promise<void> {
+  try {
+    await client.unbind();
+  } catch {
+    // already gone
   }
 }

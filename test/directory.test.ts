@@ -9,6 +9,7 @@ import {
   buildSearchFilter,
   createLdapDirectory,
   escapeFilterValue,
+  guidToString,
   type LdapDirectoryConfig,
 } from '../adapters/directory.ts';
 import { startLdapServer, type LdapTestServer } from './helpers/ldap-server.ts';
@@ -19,16 +20,19 @@ const TIME_LIMIT_MS = 1500;
 const ANSWER_BOUND_MS = CONNECT_TIMEOUT_MS + TIME_LIMIT_MS + 500;
 
 let ldap: LdapTestServer;
+/** jdoe's objectGUID as stored (raw bytes). */
+let jdoeGuid: Buffer;
 
 test.before(async () => {
   ldap = await startLdapServer();
-  await ldap.addUser({
+  const jdoe = await ldap.addUser({
     sAMAccountName: 'jdoe',
     userPrincipalName: 'jdoe@corp.test',
     mail: 'jane.doe@corp.test',
     displayName: 'Jane Doe',
     password: 'Correct horse 1',
   });
+  jdoeGuid = jdoe.objectGuid!;
   await ldap.addUser({
     sAMAccountName: 'rroe',
     userPrincipalName: 'richard@corp.test',
@@ -51,6 +55,8 @@ test.before(async () => {
     displayName: 'Con Tractor',
     password: 'Contract pw 4',
     ou: 'contractors',
+    // A plain OpenLDAP entry: no objectGUID.
+    objectGuid: null,
   });
 });
 
@@ -74,10 +80,16 @@ function countAccepts(log: string): number {
   return log.split('\n').filter((line) => line.includes(' ACCEPT from ')).length;
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+/** slapd logs `BIND dn="<dn>"` for every bind it receives; counts those of one DN. */
+function countBinds(log: string, dn: string): number {
+  return log.split('\n').filter((line) => line.includes(` BIND dn="${dn}"`)).length;
+}
+
+/** Polls slapd's log until `check` holds; false after the deadline. */
+async function logShows(check: (log: string) => boolean, timeoutMs = 3000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await check()) return true;
+    if (check(await ldap.readLog())) return true;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
@@ -85,12 +97,14 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 
 test.serial('empty and whitespace-only passwords (and empty logins) are refused without opening a connection', async (t) => {
   const directory = createLdapDirectory(config());
-  const before = countAccepts(await ldap.readLog());
-  // Prove the log shows connections at all: a real attempt must appear in it.
+  const jdoeDn = `cn=jdoe,ou=people,${ldap.baseDn}`;
+  // A real attempt first: how many connections one attempt opens, seen in slapd's log.
+  const before = await ldap.readLog();
   t.like(await directory.authenticate('jdoe', 'Correct horse 1'), { ok: true });
-  t.true(await waitFor(async () => countAccepts(await ldap.readLog()) > before, 3000), 'slapd log shows the real attempt');
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const afterReal = countAccepts(await ldap.readLog());
+  t.true(await logShows((log) => countBinds(log, jdoeDn) > countBinds(before, jdoeDn)), 'slapd log shows the real attempt');
+  const afterReal = await ldap.readLog();
+  const perAttempt = countAccepts(afterReal) - countAccepts(before);
+  t.true(perAttempt >= 1);
 
   for (const [login, password] of [
     ['jdoe', ''],
@@ -101,8 +115,11 @@ test.serial('empty and whitespace-only passwords (and empty logins) are refused 
   ] as const) {
     t.deepEqual(await directory.authenticate(login, password), { ok: false, reason: 'invalid_credentials' }, `${JSON.stringify([login, password])}`);
   }
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  t.is(countAccepts(await ldap.readLog()), afterReal, 'no connection was opened for the refused inputs');
+  // Another real attempt as the marker: once its user bind is logged, any connection the
+  // refused inputs had opened (earlier) is logged too; only the marker's may be new.
+  t.like(await directory.authenticate('jdoe', 'Correct horse 1'), { ok: true });
+  t.true(await logShows((log) => countBinds(log, jdoeDn) > countBinds(afterReal, jdoeDn)), 'slapd log shows the marker attempt');
+  t.is(countAccepts(await ldap.readLog()), countAccepts(afterReal) + perAttempt, 'no connection was opened for the refused inputs');
   await directory.close();
 });
 
@@ -118,8 +135,21 @@ test('signs in by sAMAccountName and returns mail and displayName', async (t) =>
       name: 'Jane Doe',
       sAMAccountName: 'jdoe',
       userPrincipalName: 'jdoe@corp.test',
+      objectGuid: guidToString(jdoeGuid),
     },
   });
+  await directory.close();
+});
+
+test('returns objectGUID in AD\'s string form when the entry has one, null when it has none', async (t) => {
+  // Microsoft's documented example GUID {3F2504E0-4F89-11D3-9A0C-0305E82C3301}, as stored (first three groups little-endian).
+  t.is(guidToString(Buffer.from('e004253f894fd3119a0c0305e82c3301', 'hex')), '3f2504e0-4f89-11d3-9a0c-0305e82c3301');
+  t.is(guidToString(Buffer.alloc(15)), null);
+  const directory = createLdapDirectory(config({ searchBase: ldap.baseDn }));
+  const jdoe = await directory.authenticate('jdoe', 'Correct horse 1');
+  t.true(jdoe.ok && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(jdoe.user.objectGuid ?? ''));
+  t.is(jdoe.ok ? jdoe.user.objectGuid : undefined, guidToString(jdoeGuid));
+  t.like(await directory.authenticate('ctr', 'Contract pw 4'), { ok: true, user: { objectGuid: null } });
   await directory.close();
 });
 

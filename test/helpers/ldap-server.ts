@@ -6,12 +6,13 @@
  * free port, never port 389, never /etc/ldap/slapd.d or the system instance. The
  * schemas are core/cosine/inetorgperson from /etc/ldap/schema plus the TEST-only schema
  * in `test/helpers/ldap/gatehouse-test-ad.schema` (sAMAccountName, userPrincipalName,
- * userAccountControl). `ou=people` and `ou=contractors` are seeded; `addUser` adds a
- * person with an {SSHA} password. When slapd is missing or does not answer, the start
+ * userAccountControl, objectGUID). `ou=people` and `ou=contractors` are seeded; `addUser`
+ * adds a person with an {SSHA} password and a random objectGUID (as AD gives every
+ * object one), unless told `objectGuid: null`. When slapd is missing or does not answer, the start
  * fails loudly with the tail of its log: a test that needs it must fail, never skip.
  *
  *   const ldap = await startLdapServer();
- *   const { dn } = await ldap.addUser({ sAMAccountName: 'jdoe', userPrincipalName: 'jdoe@corp.test',
+ *   const { dn, objectGuid } = await ldap.addUser({ sAMAccountName: 'jdoe', userPrincipalName: 'jdoe@corp.test',
  *     mail: 'jane@corp.test', displayName: 'Jane Doe', password: 's3cret' });
  *   ...
  *   await ldap.stop();
@@ -35,6 +36,8 @@ export interface LdapTestUser {
   disabled?: boolean;
   /** Organisational unit under the base DN: 'people' (default) or 'contractors'. */
   ou?: string;
+  /** The 16 raw bytes of objectGUID; default random; null for an entry without one. */
+  objectGuid?: Buffer | null;
 }
 
 export interface LdapTestServer {
@@ -43,7 +46,8 @@ export interface LdapTestServer {
   baseDn: string;
   adminDn: string;
   adminPassword: string;
-  addUser(user: LdapTestUser): Promise<{ dn: string }>;
+  /** `objectGuid` is the raw 16 bytes stored (null when the entry has none). */
+  addUser(user: LdapTestUser): Promise<{ dn: string; objectGuid: Buffer | null }>;
   /** slapd's `stats` log so far (connections, BIND/SRCH operations; never passwords). */
   readLog(): Promise<string>;
   stop(): Promise<void>;
@@ -203,10 +207,11 @@ function escapeRdnValue(value: string): string {
     .replace(/ $/, '\\ ');
 }
 
-async function addUser(url: string, adminPassword: string, user: LdapTestUser): Promise<{ dn: string }> {
+async function addUser(url: string, adminPassword: string, user: LdapTestUser): Promise<{ dn: string; objectGuid: Buffer | null }> {
   const ou = user.ou ?? 'people';
   const dn = `cn=${escapeRdnValue(user.sAMAccountName)},ou=${escapeRdnValue(ou)},${BASE_DN}`;
   const surname = user.displayName.split(' ').at(-1) || user.sAMAccountName;
+  const objectGuid = user.objectGuid === undefined ? randomBytes(16) : user.objectGuid;
   const ldif = [
     ldifLine('dn', dn),
     'objectClass: inetOrgPerson',
@@ -218,11 +223,12 @@ async function addUser(url: string, adminPassword: string, user: LdapTestUser): 
     ldifLine('sAMAccountName', user.sAMAccountName),
     ldifLine('userPrincipalName', user.userPrincipalName),
     `userAccountControl: ${user.disabled ? 514 : 512}`,
+    ...(objectGuid ? [`objectGUID:: ${objectGuid.toString('base64')}`] : []),
     ldifLine('userPassword', ssha(user.password)),
     '',
   ].join('\n');
   await run(LDAPADD, ['-x', '-H', url, '-D', ADMIN_DN, '-w', adminPassword], ldif);
-  return { dn };
+  return { dn, objectGuid };
 }
 
 async function waitUntilBindable(
@@ -272,6 +278,9 @@ async function run(command: string, args: string[], input?: string): Promise<str
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
+    // Tools that read no input (ldapwhoami) may exit before stdin is written: EPIPE then
+    // is harmless, and the exit code below says how the tool fared.
+    child.stdin.on('error', () => {});
     child.once('close', (code) => {
       if (code === 0) resolve(stdout);
       else reject(new Error(`${command} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
