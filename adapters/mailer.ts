@@ -157,6 +157,12 @@ export interface OutboxWorker {
   stop(): Promise<void>;
   /** Polls now instead of waiting for the interval (e.g. right after an enqueue). */
   kick(): void;
+  /**
+   * Runs one poll now, after the one in flight if any, and resolves when it is done:
+   * every message it claimed sent or its failure recorded. What a test awaits instead
+   * of sleeping.
+   */
+  poll(): Promise<void>;
 }
 
 /** Starts draining the outbox. */
@@ -224,6 +230,11 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       rerun = true;
       return;
     }
+    void run();
+  }
+
+  /** One drain, then the next poll is scheduled (at once when a tick came meanwhile). */
+  function run(): Promise<void> {
     running = drain()
       .catch((error: unknown) => {
         logger.error({ code: 'outbox_unavailable', error: describeSendError(error).code }, 'outbox poll failed');
@@ -234,6 +245,7 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
         rerun = false;
         schedule(again ? 0 : intervalMs);
       });
+    return running;
   }
 
   schedule(0);
@@ -241,6 +253,13 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   return {
     kick() {
       schedule(0);
+    },
+    async poll() {
+      while (running) await running;
+      if (stopped) return;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await run();
     },
     async stop() {
       stopped = true;

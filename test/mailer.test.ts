@@ -2,7 +2,9 @@
  * Outbound mail through the outbox against a real SMTP server (test/helpers/smtp-sink.ts)
  * and the in-memory store: delivered once with Auto-Submitted, nothing lost while the
  * mail server is down, retried with backoff, dead after the last attempt, and two
- * workers on one store never send the same message twice.
+ * workers on one store never send the same message twice. Tests never sleep to see that
+ * nothing happens: they run the worker's polls themselves (`worker.poll()`), move its
+ * clock, or stop it (which waits for the sends in flight) before they count.
  */
 import test from 'ava';
 import type { ParsedMail } from 'mailparser';
@@ -65,7 +67,7 @@ test('a queued message is delivered once, with Auto-Submitted: auto-generated', 
     t.is(sent.attempts, 1);
     t.truthy(sent.sentAt);
     // Several more polls: still exactly one delivery.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let i = 0; i < 3; i++) await worker.poll();
     t.is(sink.messages.filter(bySubject('Verify your email')).length, 1);
   } finally {
     await worker.stop();
@@ -99,7 +101,7 @@ test('with the mail server down nothing is lost: retried with backoff, delivered
     t.is(mail.headers.get('auto-submitted'), 'auto-generated');
     const sent = await eventually(() => statusOf(store.outbox, queued.id), (m) => m.status === 'sent', 2000);
     t.true(sent.attempts >= 4);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let i = 0; i < 3; i++) await worker.poll();
     t.is(sink.messages.length, 1, 'delivered exactly once');
     t.true(logger.lines.some((line) => line.includes('mail_retry')));
     t.false(logger.lines.some((line) => line.includes('secret-link-xyz')), 'bodies never reach the logs');
@@ -110,19 +112,35 @@ test('with the mail server down nothing is lost: retried with backoff, delivered
   }
 });
 
-test('retries wait for the backoff: the next attempt is not made before it is due', async (t) => {
+test('retries wait for the backoff: the next attempt is not made before it is due, and is made when it is', async (t) => {
   const sink = await startSmtpSink();
   await sink.down();
   const store = createMemoryStore();
   const mailer = createMailer({ smtpUrl: sink.url, from: FROM, timeoutMs: 2000 });
-  const worker = startOutboxWorker({ outbox: store.outbox, mailer, intervalMs: 10, backoff: () => 60_000, logger: recordingLogger() });
+  // The worker's clock is the test's: it only polls when told (the interval is an hour).
+  let clock = Date.now();
+  const worker = startOutboxWorker({ outbox: store.outbox, mailer, intervalMs: 3_600_000, backoff: () => 60_000, logger: recordingLogger(), now: () => new Date(clock) });
   try {
     const queued = await store.outbox.enqueue({ to: 'c@customer.test', subject: 'Later', text: 'x' });
-    const failed = await eventually(() => statusOf(store.outbox, queued.id), (m) => m.lastError !== null, 5000);
+    clock = Date.now();
+    await worker.poll();
+    const failed = await statusOf(store.outbox, queued.id);
+    t.is(failed.attempts, 1);
     t.is(failed.status, 'pending');
-    t.true(failed.nextAttemptAt.getTime() - Date.now() > 50_000, 'next attempt scheduled by the backoff');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.truthy(failed.lastError);
+    t.is(failed.nextAttemptAt.getTime(), clock + 60_000, 'next attempt scheduled by the backoff');
+
+    clock += 59_000;
+    await worker.poll();
     t.is((await statusOf(store.outbox, queued.id)).attempts, 1, 'no attempt before it is due');
+
+    await sink.up();
+    clock += 1_000;
+    await worker.poll();
+    const sent = await statusOf(store.outbox, queued.id);
+    t.is(sent.attempts, 2, 'the attempt is made once it is due');
+    t.is(sent.status, 'sent');
+    t.is(sink.messages.filter(bySubject('Later')).length, 1);
   } finally {
     await worker.stop();
     await mailer.close();
@@ -143,7 +161,7 @@ test('a message is marked dead after maxAttempts and never sent afterwards', asy
     t.is(dead.attempts, 3);
     t.true(logger.lines.some((line) => line.includes('mail_dead')));
     await sink.up();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let i = 0; i < 3; i++) await worker.poll();
     t.is(sink.messages.length, 0);
   } finally {
     await worker.stop();
@@ -163,7 +181,8 @@ test('two workers on one store never send a message twice', async (t) => {
   const workerB = startOutboxWorker({ outbox: store.outbox, mailer: mailerB, intervalMs: 5, batchSize: 3, logger: recordingLogger() });
   try {
     await eventually(() => store.outbox.list({ status: 'sent' }), (sent) => sent.length === subjects.length, 15_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Stopping waits for every send in flight: after it nothing more can arrive.
+    await Promise.all([workerA.stop(), workerB.stop()]);
     const received = sink.messages.map((m) => m.subject ?? '');
     t.is(received.length, subjects.length);
     t.deepEqual([...new Set(received)].sort(), [...subjects].sort());
@@ -178,15 +197,22 @@ test('a message claimed by a worker that died is sent by another once the lease 
   const sink = await startSmtpSink();
   const store = createMemoryStore();
   const queued = await store.outbox.enqueue({ to: 'f@customer.test', subject: 'Orphaned', text: 'x' });
-  // A worker claims it with a short lease, then "crashes" without marking anything.
-  const [claimed] = await store.outbox.claimDue(new Date(), 200, 10);
+  // A worker claims it with a one-minute lease, then "crashes" without marking anything.
+  const claimedAt = Date.now();
+  const [claimed] = await store.outbox.claimDue(new Date(claimedAt), 60_000, 10);
   t.is(claimed?.id, queued.id);
   const mailer = createMailer({ smtpUrl: sink.url, from: FROM });
-  const worker = startOutboxWorker({ outbox: store.outbox, mailer, intervalMs: 20, leaseMs: 5000, logger: recordingLogger() });
+  let clock = claimedAt + 59_000;
+  const worker = startOutboxWorker({ outbox: store.outbox, mailer, intervalMs: 3_600_000, leaseMs: 5000, logger: recordingLogger(), now: () => new Date(clock) });
   try {
-    await sink.waitFor(bySubject('Orphaned'), 5000);
-    const sent = await eventually(() => statusOf(store.outbox, queued.id), (m) => m.status === 'sent', 2000);
+    await worker.poll();
+    t.is((await statusOf(store.outbox, queued.id)).attempts, 1, 'not taken while the lease holds');
+    clock = claimedAt + 61_000;
+    await worker.poll();
+    const sent = await statusOf(store.outbox, queued.id);
+    t.is(sent.status, 'sent');
     t.is(sent.attempts, 2);
+    t.is(sink.messages.filter(bySubject('Orphaned')).length, 1);
   } finally {
     await worker.stop();
     await mailer.close();
@@ -200,7 +226,7 @@ test('kick() polls at once instead of waiting for the interval', async (t) => {
   const mailer = createMailer({ smtpUrl: sink.url, from: FROM });
   const worker = startOutboxWorker({ outbox: store.outbox, mailer, intervalMs: 60_000, logger: recordingLogger() });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 100)); // first (empty) poll done; next one in a minute
+    await worker.poll(); // the first (empty) poll is done; the next one is a minute away
     await store.outbox.enqueue({ to: 'g@customer.test', subject: 'Kicked', text: 'x' });
     worker.kick();
     const started = Date.now();
