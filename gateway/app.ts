@@ -28,6 +28,7 @@ import { startBackgroundJobs } from './runtime/jobs.ts';
 import { createViews } from './http/views.ts';
 import { errorHandler } from './http/error-handler.ts';
 import { securityHeaders } from './http/security.ts';
+import { issuerHostRedirect } from './http/issuer-host.ts';
 import { countRequests, createMetrics, opsRoutes, requestId } from './http/ops.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createFindAccount } from './oidc/accounts.ts';
@@ -158,6 +159,10 @@ function createApp(ctx: GatewayContext): Koa {
     countRequests(metrics.requests),
     errorHandler(logger, views),
     securityHeaders,
+    // Browser pages that start a flow of their own, on the issuer's host only (no invalid_state
+    // for a console opened at 127.0.0.1 while ISSUER is localhost); never the OIDC endpoints,
+    // the admin API or the interaction pages (see the module).
+    issuerHostRedirect(config.ISSUER, { pages: ['/', '/admin', '/sample-portal', '/dev/mailbox'], except: ['/admin/api'] }),
     ops.routes(),
     ops.allowedMethods(),
     ...routers.flatMap((r) => [r.routes(), r.allowedMethods()]),
