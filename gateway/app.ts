@@ -46,6 +46,7 @@ import { setPasswordRoutes } from './signup/one-time-links.ts';
 import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
 import { portalRoutes } from './portal/index.ts';
+import { firstRunRoutes } from './dev/index.ts';
 
 export type { GatewayContext, GatewayDeps } from './runtime/context.ts';
 
@@ -147,6 +148,7 @@ function createApp(ctx: GatewayContext): Koa {
     adminApiRoutes(ctx),
     adminConsoleRoutes(ctx),
     portalRoutes(ctx),
+    ...firstRunRoutes(ctx),
   ];
 
   const oidc = provider.callback();
