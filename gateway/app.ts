@@ -46,7 +46,7 @@ import { setPasswordRoutes } from './signup/one-time-links.ts';
 import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
 import { portalRoutes } from './portal/index.ts';
-import { firstRunRoutes } from './dev/index.ts';
+import { firstRunRoutes, samplePortalClientUris } from './dev/index.ts';
 
 export type { GatewayContext, GatewayDeps } from './runtime/context.ts';
 
@@ -70,7 +70,8 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   const hasher = createPasswordHasher({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM });
   const limits = createRateLimits(defaultLimitSpecs(config), redis);
   const views = createViews();
-  const clients = loadClients(config);
+  // With the sample portal on (development), the demo client is the sample portal.
+  const clients = loadClients(config, config.samplePortal ? samplePortalClientUris(config.ISSUER) : undefined);
   const policy = await createPolicyRuntime({
     store,
     redis,

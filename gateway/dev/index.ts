@@ -13,6 +13,9 @@
 import Router from '@koa/router';
 import type { GatewayContext } from '../runtime/context.ts';
 import { devMailboxEnabled, devMailboxRoutes, MAILBOX_PATH } from './mailbox.ts';
+import { SAMPLE_PORTAL_PATH, samplePortalRoutes } from './sample-portal.ts';
+
+export { samplePortalClientUris } from './sample-portal.ts';
 
 export interface FirstRunLinks {
   console: string;
@@ -28,7 +31,7 @@ export function firstRunLinks(ctx: Pick<GatewayContext, 'config' | 'clients'>): 
   const issuer = ctx.config.ISSUER;
   return {
     console: `${issuer}/admin`,
-    samplePortal: null,
+    samplePortal: ctx.config.samplePortal && ctx.clients.demo ? `${issuer}${SAMPLE_PORTAL_PATH}/` : null,
     mailbox: devMailboxEnabled(ctx.config) ? `${issuer}${MAILBOX_PATH}` : null,
     discovery: `${issuer}/.well-known/openid-configuration`,
     openapi: `${issuer}/admin/api/openapi.json`,
@@ -44,6 +47,7 @@ export function firstRunRoutes(ctx: Pick<GatewayContext, 'config' | 'clients' | 
     c.body = ctx.views.render('home', { links });
   });
   const routers = [landing];
+  if (links.samplePortal && ctx.clients.demo) routers.push(samplePortalRoutes(ctx, ctx.clients.demo, links));
   if (links.mailbox) routers.push(devMailboxRoutes(ctx));
   return routers;
 }

@@ -59,7 +59,13 @@ export interface ClientSetup {
   demo: { clientId: string; clientSecret: string; redirectUri: string } | null;
 }
 
-export function loadClients(config: Config): ClientSetup {
+/** Where the generated demo client sends people back: the sample portal's URIs when it runs (gateway/app.ts). */
+export interface DemoClientUris {
+  redirectUri: string;
+  postLogoutRedirectUri: string;
+}
+
+export function loadClients(config: Config, demoUris: DemoClientUris = { redirectUri: DEMO_REDIRECT_URI, postLogoutRedirectUri: 'http://localhost:8080/' }): ClientSetup {
   let clients: GatehouseClientMetadata[];
   let demo: ClientSetup['demo'] = null;
   if (config.CLIENTS_FILE) {
@@ -81,14 +87,14 @@ export function loadClients(config: Config): ClientSetup {
     })) as GatehouseClientMetadata[];
   } else {
     const clientSecret = randomBytes(24).toString('base64url');
-    demo = { clientId: DEMO_CLIENT_ID, clientSecret, redirectUri: DEMO_REDIRECT_URI };
+    demo = { clientId: DEMO_CLIENT_ID, clientSecret, redirectUri: demoUris.redirectUri };
     clients = [
       {
         client_id: DEMO_CLIENT_ID,
         client_secret: clientSecret,
         client_name: 'Demo customer portal',
-        redirect_uris: [DEMO_REDIRECT_URI],
-        post_logout_redirect_uris: ['http://localhost:8080/'],
+        redirect_uris: [demoUris.redirectUri],
+        post_logout_redirect_uris: [demoUris.postLogoutRedirectUri],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         scope: PORTAL_SCOPES,

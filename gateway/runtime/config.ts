@@ -113,6 +113,12 @@ const schema = z.object({
   LDAP_SEARCH_FILTER: z.string().default('(|(sAMAccountName={{login}})(userPrincipalName={{login}}))'),
   LDAP_TIMEOUT_MS: int(100, 60000).default(5000),
 
+  /**
+   * The sample portal (gateway/dev/): a tiny relying party at ISSUER/sample-portal/, registered as the
+   * demo client, to try sign-up and sign-in as a customer. Default on outside production; refused in production.
+   */
+  SAMPLE_PORTAL: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
+
   /** Comma-separated module paths of policy plugins, run in order after the built-in rules. */
   POLICY_PLUGINS: z.string().optional(),
   POLICY_PLUGIN_TIMEOUT_MS: int(1, 10000).default(200),
@@ -120,8 +126,10 @@ const schema = z.object({
 
 type Env = z.output<typeof schema>;
 
-export interface Config extends Omit<Env, 'ISSUER' | 'COOKIE_KEYS' | 'JWKS' | 'JWKS_FILE' | 'POLICY_PLUGINS'> {
+export interface Config extends Omit<Env, 'ISSUER' | 'COOKIE_KEYS' | 'JWKS' | 'JWKS_FILE' | 'POLICY_PLUGINS' | 'SAMPLE_PORTAL'> {
   ISSUER: string;
+  /** SAMPLE_PORTAL resolved: on unless NODE_ENV=production or SAMPLE_PORTAL=off. */
+  samplePortal: boolean;
   /** Signing JWKS from JWKS/JWKS_FILE, or null = generate ephemeral. */
   jwks: { keys: Record<string, unknown>[] } | null;
   cookieKeys: string[] | null;
@@ -186,13 +194,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (!issuer.startsWith('https://') && !/^http:\/\/(localhost|127\.0\.0\.1)(:|$)/.test(issuer)) {
       problems.push('ISSUER must be an https:// URL when NODE_ENV=production');
     }
+    if (e.SAMPLE_PORTAL === 'on') problems.push('SAMPLE_PORTAL=on is not allowed when NODE_ENV=production (the sample portal is a development aid)');
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const { ISSUER: _i, COOKIE_KEYS: _c, JWKS: _j, JWKS_FILE: _f, POLICY_PLUGINS, ...rest } = e;
+  const { ISSUER: _i, COOKIE_KEYS: _c, JWKS: _j, JWKS_FILE: _f, POLICY_PLUGINS, SAMPLE_PORTAL, ...rest } = e;
   return {
     ...rest,
     ISSUER: issuer,
+    samplePortal: e.NODE_ENV !== 'production' && SAMPLE_PORTAL !== 'off',
     jwks,
     cookieKeys,
     policyPlugins: POLICY_PLUGINS ? POLICY_PLUGINS.split(',').map((p) => p.trim()).filter(Boolean) : [],
