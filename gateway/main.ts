@@ -1,10 +1,12 @@
 /**
  * `npm start`: validate config, start the gateway, print what a newcomer needs
- * (issuer, demo client, bootstrap admin), and shut down gracefully on SIGTERM/SIGINT.
+ * (console, sample portal and dev mailbox URLs, issuer, demo client, bootstrap admin),
+ * and shut down gracefully on SIGTERM/SIGINT.
  */
 import { ConfigError, loadConfig } from './runtime/config.ts';
 import { createLogger } from './runtime/logger.ts';
 import { startGateway } from './app.ts';
+import { firstRunLinks } from './dev/index.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -30,12 +32,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  const links = firstRunLinks(gateway.context);
   const lines = [
     '',
     `Gatehouse is listening on ${gateway.url}`,
-    `  issuer:    ${config.ISSUER}`,
-    `  discovery: ${config.ISSUER}/.well-known/openid-configuration`,
+    `  admin console: ${links.console}   (sign in as the bootstrap admin below)`,
   ];
+  if (links.samplePortal) lines.push(`  sample portal: ${links.samplePortal}   (a demo customer portal: sign up, sign in, see the claims)`);
+  if (links.mailbox) lines.push(`  dev mailbox:   ${links.mailbox}   (outgoing mail, readable here because SMTP_URL is not set)`);
+  lines.push(`  issuer:    ${config.ISSUER}`, `  discovery: ${links.discovery}`);
   if (gateway.context.clients.demo) {
     const d = gateway.context.clients.demo;
     lines.push('  demo portal client:', `    client_id:     ${d.clientId}`, `    client_secret: ${d.clientSecret}`, `    redirect_uri:  ${d.redirectUri}`);
