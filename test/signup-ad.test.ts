@@ -131,7 +131,12 @@ async function completeSignIn(rp: oidc.Configuration, ua: UserAgent, afterLogin:
 async function submitAdForm(ua: UserAgent, base: string, loginPage: Hop, username: string, password: string, query = ''): Promise<Hop> {
   const href = /href="([^"]*\/ad)"/.exec(loginPage.body)?.[1];
   if (!href) throw new Error('the login page offers no Windows / Active Directory sign-in');
-  const formPage = await ua.get(new URL(decode(href), base).toString());
+  return submitAdFormAt(ua, base, new URL(decode(href), base).toString(), username, password, query);
+}
+
+/** The AD form opened by its URL (as someone would without a button on the login page), then submitted. */
+async function submitAdFormAt(ua: UserAgent, base: string, formUrl: string, username: string, password: string, query = ''): Promise<Hop> {
+  const formPage = await ua.get(formUrl);
   const form = ua.form(formPage.body, '/ad');
   return ua.post(new URL(form.action, base).toString() + query, { ...form.fields, username, password });
 }
@@ -266,8 +271,9 @@ test('an existing local account with the same address is linked after a successf
 test('companies mode: a new directory user is refused with a clear page (AD registration exists only in anyone mode)', async (t) => {
   const { gw, rp } = await startAdGateway(t, { policy: { selfRegistration: 'companies', anyone: { activeDirectory: false } } });
   const ua = new UserAgent();
-  const { loginPage } = await beginSignIn(rp, ua);
-  const res = await submitAdForm(ua, gw.issuer, loginPage, RICH.sAMAccountName, RICH.password);
+  const { loginPage, uid } = await beginSignIn(rp, ua);
+  t.notRegex(loginPage.body, /Active Directory/, 'no AD button while AD registration & authentication is off');
+  const res = await submitAdFormAt(ua, gw.issuer, `${gw.issuer}/interaction/${uid}/ad`, RICH.sAMAccountName, RICH.password);
   t.is(res.status, 403);
   t.regex(alertText(res.body) ?? '', /not available here/);
   t.regex(res.body, /method_disabled/);
@@ -277,8 +283,9 @@ test('companies mode: a new directory user is refused with a clear page (AD regi
 test('anyone mode with activeDirectory off: refused too', async (t) => {
   const { gw, rp } = await startAdGateway(t, { policy: { selfRegistration: 'anyone', anyone: { activeDirectory: false } } });
   const ua = new UserAgent();
-  const { loginPage } = await beginSignIn(rp, ua);
-  const res = await submitAdForm(ua, gw.issuer, loginPage, RICH.sAMAccountName, RICH.password);
+  const { loginPage, uid } = await beginSignIn(rp, ua);
+  t.notRegex(loginPage.body, /Active Directory/, 'no AD button while AD registration & authentication is off');
+  const res = await submitAdFormAt(ua, gw.issuer, `${gw.issuer}/interaction/${uid}/ad`, RICH.sAMAccountName, RICH.password);
   t.is(res.status, 403);
   t.regex(res.body, /method_disabled/);
 });

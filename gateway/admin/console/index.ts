@@ -32,19 +32,22 @@ import type { ConsoleKit, PageData, PageGroup } from './page.ts';
 import { servicesPages } from './services.ts';
 import { sessionRoutes, signInWhenNeeded } from './session.ts';
 import { simulatePages } from './simulate.ts';
+import { googleEnabled } from '../../signup/google.ts';
 
 /** The console's sections, in navigation order. */
 const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, denylistPages, customersPages, simulatePages, auditPages];
 
 export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' | 'views'>): Router {
   const router = new Router({ prefix: '/admin' });
+  // What the deployment configured (Customer access says what to set for the rest).
+  const configured = { google: googleEnabled(gw.config), ldap: Boolean(gw.config.LDAP_URL) };
   const kit: ConsoleKit = {
     api: consoleApi,
     form: [formBody, requireCsrf(gw.config.ISSUER)],
     render(c: Context, view: string, title: string, data: PageData, status = 200) {
       c.status = status;
       c.type = 'html';
-      c.body = gw.views.render(`admin/${view}`, { title, csrf: csrfToken(c), section: view, notice: null, error: null, errors: {}, warnings: [], ...data });
+      c.body = gw.views.render(`admin/${view}`, { title, csrf: csrfToken(c), section: view, notice: null, error: null, errors: {}, warnings: [], configured, ...data });
     },
   };
   router.use(signInWhenNeeded);

@@ -338,11 +338,16 @@ export function directoryFromConfig(config: Config, logger: Logger): Directory |
   );
 }
 
-/** The login page's two AD buttons (gateway/app.ts): the LDAP form when a directory is configured, the connector while it is on. */
+/**
+ * The login page's two AD buttons (gateway/app.ts), each only while the policy's
+ * "AD registration & authentication" is on (anyone mode with `anyone.activeDirectory`):
+ * the LDAP form when a directory is configured (LDAP_*), the connector when a login URL is saved.
+ */
 export function adLoginOptions(directory: Directory | null, policy: Pick<PolicyRuntime, 'current'>): LoginOption[] {
+  const adOn = () => policy.current().policy.anyone.activeDirectory && policy.current().policy.selfRegistration === 'anyone';
   const options: LoginOption[] = [];
-  if (directory) options.push((uid) => ({ label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` }));
-  options.push((uid) => (connectorLoginUrl({ policy }) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));
+  if (directory) options.push((uid) => (adOn() ? { label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` } : null));
+  options.push((uid) => (adOn() && connectorLoginUrl({ policy }) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));
   return options;
 }
 
