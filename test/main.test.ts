@@ -16,7 +16,7 @@ test('npm start on the embedded default prints what a newcomer needs and stops o
   t.regex(out, new RegExp(`issuer:\\s+http://localhost:${port}`));
   t.regex(out, /client_id:\s+demo-portal/);
   t.regex(out, /client_secret:\s+\S{20,}/);
-  t.regex(out, /redirect_uri:\s+http:\/\/localhost:8080\/callback/);
+  t.regex(out, new RegExp(`redirect_uri:\\s+http://localhost:${port}/sample-portal/callback`));
   t.regex(out, /password \(generated, shown once\): \S{12,}/);
   t.regex(out, /NOT durable/);
   t.regex(gw.stderr() + out, /ephemeral signing keys/);
