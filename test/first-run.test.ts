@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { ConfigError, loadConfig } from '../gateway/runtime/config.ts';
 import { devMailboxEnabled, linkParts } from '../gateway/dev/mailbox.ts';
-import { startTestGateway } from './helpers/gateway.ts';
+import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { freePort } from './helpers/ports.ts';
 import { productionEnv, productionKeys, REPO_ROOT, runGatewayProcess, startGatewayProcess } from './helpers/process-gateway.ts';
 import { startMongoServer } from './helpers/mongo-server.ts';
@@ -241,6 +241,37 @@ test('with CLIENTS_FILE the demo client and the sample portal are gone; SAMPLE_P
   t.teardown(() => on.close());
   t.is(on.context.clients.demo?.redirectUri, `${on.issuer}/sample-portal/callback`);
   t.is((await fetch(`${on.issuer}/sample-portal/`)).status, 200);
+  const own = await startTestGateway({ CLIENTS_FILE: writeClientsFile([{ client_id: 'own-portal', client_secret: 'own-portal-secret-0123456789abcdefghij', redirect_uris: ['http://127.0.0.1:9/cb'] }]) });
+  t.teardown(() => own.close());
+  t.is(own.context.clients.demo, null);
+  t.is((await fetch(`${own.issuer}/sample-portal/`)).status, 404);
+  t.false((await (await fetch(`${own.issuer}/`)).text()).includes('sample-portal'));
+});
+
+test('the sample portal explains a refused, foreign or stale callback instead of failing', async (t) => {
+  const gw = await startTestGateway({});
+  t.teardown(() => gw.close());
+  const ua = new UserAgent();
+  const noTx = await ua.get(`${gw.issuer}/sample-portal/callback?code=x&state=y`);
+  t.is(noTx.status, 400);
+  t.regex(noTx.body, /did not start here/);
+
+  const start = await ua.get(`${gw.issuer}/sample-portal/login`);
+  t.is(start.status, 302);
+  const auth = new URL(start.location!);
+  t.is(auth.origin + auth.pathname, `${gw.issuer}/auth`);
+  t.is(auth.searchParams.get('client_id'), 'demo-portal');
+  t.is(auth.searchParams.get('redirect_uri'), `${gw.issuer}/sample-portal/callback`);
+  t.is(auth.searchParams.get('code_challenge_method'), 'S256');
+  const state = auth.searchParams.get('state')!;
+  const refused = await ua.get(`${gw.issuer}/sample-portal/callback?error=access_denied&error_description=cancelled&state=${state}&iss=${encodeURIComponent(gw.issuer)}`);
+  t.is(refused.status, 400);
+  t.regex(refused.body, /did not sign you in \(access_denied/);
+
+  await ua.get(`${gw.issuer}/sample-portal/login`);
+  const foreign = await ua.get(`${gw.issuer}/sample-portal/callback?code=abc&state=not-this-one&iss=${encodeURIComponent(gw.issuer)}`);
+  t.is(foreign.status, 400);
+  t.regex(foreign.body, /could not be completed/);
 });
 
 test('a production process serves no dev mailbox and no sample portal, and refuses SAMPLE_PORTAL=on', async (t) => {

@@ -39,7 +39,7 @@ export function firstRunLinks(ctx: Pick<GatewayContext, 'config' | 'clients'>): 
 }
 
 /** The landing page, plus the sample portal and the dev mailbox when they are on. */
-export function firstRunRoutes(ctx: Pick<GatewayContext, 'config' | 'clients' | 'views' | 'policy' | 'store'>): Router[] {
+export function firstRunRoutes(ctx: Pick<GatewayContext, 'config' | 'clients' | 'views' | 'policy' | 'store' | 'logger'>): Router[] {
   const links = firstRunLinks(ctx);
   const landing = new Router();
   landing.get('/', (c) => {

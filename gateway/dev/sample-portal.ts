@@ -49,7 +49,7 @@ interface Session {
 }
 
 export function samplePortalRoutes(
-  ctx: Pick<GatewayContext, 'config' | 'views' | 'policy'>,
+  ctx: Pick<GatewayContext, 'config' | 'views' | 'policy' | 'logger'>,
   client: { clientId: string; clientSecret: string },
   links: { console: string; mailbox: string | null },
 ): Router {
@@ -71,6 +71,17 @@ export function samplePortalRoutes(
         throw err;
       });
     return discovered;
+  }
+
+  /** The discovered configuration, or null after rendering why not (ISSUER unreachable from here). */
+  async function rpOrExplain(c: Context): Promise<oidc.Configuration | null> {
+    try {
+      return await rp();
+    } catch (err) {
+      ctx.logger.warn({ err }, 'sample portal: discovery failed');
+      render(c, { error: `The sample portal cannot reach Gatehouse at ${config.ISSUER} (the ISSUER setting) from this machine.` }, 503);
+      return null;
+    }
   }
 
   function currentSession(c: Context): Session | null {
@@ -104,7 +115,9 @@ export function samplePortalRoutes(
 
   router.get('/login', async (c) => {
     const tx = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() };
-    const url = oidc.buildAuthorizationUrl(await rp(), {
+    const configuration = await rpOrExplain(c);
+    if (!configuration) return;
+    const url = oidc.buildAuthorizationUrl(configuration, {
       redirect_uri: uris.redirectUri,
       scope: SCOPE,
       state: tx.state,
@@ -126,22 +139,28 @@ export function samplePortalRoutes(
       tx = null;
     }
     if (!tx) return render(c, { error: 'This sign-in did not start here, or it took longer than an hour. Start again.' }, 400);
-    const config = await rp();
+    const configuration = await rpOrExplain(c);
+    if (!configuration) return;
     const current = new URL(uris.redirectUri);
     current.search = c.querystring;
     let tokens;
     try {
-      tokens = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce, idTokenExpected: true });
+      tokens = await oidc.authorizationCodeGrant(configuration, current, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce, idTokenExpected: true });
     } catch (err) {
+      // Refused or cancelled at Gatehouse, an older sign-in's state, a code used twice: the
+      // portal says what happened, as a portal should; anything else is a server error.
+      c.cookies.set(TX_COOKIE, null, cookie(c, 0));
       if (err instanceof oidc.AuthorizationResponseError) {
-        c.cookies.set(TX_COOKIE, null, cookie(c, 0));
         return render(c, { error: `Gatehouse did not sign you in (${err.error}${err.error_description ? `: ${err.error_description}` : ''}).` }, 400);
+      }
+      if (err instanceof oidc.ResponseBodyError || err instanceof oidc.ClientError) {
+        return render(c, { error: `This sign-in could not be completed (${err.message}). Start again.` }, 400);
       }
       throw err;
     }
     c.cookies.set(TX_COOKIE, null, cookie(c, 0));
     const idTokenClaims = { ...tokens.claims()! } as Record<string, unknown>;
-    const userinfo = { ...(await oidc.fetchUserInfo(config, tokens.access_token, String(idTokenClaims.sub))) } as Record<string, unknown>;
+    const userinfo = { ...(await oidc.fetchUserInfo(configuration, tokens.access_token, String(idTokenClaims.sub))) } as Record<string, unknown>;
     const id = randomBytes(24).toString('base64url');
     if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
     sessions.set(id, { idTokenClaims, userinfo, idToken: tokens.id_token!, expiresAt: Date.now() + SESSION_TTL_MS });
@@ -156,8 +175,11 @@ export function samplePortalRoutes(
     c.cookies.set(SESSION_COOKIE, null, cookie(c, 0));
     c.status = 303;
     if (!session) return c.redirect(`${SAMPLE_PORTAL_PATH}/`);
+    const configuration = await rpOrExplain(c);
+    if (!configuration) return;
+    c.status = 303;
     // Ends the Gatehouse session too (its "Sign out?" page), then back here.
-    c.redirect(oidc.buildEndSessionUrl(await rp(), { id_token_hint: session.idToken, post_logout_redirect_uri: uris.postLogoutRedirectUri }).toString());
+    c.redirect(oidc.buildEndSessionUrl(configuration, { id_token_hint: session.idToken, post_logout_redirect_uri: uris.postLogoutRedirectUri }).toString());
   });
 
   return router;
