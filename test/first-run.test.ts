@@ -198,7 +198,12 @@ test('the dev mailbox is served only in development, without SMTP_URL, on a loop
   t.false(devMailboxEnabled({ ...base, HOST: 'localhost.example.com' }));
 });
 
-test('with SMTP_URL set, or listening beyond loopback, /dev/mailbox does not exist', async (t) => {
+test('with SMTP_URL set, listening beyond loopback, or through a proxy, /dev/mailbox does not exist', async (t) => {
+  const local = await startTestGateway({});
+  t.teardown(() => local.close());
+  t.is((await fetch(`${local.issuer}/dev/mailbox`)).status, 200);
+  t.is((await fetch(`${local.issuer}/dev/mailbox`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status, 404, 'not through a proxy');
+  t.is((await fetch(`${local.issuer}/dev/mailbox`, { headers: { forwarded: 'for=203.0.113.7' } })).status, 404, 'not through a proxy');
   const withSmtp = await startTestGateway({ SMTP_URL: `smtp://127.0.0.1:${await freePort()}` });
   t.teardown(() => withSmtp.close());
   t.is((await fetch(`${withSmtp.issuer}/dev/mailbox`)).status, 404);

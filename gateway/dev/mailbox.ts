@@ -8,7 +8,9 @@
  * signs up: it is served only when the gateway runs in development (NODE_ENV is not
  * production), sends no mail (SMTP_URL unset: messages stay in the outbox) and listens on
  * a loopback address only (HOST 127.0.0.1, localhost or ::1), so only people on this
- * machine can reach it. Anything else and the route does not exist (404).
+ * machine can reach it. Anything else and the route does not exist (404). A request that
+ * a proxy forwarded (X-Forwarded-For, Forwarded) also gets 404: a loopback gateway
+ * published through a proxy on the same machine is not "this machine only" any more.
  */
 import Router from '@koa/router';
 import type { GatewayContext } from '../runtime/context.ts';
@@ -49,7 +51,8 @@ export function linkParts(text: string): TextPart[] {
 
 export function devMailboxRoutes(ctx: Pick<GatewayContext, 'config' | 'store' | 'views'>): Router {
   const router = new Router();
-  router.get(MAILBOX_PATH, async (c) => {
+  router.get(MAILBOX_PATH, async (c, next) => {
+    if (c.get('x-forwarded-for') || c.get('forwarded')) return next();
     const all = await ctx.store.outbox.list({});
     const messages = all
       .toSorted((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
