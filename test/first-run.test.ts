@@ -9,10 +9,8 @@
  * artifacts/screenshots/first-run-*.png.
  */
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { ConfigError, loadConfig } from '../gateway/runtime/config.ts';
@@ -25,7 +23,6 @@ import { UserAgent } from './helpers/user-agent.ts';
 
 const SHOTS = join(REPO_ROOT, 'artifacts', 'screenshots');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
-const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
 
 /** GET with a Host header of our choosing (fetch does not let a caller set Host). */
 function statusWithHost(port: number, path: string, host: string): Promise<number> {
@@ -41,33 +38,14 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `first-run-${name}.png`), fullPage: true });
 }
 
-/**
- * `npm start` as a newcomer runs it: no configuration but a free port and cheap argon2,
- * from a fresh working directory (whatever the embedded store writes lands there).
- */
-async function npmStart(port: number): Promise<{ child: ChildProcess; out: () => string }> {
-  const cwd = mkdtempSync(join(tmpdir(), 'gh-first-run-'));
-  const env = { PATH: process.env.PATH ?? '', HOME: cwd, TMPDIR: process.env.TMPDIR ?? tmpdir(), PORT: String(port), ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1', LOG_LEVEL: 'warn' };
-  const child = spawn(NODE, [join(REPO_ROOT, 'gateway', 'main.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  const deadline = Date.now() + 30_000;
-  while (!/bootstrap admin/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`npm start printed no start lines in 30 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, out: () => out };
-}
-
 test('npm start prints the console and sample portal; console from 127.0.0.1 signs in; a newcomer signs up through the sample portal and sees the claims', async (t) => {
   mkdirSync(SHOTS, { recursive: true });
   const port = await freePort();
   const issuer = `http://localhost:${port}`;
-  const started = await npmStart(port);
-  t.teardown(() => started.child.kill('SIGKILL'));
-  const out = started.out();
+  // `npm start` exactly as a newcomer runs it: nothing but the port (and cheap argon2).
+  const started = await startGatewayProcess({ PORT: String(port), ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1', LOG_LEVEL: 'warn' });
+  t.teardown(() => started.kill());
+  const out = started.stdout();
 
   // What it prints: where to go, before anything else.
   t.regex(out, new RegExp(`admin console: ${issuer}/admin\\b`));
@@ -158,7 +136,7 @@ test('npm start prints the console and sample portal; console from 127.0.0.1 sig
   await newcomer.waitForURL(/\/interaction\/[\w-]+$/);
   t.true(await newcomer.getByLabel('Password').isVisible());
 
-  started.child.kill('SIGTERM');
+  t.deepEqual(await started.stop(), { code: 0, signal: null });
 });
 
 test('host redirect: first-run pages move to the issuer host; OIDC endpoints, the admin API and interactions stay put', async (t) => {
