@@ -21,7 +21,7 @@ import * as oidc from 'openid-client';
 import { z } from 'zod';
 import type { GatewayContext } from '../runtime/context.ts';
 import type { DemoClientUris } from '../oidc/clients.ts';
-import { portalSignupOpen } from '../signup/portal.ts';
+import { portalSignupOpen } from '../../policies/index.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 

@@ -37,10 +37,6 @@ export function customerClaims(customer: Customer, context: ClaimContext): Recor
   };
 }
 
-export function canSignIn(customer: Customer): boolean {
-  return customer.status === 'active' && customer.portalAccess !== false;
-}
-
 export function createFindAccount(store: Store, context: () => ClaimContext) {
   return async function findAccount(_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> {
     const customer = await store.customers.get(sub);

@@ -14,7 +14,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
-import { canonicalizeEmail } from '../../policies/index.ts';
+import { canonicalizeEmail, canSignIn } from '../../policies/index.ts';
 import type { Store } from '../../adapters/store.ts';
 import { AppError } from '../http/errors.ts';
 import type { PasswordHasher } from '../runtime/passwords.ts';
@@ -22,7 +22,6 @@ import { addressKey, type RateLimits } from '../runtime/ratelimit.ts';
 import type { Views } from '../http/views.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
-import { canSignIn } from './accounts.ts';
 
 export const GENERIC_LOGIN_FAILURE = 'Incorrect email or password.';
 

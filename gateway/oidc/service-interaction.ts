@@ -17,7 +17,8 @@ import type { GatewayContext } from '../runtime/context.ts';
 import { AppError } from '../http/errors.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
-import { boundService, SERVICE_PROMPT, verdictFor, type ServiceRefusal } from './service-prompt.ts';
+import type { ServiceRefusal } from '../../policies/index.ts';
+import { boundService, SERVICE_PROMPT, verdictFor } from './service-prompt.ts';
 
 const EXPIRED = 'This sign-in page has expired. Go back to the application and start again.';
 

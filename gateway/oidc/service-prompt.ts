@@ -14,34 +14,16 @@
  * forms, an existing SSO session) passes through it. The provider factory is given the
  * store and the policy runtime the check reads.
  *
+ * The rule itself is pure and lives in policies/access.ts (`serviceAccessVerdict`).
+ *
  *   interactions.policy = policyWithServicePrompt({ store, policy });   // gateway/oidc/provider.ts
- *   const verdict = serviceAccessVerdict(customer, service);           // pure
  */
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Customer, Store } from '../../adapters/store.ts';
-import type { RequestAccess, Service } from '../../policies/types.ts';
+import type { Store } from '../../adapters/store.ts';
+import { serviceAccessVerdict, type ServiceVerdict } from '../../policies/index.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 
 export const SERVICE_PROMPT = 'service';
-
-export type ServiceRefusal = 'service_unknown' | 'account_unavailable' | 'no_portal_access' | 'service_not_granted';
-
-export type ServiceVerdict =
-  | { kind: 'holds' }
-  | { kind: 'grant'; rule: Exclude<RequestAccess, 'granted'> }
-  | { kind: 'refuse'; reason: ServiceRefusal };
-
-/** What the customer may do with this service right now. Pure. */
-export function serviceAccessVerdict(customer: Customer | null, service: Service | undefined): ServiceVerdict {
-  if (!service) return { kind: 'refuse', reason: 'service_unknown' };
-  if (!customer || customer.status !== 'active') return { kind: 'refuse', reason: 'account_unavailable' };
-  if (customer.services.includes(service.id)) return { kind: 'holds' };
-  if (!customer.portalAccess) return { kind: 'refuse', reason: 'no_portal_access' };
-  if (service.requestAccess === 'anyone' || service.requestAccess === 'existing-accounts') {
-    return { kind: 'grant', rule: service.requestAccess };
-  }
-  return { kind: 'refuse', reason: 'service_not_granted' };
-}
 
 /** The service id a client is bound to, if any. */
 export function boundService(client: unknown): string | null {

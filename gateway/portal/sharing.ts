@@ -22,8 +22,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Customer } from '../../adapters/store.ts';
-import { canonicalizeEmail } from '../../policies/index.ts';
-import type { Service, SharingScope } from '../../policies/types.ts';
+import { canonicalizeEmail, isShareCandidate, sharingSearches } from '../../policies/index.ts';
+import type { Service } from '../../policies/types.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import { authenticateBearer } from '../http/bearer.ts';
 import { AppError } from '../http/errors.ts';
@@ -55,19 +55,8 @@ function validation(error: z.ZodError): AppError {
   return new AppError('validation_failed', 422, 'The request is not valid.', { details: error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
 }
 
-const isSharable = (caller: Customer) => (c: Customer) => c.id !== caller.id && c.status === 'active';
-
 function asCandidate(c: Customer): ShareCandidate {
   return { id: c.id, name: c.name, email: c.email };
-}
-
-/** Which searches a scope allows: company substring, service substring, service exact email. */
-export function scopeSearches(scope: SharingScope): { company: boolean; serviceSearch: boolean; serviceExactEmail: boolean } {
-  switch (scope) {
-    case 'organization': return { company: true, serviceSearch: false, serviceExactEmail: false };
-    case 'organization-or-email': return { company: true, serviceSearch: false, serviceExactEmail: true };
-    case 'project-or-organization': return { company: true, serviceSearch: true, serviceExactEmail: false };
-  }
 }
 
 export function sharingRoutes(ctx: GatewayContext): Router {
@@ -98,7 +87,7 @@ export function sharingRoutes(ctx: GatewayContext): Router {
     const query = candidatesQuery.safeParse(c.query);
     if (!query.success) throw validation(query.error);
     const { customer, service } = await sharer(c, query.data.service);
-    const allowed = scopeSearches(ctx.policy.current().policy.portal.sharing);
+    const allowed = sharingSearches(ctx.policy.current().policy.portal.sharing);
     const found: Customer[] = [];
     if (allowed.company && customer.companyId) found.push(...(await search({ search: query.data.q, companyId: customer.companyId })));
     if (allowed.serviceSearch) found.push(...(await search({ search: query.data.q, service: service.id })));
@@ -107,7 +96,7 @@ export function sharingRoutes(ctx: GatewayContext): Router {
       const exact = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
       if (exact && exact.services.includes(service.id)) found.push(exact);
     }
-    const unique = new Map(found.filter(isSharable(customer)).map((c2) => [c2.id, c2]));
+    const unique = new Map(found.filter((candidate) => isShareCandidate(customer, candidate)).map((c2) => [c2.id, c2]));
     c.body = { items: [...unique.values()].slice(0, MAX_CANDIDATES).map(asCandidate) };
   });
 

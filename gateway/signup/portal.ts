@@ -24,7 +24,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { canonicalizeEmail, type DecisionReason, type Snapshot } from '../../policies/index.ts';
+import { canonicalizeEmail, portalSignupOpen, type DecisionReason } from '../../policies/index.ts';
 import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
@@ -42,18 +42,6 @@ export interface SignupPortalOptions {
   verifyTtlMs?: number;
   /** Password rules (default: bundled common-passwords list). */
   passwordRules?: PasswordRules;
-}
-
-/** True when the policy lets people create an account with the portal form. */
-export function portalSignupOpen(snapshot: Snapshot): boolean {
-  const policy = snapshot.policy;
-  if (policy.selfRegistration === 'anyone') return policy.anyone.portal;
-  if (policy.selfRegistration === 'companies') {
-    for (const company of snapshot.companiesById.values()) {
-      if (company.selfRegistration.permitted && company.selfRegistration.portal) return true;
-    }
-  }
-  return false;
 }
 
 const GENERIC_REFUSAL = "We can't create an account for this address. Contact support.";

@@ -14,7 +14,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hashSecret } from '../runtime/secrets.ts';
-import type { Attempt, Decision, SignupMethod } from '../../policies/index.ts';
+import { admission, type Attempt, type Decision, type Hold, type SignupMethod } from '../../policies/index.ts';
 import { StoreConflictError, type Customer, type Identity, type OneTimeTokenKind, type Store } from '../../adapters/store.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -42,6 +42,13 @@ export interface RegistrationRequest {
   /** Extra audit data (ip, request id). */
   context?: Record<string, unknown>;
 }
+
+/** The request's initial status, as the admission rule's hold. */
+const HOLDS: Record<NonNullable<RegistrationRequest['initialStatus']>, Hold> = {
+  active: 'never',
+  pending: 'always',
+  'pending-if-unproven': 'until-proven',
+};
 
 export type RegistrationResult =
   | { kind: 'created'; customer: Customer; decision: Decision }
@@ -100,26 +107,24 @@ export function createRegistration(deps: { store: Store; policy: PolicyRuntime; 
 
     async register(r) {
       const decision = await policy.decide(attemptOf(r));
-      const awaitingProof = decision.outcome === 'deny' && decision.verificationPending === true && decision.reason === 'email_unverified';
-      const pending = r.initialStatus === 'pending' || (r.initialStatus === 'pending-if-unproven' && awaitingProof);
-      const proceed = decision.outcome === 'allow' || (pending && awaitingProof);
-      if (!proceed || !decision.email) {
+      // Whether and how the account is written: the pending-until-proven rule (policies/admission.ts).
+      const admitted = admission(decision, HOLDS[r.initialStatus ?? 'active']);
+      if (!admitted.admit) {
         await auditDecision(r, decision);
         return { kind: 'denied', decision };
       }
       const now = new Date();
       const customer: Omit<Customer, 'createdAt' | 'updatedAt'> = {
         id: randomUUID(),
-        email: decision.email,
+        email: admitted.email,
         emailVerified: r.emailVerified === true || r.method === 'agent',
-        name: displayName(r.name, decision.email),
+        name: displayName(r.name, admitted.email),
         passwordHash: r.passwordHash ?? null,
-        status: pending ? 'pending' : 'active',
+        status: admitted.status,
         roles: [],
-        // A pending account joins nothing and holds nothing until its address is proven.
-        companyId: pending ? null : (decision.companyId ?? null),
-        services: pending ? [] : decision.services,
-        portalAccess: pending ? false : decision.portalAccess,
+        companyId: admitted.companyId,
+        services: admitted.services,
+        portalAccess: admitted.portalAccess,
         identities: r.identity ? [r.identity] : [],
         createdVia: r.method,
       };
@@ -129,7 +134,7 @@ export function createRegistration(deps: { store: Store; policy: PolicyRuntime; 
         return { kind: 'created', customer: created, decision };
       } catch (err) {
         if (err instanceof StoreConflictError && err.code === 'email_taken') {
-          const existing = await store.customers.findByEmail(decision.email);
+          const existing = await store.customers.findByEmail(admitted.email);
           if (existing) {
             await auditDecision(r, decision, { customerId: existing.id, existing: true });
             return { kind: 'existing', customer: existing, decision };

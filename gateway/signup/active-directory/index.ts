@@ -32,7 +32,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { canonicalizeEmail, type DecisionReason } from '../../../policies/index.ts';
+import { adConnectorLoginUrl, canonicalizeEmail, canSignIn, type DecisionReason } from '../../../policies/index.ts';
 import { StoreConflictError, type Customer, type Identity, type Store } from '../../../adapters/store.ts';
 import { createLdapDirectory, ldapIssuer, type Directory } from '../../../adapters/directory.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
@@ -41,7 +41,6 @@ import type { PolicyRuntime } from '../../runtime/policy-runtime.ts';
 import type { Config } from '../../runtime/config.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { AppError } from '../../http/errors.ts';
-import { canSignIn } from '../../oidc/accounts.ts';
 import { formBody } from '../../http/body.ts';
 import { csrfToken, requireCsrf } from '../../http/csrf.ts';
 
@@ -347,15 +346,8 @@ export function adLoginOptions(directory: Directory | null, policy: Pick<PolicyR
   const adOn = () => policy.current().policy.anyone.activeDirectory && policy.current().policy.selfRegistration === 'anyone';
   const options: LoginOption[] = [];
   if (directory) options.push((uid) => (adOn() ? { label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` } : null));
-  options.push((uid) => (adOn() && connectorLoginUrl({ policy }) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));
+  options.push((uid) => (adOn() && adConnectorLoginUrl(policy.current().policy) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));
   return options;
-}
-
-/** The connector is on when a login URL is saved and self-registration is `anyone`. */
-function connectorLoginUrl(ctx: { policy: Pick<PolicyRuntime, 'current'> }): string | null {
-  const policy = ctx.policy.current().policy;
-  if (policy.selfRegistration !== 'anyone') return null;
-  return policy.activeDirectory.loginUrl ?? null;
 }
 
 /** RouteModule (gateway/routes.ts). `directory` is injectable; default from LDAP_* config. */
@@ -460,7 +452,7 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
 
   router.get('/interaction/:uid/ad/connector', async (c) => {
     const interaction = await loginInteraction(c);
-    const loginUrl = connectorLoginUrl(ctx);
+    const loginUrl = adConnectorLoginUrl(ctx.policy.current().policy);
     if (!loginUrl) throw connectorDisabled();
     const target = new URL(loginUrl);
     target.searchParams.set('state', interaction.uid);
@@ -485,7 +477,7 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
     const form = assertionForm.safeParse(c.request.body);
     if (!form.success) throw assertionInvalid('form fields missing or malformed');
     await limits.hit('loginIp', c.ip);
-    const loginUrl = connectorLoginUrl(ctx);
+    const loginUrl = adConnectorLoginUrl(ctx.policy.current().policy);
     if (!loginUrl) throw connectorDisabled();
     const uid = form.data.state;
     const interaction = await provider.Interaction.find(uid);

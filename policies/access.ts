@@ -1,0 +1,107 @@
+/**
+ * Customer-access rules besides the sign-up decision: who may sign in, who may use a
+ * service, whether the portal form is open, whom a customer may share requests with,
+ * whether the AD connector is on. Pure, like evaluate(): plain data in, a verdict out;
+ * the gateway loads the account and the snapshot and maps verdicts to pages.
+ *
+ * Accounts are read through `AccountState`, the few fields a rule needs, so that this
+ * module imports nothing of adapters/ (the store's Customer has them all).
+ *
+ *   canSignIn({ status: 'active', portalAccess: true })                     // true
+ *   serviceAccessVerdict(account, { id: 'desk', requestAccess: 'anyone', name })  // { kind: 'grant', rule: 'anyone' }
+ */
+import type { Snapshot } from './snapshot.ts';
+import type { Policy, RequestAccess, Service, SharingScope } from './types.ts';
+
+/** An account as the access rules see it. */
+export interface AccountState {
+  /** pending: waiting for its address to be proven; disabled: an admin turned it off. */
+  status: 'pending' | 'active' | 'disabled';
+  portalAccess: boolean;
+  /** Ids of the services the account holds. */
+  services: readonly string[];
+}
+
+/**
+ * A person signs in (any path: password, Google, Active Directory) only to an active
+ * account with portal access. Pending and disabled accounts, and accounts the policy
+ * gave no portal access (inbound email without "grant portal access"), are refused.
+ */
+export function canSignIn(account: Pick<AccountState, 'status' | 'portalAccess'>): boolean {
+  return account.status === 'active' && account.portalAccess !== false;
+}
+
+export type ServiceRefusal = 'service_unknown' | 'account_unavailable' | 'no_portal_access' | 'service_not_granted';
+
+export type ServiceVerdict =
+  | { kind: 'holds' }
+  | { kind: 'grant'; rule: Exclude<RequestAccess, 'granted'> }
+  | { kind: 'refuse'; reason: ServiceRefusal };
+
+/**
+ * Per-service request access at sign-in (Jira's "who can send requests"): a customer
+ * holding the service uses it; an active customer with portal access is granted a
+ * service open to `anyone` or to `existing-accounts` on first use; everyone else is
+ * refused. Roles give no exemption.
+ */
+export function serviceAccessVerdict(account: AccountState | null, service: Pick<Service, 'id' | 'requestAccess'> | undefined): ServiceVerdict {
+  if (!service) return { kind: 'refuse', reason: 'service_unknown' };
+  if (!account || account.status !== 'active') return { kind: 'refuse', reason: 'account_unavailable' };
+  if (account.services.includes(service.id)) return { kind: 'holds' };
+  if (!account.portalAccess) return { kind: 'refuse', reason: 'no_portal_access' };
+  if (service.requestAccess === 'anyone' || service.requestAccess === 'existing-accounts') {
+    return { kind: 'grant', rule: service.requestAccess };
+  }
+  return { kind: 'refuse', reason: 'service_not_granted' };
+}
+
+/**
+ * The portal's "Create an account" form is open when self-registration is `anyone`
+ * with the portal method on, or `companies` with at least one company that permits
+ * self-registration through the portal.
+ */
+export function portalSignupOpen(snapshot: Pick<Snapshot, 'policy' | 'companiesById'>): boolean {
+  const policy = snapshot.policy;
+  if (policy.selfRegistration === 'anyone') return policy.anyone.portal;
+  if (policy.selfRegistration === 'companies') {
+    for (const company of snapshot.companiesById.values()) {
+      if (company.selfRegistration.permitted && company.selfRegistration.portal) return true;
+    }
+  }
+  return false;
+}
+
+/** Which searches a sharing scope allows: company members by substring, service holders by substring, a service holder by exact address. */
+export interface SharingSearches {
+  company: boolean;
+  serviceSearch: boolean;
+  serviceExactEmail: boolean;
+}
+
+/**
+ * Jira's request-sharing scope, as the searches the share dialog may run:
+ *   organization             members of the caller's company
+ *   organization-or-email    those, plus a holder of the service whose address is typed in full
+ *   project-or-organization  those, plus any holder of the service
+ */
+export function sharingSearches(scope: SharingScope): SharingSearches {
+  switch (scope) {
+    case 'organization': return { company: true, serviceSearch: false, serviceExactEmail: false };
+    case 'organization-or-email': return { company: true, serviceSearch: false, serviceExactEmail: true };
+    case 'project-or-organization': return { company: true, serviceSearch: true, serviceExactEmail: false };
+  }
+}
+
+/** A found customer is offered as a share candidate when it is not the caller and is active. */
+export function isShareCandidate(caller: { id: string }, candidate: { id: string; status: AccountState['status'] }): boolean {
+  return candidate.id !== caller.id && candidate.status === 'active';
+}
+
+/**
+ * The AD connector (the on-prem login page posting signed assertions) is on when a login
+ * URL is saved and self-registration is `anyone`; the URL, or null when it is off.
+ */
+export function adConnectorLoginUrl(policy: Pick<Policy, 'selfRegistration' | 'activeDirectory'>): string | null {
+  if (policy.selfRegistration !== 'anyone') return null;
+  return policy.activeDirectory.loginUrl ?? null;
+}
