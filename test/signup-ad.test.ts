@@ -290,6 +290,22 @@ test('anyone mode with activeDirectory off: refused too', async (t) => {
   t.regex(res.body, /method_disabled/);
 });
 
+test('a denylisted directory user is refused by a page that names neither the denylist nor the rule', async (t) => {
+  const { gw, rp } = await startAdGateway(t);
+  await gw.context.store.denylist.add([{ value: RICH.mail, kind: 'email', createdAt: new Date(), createdBy: 'test' }]);
+  await gw.context.policy.changed();
+  const ua = new UserAgent();
+  const { loginPage } = await beginSignIn(rp, ua);
+  const res = await submitAdForm(ua, gw.issuer, loginPage, RICH.sAMAccountName, RICH.password);
+  t.is(res.status, 403);
+  t.regex(alertText(res.body) ?? '', /Your sign-up was not accepted/);
+  t.regex(res.body, /registration_refused/);
+  t.notRegex(res.body, /denylist|denylisted/i);
+  t.is(await gw.context.store.customers.findByEmail(RICH.mail), null);
+  const decisions = await gw.context.store.audit.list({ action: 'signup.decision', target: RICH.mail });
+  t.is(decisions.items[0]?.data?.reason, 'denylisted_email', 'the audit log keeps the real reason');
+});
+
 test('a directory user without a mail attribute gets a clear refusal', async (t) => {
   const { gw, rp } = await startAdGateway(t);
   const before = await customerCount(gw);

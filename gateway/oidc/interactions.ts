@@ -5,23 +5,25 @@
  *   POST /interaction/:uid/login    email + password
  *   POST /interaction/:uid/confirm  consent
  *   POST /interaction/:uid/abort    the person cancels (access_denied to the client)
- *   (prompt `service` is sent on to /interaction/:uid/service, gateway/portal/service-routes.ts)
+ *   (prompt `service` is sent on to /interaction/:uid/service, gateway/oidc/service-interaction.ts)
  *
  * Every form carries a CSRF token; every failure to sign in (unknown email, wrong
  * password, disabled or pending account) shows the same message after the same work.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { errors, type Provider } from 'oidc-provider';
+import type { Provider } from 'oidc-provider';
 import { z } from 'zod';
 import { canonicalizeEmail, canSignIn } from '../../policies/index.ts';
 import type { Store } from '../../adapters/store.ts';
 import { AppError } from '../http/errors.ts';
-import type { PasswordHasher } from '../runtime/passwords.ts';
+import { passwordMatches, type PasswordHasher } from '../runtime/passwords.ts';
 import { addressKey, type RateLimits } from '../runtime/ratelimit.ts';
 import type { Views } from '../http/views.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
+import { formRateLimited } from '../http/form-limit.ts';
+import { abortInteraction, clientDisplayName, finishLogin, interactionExpired, loadInteraction } from './interaction.ts';
 
 export const GENERIC_LOGIN_FAILURE = 'Incorrect email or password.';
 
@@ -62,19 +64,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
   const csrf = requireCsrf(deps.issuer);
 
-  async function details(ctx: Context) {
-    try {
-      return await provider.interactionDetails(ctx.req, ctx.res);
-    } catch (err) {
-      // Only a missing or expired interaction is the person's problem; a store outage
-      // must surface as 503 (fail closed, and say so), not as "expired".
-      if (err instanceof errors.SessionNotFound) {
-        throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
-      }
-      throw err;
-    }
-  }
-
   async function renderLogin(ctx: Context, uid: string, clientName: string | null, extra: { error?: string; email?: string; notice?: string } = {}) {
     ctx.type = 'html';
     ctx.body = views.render('login', {
@@ -87,16 +76,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     });
   }
 
-  async function clientName(clientId: unknown): Promise<string | null> {
-    if (typeof clientId !== 'string') return null;
-    const client = await provider.Client.find(clientId);
-    return client?.clientName ?? client?.clientId ?? null;
-  }
-
   router.get('/:uid', async (ctx) => {
-    const interaction = await details(ctx);
-    if (interaction.uid !== ctx.params.uid) throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
-    const name = await clientName(interaction.params.client_id);
+    const interaction = await loadInteraction(provider, ctx);
+    const name = await clientDisplayName(provider, interaction.params.client_id);
     if (interaction.prompt.name === 'login') {
       const hint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined;
       await renderLogin(ctx, interaction.uid, name, { email: hint });
@@ -116,7 +98,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return;
     }
     if (interaction.prompt.name === 'service') {
-      // Per-service request access is decided by gateway/portal/service-routes.ts (it needs the policy snapshot).
+      // Per-service request access is decided by gateway/oidc/service-interaction.ts (it needs the policy snapshot).
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}/service`);
       return;
@@ -125,12 +107,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   router.post('/:uid/login', formBody, csrf, async (ctx) => {
-    const interaction = await details(ctx);
-    if (interaction.prompt.name !== 'login' || interaction.uid !== ctx.params.uid) {
-      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
-    }
+    const interaction = await loadInteraction(provider, ctx, { prompt: 'login' });
     const form = loginForm.safeParse(ctx.request.body);
-    const name = await clientName(interaction.params.client_id);
+    const name = await clientDisplayName(provider, interaction.params.client_id);
     if (!form.success) {
       ctx.status = 400;
       await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE });
@@ -138,23 +117,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     const canonical = canonicalizeEmail(form.data.email);
     const accountKey = addressKey(form.data.email);
-    try {
-      await limits.hit('loginIp', ctx.ip);
-      await limits.hit('loginAccount', accountKey);
-    } catch (err) {
-      if (err instanceof AppError && err.status === 429) {
-        ctx.status = 429;
-        if (err.headers['retry-after']) ctx.set('Retry-After', err.headers['retry-after']);
-        await renderLogin(ctx, interaction.uid, name, { error: err.message, email: form.data.email });
-        return;
-      }
-      throw err;
-    }
+    const limited = await formRateLimited(ctx, limits, [['loginIp', ctx.ip], ['loginAccount', accountKey]]);
+    if (limited) return renderLogin(ctx, interaction.uid, name, { error: limited, email: form.data.email });
 
     const customer = canonical.ok ? await store.customers.findByEmail(canonical.email) : null;
-    const passwordOk = customer?.passwordHash
-      ? await hasher.verify(customer.passwordHash, form.data.password)
-      : await hasher.verifyDummy(form.data.password);
+    const passwordOk = await passwordMatches(hasher, customer?.passwordHash, form.data.password);
     if (!customer || !passwordOk || !canSignIn(customer)) {
       await deps.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip } });
       ctx.status = 401;
@@ -163,21 +130,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     await limits.reset('loginAccount', accountKey);
     await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'password' } });
-    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: customer.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(redirectTo);
+    await finishLogin(provider, ctx, customer.id, ['pwd']);
   });
 
   router.post('/:uid/confirm', formBody, csrf, async (ctx) => {
-    const interaction = await details(ctx);
-    if (interaction.prompt.name !== 'consent' || interaction.uid !== ctx.params.uid) {
-      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
-    }
+    const interaction = await loadInteraction(provider, ctx, { prompt: 'consent' });
     const accountId = interaction.session?.accountId;
     const clientId = interaction.params.client_id;
-    if (!accountId || typeof clientId !== 'string') throw new AppError('interaction_expired', 400, 'This sign-in page has expired.');
+    if (!accountId || typeof clientId !== 'string') throw interactionExpired('consent without an account or client');
     const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId, clientId });
-    if (!grant) throw new AppError('interaction_expired', 400, 'This sign-in page has expired.');
+    if (!grant) throw interactionExpired('grant gone');
     const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -188,15 +150,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   router.post('/:uid/abort', formBody, csrf, async (ctx) => {
-    await details(ctx);
-    const redirectTo = await provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { error: 'access_denied', error_description: 'The person cancelled the sign-in.' },
-      { mergeWithLastSubmission: false },
-    );
-    ctx.status = 303;
-    ctx.redirect(redirectTo);
+    await loadInteraction(provider, ctx);
+    await abortInteraction(provider, ctx, 'The person cancelled the sign-in.');
   });
 
   return router;

@@ -14,40 +14,23 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { GatewayContext } from '../runtime/context.ts';
-import { AppError } from '../http/errors.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
-import type { ServiceRefusal } from '../../policies/index.ts';
+import { refusal } from '../http/refusals.ts';
+import { abortInteraction, interactionExpired, loadInteraction } from './interaction.ts';
 import { boundService, SERVICE_PROMPT, verdictFor } from './service-prompt.ts';
 
-const EXPIRED = 'This sign-in page has expired. Go back to the application and start again.';
-
-const REFUSAL_MESSAGES: Record<ServiceRefusal, string> = {
-  service_not_granted: 'Your account has not been given access to this service. Ask your support team or administrator to add you.',
-  no_portal_access: 'Your account does not have access to the support portal.',
-  account_unavailable: 'Your account cannot be used to sign in right now.',
-  service_unknown: 'This application is not set up correctly. Contact your support team.',
-};
-
-export function serviceInteractionRoutes(ctx: GatewayContext): Router {
+export function serviceInteractionRoutes(ctx: Pick<GatewayContext, 'config' | 'provider' | 'store' | 'policy' | 'views' | 'audit'>): Router {
   const router = new Router({ prefix: '/interaction' });
   const csrf = requireCsrf(ctx.config.ISSUER);
 
   async function serviceInteraction(c: Context) {
-    let interaction;
-    try {
-      interaction = await ctx.provider.interactionDetails(c.req, c.res);
-    } catch {
-      throw new AppError('interaction_expired', 400, EXPIRED);
-    }
-    if (interaction.uid !== c.params.uid || interaction.prompt.name !== SERVICE_PROMPT) {
-      throw new AppError('interaction_expired', 400, EXPIRED);
-    }
+    const interaction = await loadInteraction(ctx.provider, c, { prompt: SERVICE_PROMPT });
     const clientId = typeof interaction.params.client_id === 'string' ? interaction.params.client_id : '';
     const client = clientId ? await ctx.provider.Client.find(clientId) : undefined;
     const serviceId = boundService(client);
     const accountId = interaction.session?.accountId;
-    if (!client || !serviceId || !accountId) throw new AppError('interaction_expired', 400, EXPIRED);
+    if (!client || !serviceId || !accountId) throw interactionExpired('service prompt without a bound client or an account');
     return { interaction, client, clientId, serviceId, accountId };
   }
 
@@ -58,15 +41,16 @@ export function serviceInteractionRoutes(ctx: GatewayContext): Router {
     if (verdict.kind === 'refuse') {
       await ctx.audit('login.service_refused', { actor: `customer:${accountId}`, target: accountId, data: { serviceId, clientId, reason: verdict.reason } });
       const service = ctx.policy.current().servicesById.get(serviceId);
-      c.status = 403;
+      const page = refusal(verdict.reason, 'service');
+      c.status = page.status;
       c.type = 'html';
       c.body = ctx.views.render('service-denied', {
         uid: interaction.uid,
         csrf: csrfToken(c),
         clientName: client.clientName ?? clientId,
         serviceName: service?.name ?? null,
-        message: REFUSAL_MESSAGES[verdict.reason],
-        code: verdict.reason,
+        message: page.message,
+        code: page.code,
       });
       return;
     }
@@ -87,14 +71,7 @@ export function serviceInteractionRoutes(ctx: GatewayContext): Router {
 
   router.post('/:uid/service/cancel', formBody, csrf, async (c) => {
     await serviceInteraction(c);
-    const redirectTo = await ctx.provider.interactionResult(
-      c.req,
-      c.res,
-      { error: 'access_denied', error_description: 'The account may not use this service.' },
-      { mergeWithLastSubmission: false },
-    );
-    c.status = 303;
-    c.redirect(redirectTo);
+    await abortInteraction(ctx.provider, c, 'The account may not use this service.');
   });
 
   return router;

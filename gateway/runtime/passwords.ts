@@ -40,3 +40,15 @@ export function createPasswordHasher(cost: { memoryKiB: number; timeCost: number
     },
   };
 }
+
+/**
+ * The one password check for an account that may not exist: verifies against the
+ * account's hash, or burns the same time on the dummy hash when there is no account or
+ * no password, so the answer's timing never tells whether the address is registered
+ * (login, and linking an external identity to an existing account).
+ *
+ *   const ok = await passwordMatches(hasher, customer?.passwordHash, form.password);
+ */
+export function passwordMatches(hasher: Pick<PasswordHasher, 'verify' | 'verifyDummy'>, phc: string | null | undefined, password: string): Promise<boolean> {
+  return phc ? hasher.verify(phc, password) : hasher.verifyDummy(password);
+}

@@ -36,6 +36,10 @@ import { AppError, unavailable } from '../http/errors.ts';
 import { hashSecret, safeEqual } from '../runtime/secrets.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
+import { formRateLimited } from '../http/form-limit.ts';
+import { refusal, type RefusalCode } from '../http/refusals.ts';
+import { passwordMatches } from '../runtime/passwords.ts';
+import { finishLogin, loadInteraction } from '../oidc/interaction.ts';
 
 export const GOOGLE_SCOPE = ['openid', 'email', 'profile'];
 export const CALLBACK_PATH = '/federation/google/callback';
@@ -98,31 +102,6 @@ export function checkGoogleClaims(claims: GoogleClaims, hostedDomain: string | u
     if (!want.ok || !got?.ok || want.domain !== got.domain) return { ok: false, reason: 'hosted_domain_mismatch' };
   }
   return { ok: true };
-}
-
-const CLAIMS_MESSAGES: Record<Exclude<GoogleClaimsCheck, { ok: true }>['reason'], string> = {
-  email_missing: 'Google did not share an email address for this account, so it cannot be used here.',
-  email_unverified: 'This Google account\'s email address is not verified. Verify it with Google, then try again.',
-  hosted_domain_mismatch: 'Only accounts of the organisation\'s Google Workspace domain can sign in here.',
-};
-
-/** A page-safe message per decision reason: never says which denylist entry matched. */
-export function refusalMessage(reason: DecisionReason): string {
-  switch (reason) {
-    case 'registration_disabled':
-    case 'method_disabled':
-    case 'company_method_disabled':
-      return 'New accounts cannot be created with Google here. If you already have an account, sign in with your email and password.';
-    case 'domain_not_accepted':
-      return 'Accounts for this email domain cannot be created here. Ask your organisation or the support team for access.';
-    case 'invalid_email':
-      return 'Google returned an email address that cannot be used here.';
-    case 'email_unverified':
-      return 'This email address must be verified before an account can be created.';
-    default:
-      // denylist and plugin refusals: deliberately unspecific.
-      return 'An account cannot be created for this address. Contact the support team if you think this is a mistake.';
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -298,24 +277,19 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     return { query: { ...ctx.query }, body: undefined, headers: ctx.headers, koa: ctx };
   }
 
-  /** The login interaction this browser is in, for this uid; else a plain "expired" refusal. */
-  async function loginInteraction(ctx: Context, uid: string) {
-    let interaction;
-    try {
-      interaction = await gw.provider.interactionDetails(ctx.req, ctx.res);
-    } catch {
-      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
-    }
-    if (interaction.uid !== uid || interaction.prompt.name !== 'login') {
-      throw new AppError('interaction_expired', 400, 'This sign-in page has expired. Go back to the application and start again.');
-    }
-    return interaction;
+  const loginInteraction = (ctx: Context) => loadInteraction(gw.provider, ctx, { prompt: 'login' });
+
+  function refuse(ctx: Context, code: RefusalCode | DecisionReason, uid?: string): void {
+    const page = refusal(code, 'google');
+    ctx.status = page.status;
+    ctx.type = 'html';
+    ctx.body = gw.views.render('google-refused', { title: 'Google sign-in refused', message: page.message, code: page.code, uid });
   }
 
-  function refuse(ctx: Context, status: number, code: string, message: string, uid?: string): void {
-    ctx.status = status;
+  function refuseState(ctx: Context): void {
+    ctx.status = 400;
     ctx.type = 'html';
-    ctx.body = gw.views.render('google-refused', { title: 'Google sign-in refused', message, code, uid });
+    ctx.body = gw.views.render('google-refused', { title: 'Google sign-in refused', message: EXPIRED, code: 'google_state_invalid' });
   }
 
   async function loadPending(ctx: Context, uid: string): Promise<{ secret: string; pending: Pending }> {
@@ -337,9 +311,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
   async function signIn(ctx: Context, uid: string, secret: string, customer: Customer, amr: string[], how: string): Promise<void> {
     await consumePending(ctx, uid, secret);
     await gw.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'google', via: how, ip: ctx.ip } });
-    const redirectTo = await gw.provider.interactionResult(ctx.req, ctx.res, { login: { accountId: customer.id, amr } }, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(redirectTo);
+    await finishLogin(gw.provider, ctx, customer.id, amr);
   }
 
   function renderLink(ctx: Context, uid: string, email: string, error?: string): void {
@@ -349,7 +321,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
 
   // Start: from the login page's button.
   router.get('/interaction/:uid/google', async (ctx) => {
-    const interaction = await loginInteraction(ctx, ctx.params.uid!);
+    const interaction = await loginInteraction(ctx);
     // Each Google sign-in or sign-up counts as a login attempt from this IP.
     await gw.limits.hit('loginIp', ctx.ip);
     const options: Record<string, unknown> = { state: { uid: interaction.uid } };
@@ -367,7 +339,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     if (typeof state !== 'string' || state === '' || !hasCode) {
       clearFlowState(ctx);
       await gw.audit('google.refused', { actor: 'anonymous', data: { reason: 'state_missing', ip: ctx.ip } });
-      refuse(ctx, 400, 'google_state_invalid', EXPIRED);
+      refuseState(ctx);
       return;
     }
     const expected = readFlowState(ctx);
@@ -376,8 +348,8 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     if (outcome.kind === 'fail') {
       const stateRefused = outcome.status === 403;
       await gw.audit('google.refused', { actor: 'anonymous', data: { reason: stateRefused ? 'state_mismatch' : 'cancelled_or_invalid', ip: ctx.ip } });
-      if (stateRefused) refuse(ctx, 400, 'google_state_invalid', EXPIRED);
-      else refuse(ctx, 401, 'google_cancelled', 'Google sign-in did not complete.', expected?.u);
+      if (stateRefused) refuseState(ctx);
+      else refuse(ctx, 'google_cancelled', expected?.u);
       return;
     }
     if (outcome.kind !== 'success') {
@@ -390,7 +362,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     const check = checkGoogleClaims(claims, config.GOOGLE_HOSTED_DOMAIN);
     if (!check.ok) {
       await gw.audit('google.refused', { actor: 'anonymous', target: claims.email?.slice(0, 320), data: { reason: check.reason, subject: claims.sub, hd: claims.hd, ip: ctx.ip } });
-      refuse(ctx, 403, `google_${check.reason}`, CLAIMS_MESSAGES[check.reason], uid);
+      refuse(ctx, `google_${check.reason}`, uid);
       return;
     }
     const secret = randomBytes(32).toString('base64url');
@@ -407,14 +379,14 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
   // Complete: under /interaction/<uid>, where the interaction cookie is sent.
   router.get('/interaction/:uid/google/complete', async (ctx) => {
     const uid = ctx.params.uid!;
-    await loginInteraction(ctx, uid);
+    await loginInteraction(ctx);
     const { secret, pending } = await loadPending(ctx, uid);
 
     const known = await gw.store.customers.findByIdentity(pending.issuer, pending.subject);
     if (known) {
       if (!canSignIn(known)) {
         await gw.audit('login.failure', { actor: 'anonymous', target: known.id, data: { method: 'google', reason: 'account_inactive', ip: ctx.ip } });
-        refuse(ctx, 403, 'account_unavailable', 'This account cannot sign in. Contact the support team.', uid);
+        refuse(ctx, 'account_unavailable', uid);
         return;
       }
       await signIn(ctx, uid, secret, known, ['google'], 'identity');
@@ -423,7 +395,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
 
     const canonical = canonicalizeEmail(pending.email);
     if (!canonical.ok) {
-      refuse(ctx, 403, 'invalid_email', refusalMessage('invalid_email'), uid);
+      refuse(ctx, 'invalid_email', uid);
       return;
     }
     if (await gw.store.customers.findByEmail(canonical.email)) {
@@ -443,7 +415,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
       context: { ip: ctx.ip, requestId: ctx.state.requestId },
     });
     if (result.kind === 'denied') {
-      refuse(ctx, 403, 'registration_refused', refusalMessage(result.decision.reason), uid);
+      refuse(ctx, result.decision.reason, uid);
       return;
     }
     const holds = result.customer.identities.some((i) => i.issuer === pending.issuer && i.subject === pending.subject);
@@ -452,7 +424,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
       return;
     }
     if (!canSignIn(result.customer)) {
-      refuse(ctx, 403, 'account_unavailable', 'This account cannot sign in. Contact the support team.', uid);
+      refuse(ctx, 'account_unavailable', uid);
       return;
     }
     await signIn(ctx, uid, secret, result.customer, ['google'], result.kind === 'created' ? 'registration' : 'identity');
@@ -461,7 +433,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
   // Link: the existing account's local password, rate limited like login.
   router.post('/interaction/:uid/google/link', formBody, csrf, async (ctx) => {
     const uid = ctx.params.uid!;
-    await loginInteraction(ctx, uid);
+    await loginInteraction(ctx);
     const { secret, pending } = await loadPending(ctx, uid);
     const canonical = canonicalizeEmail(pending.email);
     if (!canonical.ok) throw new AppError('google_state_invalid', 400, EXPIRED);
@@ -471,23 +443,11 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
       renderLink(ctx, uid, canonical.email, GENERIC_LINK_FAILURE);
       return;
     }
-    try {
-      await gw.limits.hit('loginIp', ctx.ip);
-      await gw.limits.hit('loginAccount', canonical.email);
-    } catch (err) {
-      if (err instanceof AppError && err.status === 429) {
-        ctx.status = 429;
-        if (err.headers['retry-after']) ctx.set('Retry-After', err.headers['retry-after']);
-        renderLink(ctx, uid, canonical.email, err.message);
-        return;
-      }
-      throw err;
-    }
+    const limited = await formRateLimited(ctx, gw.limits, [['loginIp', ctx.ip], ['loginAccount', canonical.email]]);
+    if (limited) return renderLink(ctx, uid, canonical.email, limited);
 
     const customer = await gw.store.customers.findByEmail(canonical.email);
-    const passwordOk = customer?.passwordHash
-      ? await gw.hasher.verify(customer.passwordHash, form.data.password)
-      : await gw.hasher.verifyDummy(form.data.password);
+    const passwordOk = await passwordMatches(gw.hasher, customer?.passwordHash, form.data.password);
     if (!customer || !passwordOk || !canSignIn(customer)) {
       await gw.audit('identity.link_failure', { actor: 'anonymous', target: canonical.email, data: { method: 'google', ip: ctx.ip } });
       ctx.status = 401;
@@ -499,7 +459,7 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
       linked = await gw.store.customers.linkIdentity(customer.id, { issuer: pending.issuer, subject: pending.subject });
     } catch (err) {
       if (err instanceof StoreConflictError && err.code === 'identity_taken') {
-        refuse(ctx, 409, 'identity_taken', 'This Google account is already linked to another account.', uid);
+        refuse(ctx, 'identity_taken', uid);
         return;
       }
       throw err;

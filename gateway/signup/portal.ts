@@ -24,13 +24,16 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { canonicalizeEmail, portalSignupOpen, type DecisionReason } from '../../policies/index.ts';
+import { canonicalizeEmail, portalSignupOpen } from '../../policies/index.ts';
 import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import { AppError } from '../http/errors.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
+import { formRateLimited } from '../http/form-limit.ts';
+import { refusal } from '../http/refusals.ts';
+import { clientDisplayName, loadInteraction } from '../oidc/interaction.ts';
 import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './password-rules.ts';
 import { hashSecret } from '../runtime/secrets.ts';
 
@@ -42,24 +45,6 @@ export interface SignupPortalOptions {
   verifyTtlMs?: number;
   /** Password rules (default: bundled common-passwords list). */
   passwordRules?: PasswordRules;
-}
-
-const GENERIC_REFUSAL = "We can't create an account for this address. Contact support.";
-
-/** The message the form shows for a refused sign-up. Denylist and plugin refusals stay generic. */
-export function refusalMessage(reason: DecisionReason): string {
-  switch (reason) {
-    case 'registration_disabled':
-      return 'Creating an account here is turned off. Ask your support team to add you.';
-    case 'method_disabled':
-      return 'Creating an account with this form is turned off. Ask your support team to add you, or use another way to sign in.';
-    case 'domain_not_accepted':
-      return "Only people from our customers' companies can create an account here, and this address is not from one of them. Ask your support team to add you.";
-    case 'company_method_disabled':
-      return 'Your company does not allow creating an account with this form. Ask your support team to add you.';
-    default:
-      return GENERIC_REFUSAL;
-  }
 }
 
 const registerForm = z.object({
@@ -116,23 +101,23 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
   // ---- flow (interaction or standalone) -------------------------------------------
 
   async function flowOf(c: Context): Promise<Flow> {
-    const uid = c.params.uid;
-    if (!uid) return { uid: null, clientName: null, authParams: null };
+    const standalone: Flow = { uid: null, clientName: null, authParams: null };
+    if (!c.params.uid) return standalone;
+    let interaction;
     try {
-      const interaction = await provider.interactionDetails(c.req, c.res);
-      if (interaction.uid !== uid || interaction.prompt.name !== 'login') return { uid: null, clientName: null, authParams: null };
-      const params: Record<string, string> = {};
-      for (const key of RETURN_PARAMS) {
-        const value = interaction.params[key];
-        if (typeof value === 'string' || typeof value === 'number') params[key] = String(value);
-      }
-      const clientId = params.client_id;
-      const client = clientId ? await provider.Client.find(clientId) : undefined;
-      return { uid, clientName: client?.clientName ?? client?.clientId ?? null, authParams: clientId ? params : null };
-    } catch {
+      interaction = await loadInteraction(provider, c, { prompt: 'login' });
+    } catch (err) {
       // The interaction expired or belongs to another browser: carry on standalone.
-      return { uid: null, clientName: null, authParams: null };
+      if (err instanceof AppError && err.code === 'interaction_expired') return standalone;
+      throw err;
     }
+    const params: Record<string, string> = {};
+    for (const key of RETURN_PARAMS) {
+      const value = interaction.params[key];
+      if (typeof value === 'string' || typeof value === 'number') params[key] = String(value);
+    }
+    const clientId = params.client_id;
+    return { uid: interaction.uid, clientName: await clientDisplayName(provider, clientId), authParams: clientId ? params : null };
   }
 
   function basePath(flow: Flow): string {
@@ -176,20 +161,6 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     c.body = views.render('verify-invalid', { csrf: csrfToken(c), resendAction: '/register/resend' });
   }
 
-  /** Runs a rate limit; on 429 sets status and Retry-After and returns the message. */
-  async function overLimit(c: Context, name: 'signupIp' | 'signupAddress' | 'resendAddress', key: string): Promise<string | null> {
-    try {
-      await ctx.limits.hit(name, key);
-      return null;
-    } catch (err) {
-      if (err instanceof AppError && err.status === 429) {
-        c.status = 429;
-        if (err.headers['retry-after']) c.set('Retry-After', err.headers['retry-after']);
-        return err.message;
-      }
-      throw err;
-    }
-  }
 
   // ---- mail -----------------------------------------------------------------------
 
@@ -249,7 +220,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
   async function showForm(c: Context) {
     const flow = await flowOf(c);
     if (!portalSignupOpen(ctx.policy.current())) {
-      throw new AppError('registration_closed', 403, 'Creating an account here is turned off. Ask your support team to add you.');
+      throw new AppError('registration_closed', 403, refusal('registration_disabled', 'portal').message);
     }
     renderForm(c, flow);
   }
@@ -264,7 +235,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     }
     const input = parsed.data;
     const values = { name: input.name.slice(0, NAME_MAX * 2), email: input.email.slice(0, 320) };
-    const ipLimited = await overLimit(c, 'signupIp', c.ip);
+    const ipLimited = await formRateLimited(c, ctx.limits, [['signupIp', c.ip]]);
     if (ipLimited) return renderForm(c, flow, { values, formError: ipLimited });
 
     const { errors, name, email } = fieldErrors(input);
@@ -272,7 +243,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       c.status = 400;
       return renderForm(c, flow, { values, errors });
     }
-    const addressLimited = await overLimit(c, 'signupAddress', email);
+    const addressLimited = await formRateLimited(c, ctx.limits, [['signupAddress', email]]);
     if (addressLimited) return renderForm(c, flow, { values, formError: addressLimited });
 
     const passwordHash = await ctx.hasher.hash(input.password);
@@ -293,7 +264,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
         return renderForm(c, flow, { values, errors: { email: 'Enter a valid email address, like name@example.com.' } });
       }
       c.status = 403;
-      return renderForm(c, flow, { values, formError: refusalMessage(result.decision.reason) });
+      return renderForm(c, flow, { values, formError: refusal(result.decision.reason, 'portal').message });
     }
 
     const returnTo = returnToOf(flow, result.customer.email);
@@ -312,14 +283,14 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     const flow = await flowOf(c);
     const parsed = resendForm.safeParse(c.request.body);
     const raw = parsed.success ? parsed.data.email.trim() : '';
-    const ipLimited = await overLimit(c, 'signupIp', c.ip);
+    const ipLimited = await formRateLimited(c, ctx.limits, [['signupIp', c.ip]]);
     if (ipLimited) return renderSent(c, flow, raw.slice(0, 320), { error: ipLimited });
     const canonical = canonicalizeEmail(raw);
     if (!canonical.ok) {
       c.status = 400;
       return renderSent(c, flow, raw.slice(0, 320), { error: 'Enter a valid email address, like name@example.com.' });
     }
-    const addressLimited = await overLimit(c, 'resendAddress', canonical.email);
+    const addressLimited = await formRateLimited(c, ctx.limits, [['resendAddress', canonical.email]]);
     if (addressLimited) return renderSent(c, flow, canonical.email, { error: addressLimited });
     const customer = await store.customers.findByEmail(canonical.email);
     if (customer && customer.status === 'pending') {
@@ -357,7 +328,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       await store.tokens.revokeFor('verify-email', customer.id);
       c.status = 403;
       c.type = 'html';
-      c.body = views.render('error', { title: 'Account not created', message: refusalMessage(result.decision.reason), code: 'signup_denied' });
+      c.body = views.render('error', { title: 'Account not created', message: refusal(result.decision.reason, 'portal').message, code: 'signup_denied' });
       return;
     }
     await store.tokens.revokeFor('verify-email', customer.id);

@@ -43,6 +43,9 @@ import type { Logger } from '../../runtime/logger.ts';
 import { AppError } from '../../http/errors.ts';
 import { formBody } from '../../http/body.ts';
 import { csrfToken, requireCsrf } from '../../http/csrf.ts';
+import { formRateLimited } from '../../http/form-limit.ts';
+import { refusal } from '../../http/refusals.ts';
+import { finishLogin as finishInteractionLogin, interactionExpired, loadInteraction } from '../../oidc/interaction.ts';
 
 export const AD_SECRETS_KEY = 'activeDirectory.secretTokens';
 export const AD_CONNECTOR_ISSUER = 'ad-connector';
@@ -55,7 +58,6 @@ export const ASSERTION_MAX_LIFETIME_S = 300;
 export const ASSERTION_CLOCK_TOLERANCE_S = 30;
 const HANDOFF_COOKIE = 'gh.adc';
 const HANDOFF_TTL_MS = 120_000;
-const EXPIRED_INTERACTION = 'This sign-in page has expired. Go back to the application and start again.';
 
 /* ------------------------------------------------------------ secret token */
 
@@ -280,33 +282,6 @@ async function linkExisting(deps: PersonDeps, customer: Customer, person: Direct
   return usable(linked, false, true);
 }
 
-/**
- * What the person reads for each refusal (never whether some other account exists, and,
- * like every other path, never that a denylist matched: that falls to the generic text).
- */
-export function refusalPage(reason: AdRefusal): { status: number; message: string } {
-  switch (reason) {
-    case 'registration_disabled':
-    case 'method_disabled':
-    case 'domain_not_accepted':
-    case 'company_method_disabled':
-    case 'email_unverified':
-      return { status: 403, message: 'Creating an account with Windows / Active Directory is not available here. Ask the service desk to add you, or sign in another way.' };
-    case 'invalid_email':
-      return { status: 403, message: 'The email address in your directory account cannot be used. Ask your IT administrator to correct it, then try again.' };
-    case 'no_email':
-      return { status: 403, message: 'Your directory account has no email address, so no account can be created for it. Ask your IT administrator to add one, then try again.' };
-    case 'account_pending':
-      return { status: 403, message: 'An account with this email address is waiting for its email verification. Open the link we sent, then sign in again.' };
-    case 'account_unavailable':
-      return { status: 403, message: 'This account cannot sign in. Contact the service desk.' };
-    case 'identity_conflict':
-      return { status: 409, message: 'The account with this email address is linked to another directory user. Contact the service desk.' };
-    default:
-      return { status: 403, message: 'Your sign-up was not accepted. Contact the service desk.' };
-  }
-}
-
 /* ------------------------------------------------------------------ routes */
 
 const adLoginForm = z.object({
@@ -358,17 +333,7 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
   const ldapIdentityIssuer = directory && config.LDAP_URL && config.LDAP_SEARCH_BASE ? ldapIssuer({ url: config.LDAP_URL, searchBase: config.LDAP_SEARCH_BASE }) : null;
 
 
-  /** The interaction this browser is in, which must be at the login prompt for `uid`. */
-  async function loginInteraction(c: Context) {
-    let interaction;
-    try {
-      interaction = await provider.interactionDetails(c.req, c.res);
-    } catch {
-      throw new AppError('interaction_expired', 400, EXPIRED_INTERACTION);
-    }
-    if (interaction.uid !== c.params.uid || interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400, EXPIRED_INTERACTION);
-    return interaction;
-  }
+  const loginInteraction = (c: Context) => loadInteraction(provider, c, { prompt: 'login' });
 
   function renderForm(c: Context, uid: string, status: number, extra: { error?: string; username?: string } = {}) {
     c.status = status;
@@ -377,17 +342,15 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
   }
 
   function renderRefusal(c: Context, uid: string, reason: AdRefusal) {
-    const page = refusalPage(reason);
+    const page = refusal(reason, 'activeDirectory');
     c.status = page.status;
     c.type = 'html';
-    c.body = views.render('ad-refused', { uid, message: page.message, code: reason });
+    c.body = views.render('ad-refused', { uid, message: page.message, code: page.code });
   }
 
   async function finishLogin(c: Context, customer: Customer, via: string) {
     await ctx.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: via } });
-    const redirectTo = await provider.interactionResult(c.req, c.res, { login: { accountId: customer.id, amr: ['ad'] } }, { mergeWithLastSubmission: false });
-    c.status = 303;
-    c.redirect(redirectTo);
+    await finishInteractionLogin(provider, c, customer.id, ['ad']);
   }
 
   function requireDirectory(): Directory {
@@ -411,16 +374,8 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
     if (!form.success) return renderForm(c, interaction.uid, 400, { error: AD_GENERIC_FAILURE });
     const login = form.data.username.trim();
     const accountKey = `ad:${login.toLowerCase().slice(0, 256)}`;
-    try {
-      await limits.hit('loginIp', c.ip);
-      await limits.hit('loginAccount', accountKey);
-    } catch (err) {
-      if (err instanceof AppError && err.status === 429) {
-        if (err.headers['retry-after']) c.set('Retry-After', err.headers['retry-after']);
-        return renderForm(c, interaction.uid, 429, { error: err.message, username: login });
-      }
-      throw err;
-    }
+    const limited = await formRateLimited(c, limits, [['loginIp', c.ip], ['loginAccount', accountKey]]);
+    if (limited) return renderForm(c, interaction.uid, 429, { error: limited, username: login });
 
     const result = await dir.authenticate(login, form.data.password);
     if (!result.ok) {
@@ -481,7 +436,7 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
     if (!loginUrl) throw connectorDisabled();
     const uid = form.data.state;
     const interaction = await provider.Interaction.find(uid);
-    if (!interaction || interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400, EXPIRED_INTERACTION);
+    if (!interaction || interaction.prompt.name !== 'login') throw interactionExpired('assertion for no live login interaction');
 
     const now = new Date();
     const assertion = await verifyAdAssertion(form.data.assertion, { secrets: await getAdSecrets(ctx.store), loginUrl, audience: config.ISSUER, now });
@@ -511,7 +466,7 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
     const handoff = parseHandoff(c.cookies.get(HANDOFF_COOKIE, { signed: true }));
     c.cookies.set(HANDOFF_COOKIE, null, { signed: true, path: `/interaction/${interaction.uid}`, overwrite: true });
     if (!handoff || handoff.uid !== interaction.uid || handoff.expiresAt < Date.now()) {
-      throw new AppError('interaction_expired', 400, EXPIRED_INTERACTION);
+      throw interactionExpired('connector hand-off missing, foreign or expired');
     }
     const customer = await ctx.store.customers.get(handoff.customerId);
     if (!customer || !canSignIn(customer)) return renderRefusal(c, interaction.uid, 'account_unavailable');
