@@ -146,7 +146,7 @@ export interface DenylistStore {
   all(): Promise<DenylistEntry[]>;
 }
 
-export type OneTimeTokenKind = 'verify-email' | 'invite' | 'reset-password' | 'ad-assertion-jti' | 'link-identity' | 'admin-signin';
+export type OneTimeTokenKind = 'verify-email' | 'invite' | 'reset-password' | 'ad-assertion-jti' | 'link-identity' | 'admin-signin' | 'flow';
 
 export interface OneTimeToken {
   kind: OneTimeTokenKind;

@@ -13,12 +13,14 @@
  *                                           email of an existing account -> link page
  *   POST /interaction/:uid/google/link      that account's local password, then link + sign in
  *
- * State and PKCE verifier live in a signed, HttpOnly, 10-minute cookie bound to the
- * interaction uid (path /federation/google); a callback without it, or with a state that
- * is not this browser's, is refused. The verified Google result is a one-time token in
- * the store ('link-identity', hashed); the browser only holds its secret in a signed
- * HttpOnly cookie scoped to /interaction/<uid>/google. Nothing about the identity is ever
- * read from query parameters.
+ * Both halves of the journey are flows (gateway/oidc/flow-state.ts), kept server-side
+ * for 10 minutes and bound to the interaction uid: the round trip (the `state` handle
+ * sent to Google, the PKCE code_verifier, the uid), whose id rides in a cookie on
+ * /federation/google; and the verified result (issuer, subject, address, name, hd),
+ * whose id rides in a cookie on /interaction/<uid>/google. The browser holds two opaque
+ * ids and nothing else; a callback without this browser's round trip, or with a state
+ * that is not its own, is refused. Nothing about the identity is ever read from query
+ * parameters.
  *
  *   googleLoginOption(config) is the login page's "Sign in with Google" button when enabled.
  */
@@ -28,12 +30,13 @@ import type { Context } from 'koa';
 import { Strategy as GoogleStrategy, type Profile as GoogleProfile, type VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
 import { z } from 'zod';
 import { canonicalizeDomain, canonicalizeEmail, canSignIn, type DecisionReason } from '../../policies/index.ts';
-import { StoreConflictError, type Customer } from '../../adapters/store.ts';
+import { StoreConflictError, type Customer, type Store } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import type { LoginOption } from '../oidc/interactions.ts';
 import type { Config } from '../runtime/config.ts';
 import { AppError, unavailable } from '../http/errors.ts';
-import { hashSecret, safeEqual } from '../runtime/secrets.ts';
+import { safeEqual } from '../runtime/secrets.ts';
+import { defineFlow } from '../oidc/flow-state.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
 import { formRateLimited } from '../http/form-limit.ts';
@@ -43,10 +46,28 @@ import { finishLogin, loadInteraction } from '../oidc/interaction.ts';
 
 export const GOOGLE_SCOPE = ['openid', 'email', 'profile'];
 export const CALLBACK_PATH = '/federation/google/callback';
-const STATE_COOKIE = 'gh.google.state';
-const RESULT_COOKIE = 'gh.google.result';
 /** How long a Google round trip and the link page may take. */
 const FLOW_TTL_MS = 10 * 60 * 1000;
+const ROUND_TRIP_PATH = '/federation/google';
+const UID = z.string().regex(/^[\w-]{1,128}$/);
+
+/** The round trip to Google: the `state` handle sent along, the PKCE verifier, the interaction it belongs to. */
+const GoogleRoundTrip = defineFlow('google-round-trip', z.object({
+  uid: UID,
+  handle: z.string().regex(/^[\w-]{43}$/),
+  verifier: z.string().min(43).max(128),
+}), FLOW_TTL_MS, 'gh.google.state');
+
+/** What Google proved, kept until the person is signed in (or links the identity to their account). */
+const GoogleResult = defineFlow('google-result', z.object({
+  uid: UID,
+  issuer: z.string(),
+  subject: z.string(),
+  email: z.string(),
+  name: z.string().optional(),
+  hd: z.string().optional(),
+}), FLOW_TTL_MS, 'gh.google.result');
+type Pending = z.output<typeof GoogleResult.schema>;
 export const GENERIC_LINK_FAILURE = 'The password is not right, or this account cannot be linked to Google.';
 const EXPIRED = 'This Google sign-in has expired or does not belong to this browser. Go back to the application and start again.';
 
@@ -105,43 +126,16 @@ export function checkGoogleClaims(claims: GoogleClaims, hostedDomain: string | u
 }
 
 // ---------------------------------------------------------------------------
-// State store: passport-oauth2's PKCE store contract, kept in a signed cookie.
+// State store: passport-oauth2's PKCE store contract, kept in the round-trip flow.
 // ---------------------------------------------------------------------------
 
-/** What the strategy sees as `req`: the query, plus the Koa context for cookies. */
+/** What the strategy sees as `req`: the query, plus the Koa context for cookies and the store. */
 interface AdapterRequest {
   query: Record<string, unknown>;
   body?: undefined;
   headers: Record<string, unknown>;
   koa: Context;
-}
-
-interface FlowState {
-  /** Random handle sent as `state`. */
-  h: string;
-  /** PKCE code_verifier. */
-  v: string;
-  /** Interaction uid the flow belongs to. */
-  u: string;
-  /** Expiry, epoch ms. */
-  e: number;
-}
-
-const flowStateSchema = z.object({ h: z.string().regex(/^[\w-]{32,64}$/), v: z.string().min(43).max(128), u: z.string().regex(/^[\w-]{1,128}$/), e: z.number() });
-
-function readFlowState(ctx: Context): FlowState | null {
-  const raw = ctx.cookies.get(STATE_COOKIE, { signed: true });
-  if (!raw) return null;
-  try {
-    const parsed = flowStateSchema.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
-    return parsed.success && parsed.data.e > Date.now() ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
-function clearFlowState(ctx: Context): void {
-  ctx.cookies.set(STATE_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax', path: '/federation/google', secure: ctx.secure, overwrite: true });
+  store: Pick<Store, 'tokens'>;
 }
 
 type StoreCallback = (err: Error | null, state?: string) => void;
@@ -149,27 +143,35 @@ type StateVerifyCallback = (err: Error | null, ok: string | false, state?: unkno
 
 /**
  * passport-oauth2 state store (PKCE arity: store(req, verifier, state, meta, cb) and
- * verify(req, providedState, cb)). `state` passed to authenticate is `{ uid }`.
- * verify() always clears the cookie: one state, one callback.
+ * verify(req, providedState, cb)). `state` passed to authenticate is `{ uid }`. The
+ * round trip is a flow: the browser holds its id only. verify() takes it (one state,
+ * one callback) and clears the cookie.
  */
-export const cookieStateStore = {
+export const flowStateStore = {
   store(req: AdapterRequest, verifier: string, state: unknown, _meta: unknown, callback: StoreCallback): void {
     const uid = (state as { uid?: unknown } | undefined)?.uid;
     if (typeof uid !== 'string') return callback(new Error('google state store: interaction uid missing'));
-    const flow: FlowState = { h: randomBytes(32).toString('base64url'), v: verifier, u: uid, e: Date.now() + FLOW_TTL_MS };
-    const ctx = req.koa;
-    ctx.cookies.set(STATE_COOKIE, Buffer.from(JSON.stringify(flow)).toString('base64url'), {
-      signed: true, httpOnly: true, sameSite: 'lax', path: '/federation/google', secure: ctx.secure, overwrite: true, maxAge: FLOW_TTL_MS,
-    });
-    callback(null, flow.h);
+    const handle = randomBytes(32).toString('base64url');
+    GoogleRoundTrip.start(req.store, { uid, handle, verifier }).then(
+      (id) => {
+        GoogleRoundTrip.cookie.set(req.koa, id, ROUND_TRIP_PATH);
+        callback(null, handle);
+      },
+      (err: Error) => callback(err),
+    );
   },
   verify(req: AdapterRequest, providedState: unknown, callback: StateVerifyCallback): void {
-    const flow = readFlowState(req.koa);
-    clearFlowState(req.koa);
-    if (!flow || typeof providedState !== 'string' || !safeEqual(flow.h, providedState)) {
-      return callback(null, false, { message: 'state_mismatch' });
-    }
-    callback(null, flow.v, { uid: flow.u });
+    const id = GoogleRoundTrip.cookie.get(req.koa);
+    GoogleRoundTrip.cookie.clear(req.koa, ROUND_TRIP_PATH);
+    GoogleRoundTrip.take(req.store, id).then(
+      (flow) => {
+        if (!flow || typeof providedState !== 'string' || !safeEqual(flow.handle, providedState)) {
+          return callback(null, false, { message: 'state_mismatch' });
+        }
+        callback(null, flow.verifier, { uid: flow.uid });
+      },
+      (err: Error) => callback(err, false),
+    );
   },
 };
 
@@ -221,7 +223,7 @@ export function createGoogleStrategy(config: Config): GoogleStrategy {
       scope: GOOGLE_SCOPE,
       state: true,
       pkce: true,
-      store: cookieStateStore as never,
+      store: flowStateStore as never,
     },
     (_accessToken: string, _refreshToken: string, _params: unknown, profile: GoogleProfile, done: ProfileVerifyCallback) => {
       // Userinfo is the only source of the identity; anything malformed is a failure.
@@ -234,20 +236,6 @@ export function createGoogleStrategy(config: Config): GoogleStrategy {
   (strategy as unknown as { _oauth2: { useAuthorizationHeaderforGET(use: boolean): void } })._oauth2.useAuthorizationHeaderforGET(true);
   return strategy;
 }
-
-// ---------------------------------------------------------------------------
-// The pending result: a one-time token in the store, its secret in a cookie.
-// ---------------------------------------------------------------------------
-
-const pendingSchema = z.object({
-  uid: z.string(),
-  issuer: z.string(),
-  subject: z.string(),
-  email: z.string(),
-  name: z.string().optional(),
-  hd: z.string().optional(),
-});
-type Pending = z.infer<typeof pendingSchema>;
 
 function resultCookiePath(uid: string): string {
   return `/interaction/${uid}/google`;
@@ -274,7 +262,14 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
   const csrf = requireCsrf(config.ISSUER);
 
   function adapterRequest(ctx: Context): AdapterRequest {
-    return { query: { ...ctx.query }, body: undefined, headers: ctx.headers, koa: ctx };
+    return { query: { ...ctx.query }, body: undefined, headers: ctx.headers, koa: ctx, store: gw.store };
+  }
+
+  /** Ends this browser's round trip, if any (a callback that cannot be used). */
+  async function dropRoundTrip(ctx: Context): Promise<void> {
+    const id = GoogleRoundTrip.cookie.get(ctx);
+    GoogleRoundTrip.cookie.clear(ctx, ROUND_TRIP_PATH);
+    await GoogleRoundTrip.take(gw.store, id);
   }
 
   const loginInteraction = (ctx: Context) => loadInteraction(gw.provider, ctx, { prompt: 'login' });
@@ -292,20 +287,18 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     ctx.body = gw.views.render('google-refused', { title: 'Google sign-in refused', message: EXPIRED, code: 'google_state_invalid' });
   }
 
+  /** This browser's verified Google result, for this interaction. */
   async function loadPending(ctx: Context, uid: string): Promise<{ secret: string; pending: Pending }> {
-    const secret = ctx.cookies.get(RESULT_COOKIE, { signed: true });
-    if (!secret || !/^[\w-]{43}$/.test(secret)) throw new AppError('google_state_invalid', 400, EXPIRED);
-    const token = await gw.store.tokens.peek('link-identity', hashSecret(secret), new Date());
-    const pending = token ? pendingSchema.safeParse(token.data) : null;
-    if (!pending?.success || !safeEqual(pending.data.uid, uid)) throw new AppError('google_state_invalid', 400, EXPIRED);
-    return { secret, pending: pending.data };
+    const secret = GoogleResult.cookie.get(ctx);
+    const pending = await GoogleResult.read(gw.store, secret);
+    if (!secret || !pending || !safeEqual(pending.uid, uid)) throw new AppError('google_state_invalid', 400, EXPIRED);
+    return { secret, pending };
   }
 
   /** One-time: the pending result is used up; a concurrent second use is refused. */
   async function consumePending(ctx: Context, uid: string, secret: string): Promise<void> {
-    ctx.cookies.set(RESULT_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax', path: resultCookiePath(uid), secure: ctx.secure, overwrite: true });
-    const token = await gw.store.tokens.consume('link-identity', hashSecret(secret), new Date());
-    if (!token) throw new AppError('google_state_invalid', 400, EXPIRED);
+    GoogleResult.cookie.clear(ctx, resultCookiePath(uid));
+    if (!(await GoogleResult.take(gw.store, secret))) throw new AppError('google_state_invalid', 400, EXPIRED);
   }
 
   async function signIn(ctx: Context, uid: string, secret: string, customer: Customer, amr: string[], how: string): Promise<void> {
@@ -337,19 +330,19 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
     const state = ctx.query.state;
     const hasCode = typeof ctx.query.code === 'string' || typeof ctx.query.error === 'string';
     if (typeof state !== 'string' || state === '' || !hasCode) {
-      clearFlowState(ctx);
+      await dropRoundTrip(ctx);
       await gw.audit('google.refused', { actor: 'anonymous', data: { reason: 'state_missing', ip: ctx.ip } });
       refuseState(ctx);
       return;
     }
-    const expected = readFlowState(ctx);
+    const expected = await GoogleRoundTrip.read(gw.store, GoogleRoundTrip.cookie.get(ctx));
     const outcome = await runStrategy(strategy, adapterRequest(ctx), {});
-    clearFlowState(ctx);
+    if (outcome.kind !== 'success') await dropRoundTrip(ctx);
     if (outcome.kind === 'fail') {
       const stateRefused = outcome.status === 403;
       await gw.audit('google.refused', { actor: 'anonymous', data: { reason: stateRefused ? 'state_mismatch' : 'cancelled_or_invalid', ip: ctx.ip } });
       if (stateRefused) refuseState(ctx);
-      else refuse(ctx, 'google_cancelled', expected?.u);
+      else refuse(ctx, 'google_cancelled', expected?.uid);
       return;
     }
     if (outcome.kind !== 'success') {
@@ -365,13 +358,10 @@ export function googleSignupRoutes(gw: GatewayContext): Router {
       refuse(ctx, `google_${check.reason}`, uid);
       return;
     }
-    const secret = randomBytes(32).toString('base64url');
-    const now = new Date();
     const pending: Pending = { uid, issuer: config.GOOGLE_ISSUER, subject: claims.sub, email: claims.email! };
     if (claims.name) pending.name = claims.name;
     if (claims.hd) pending.hd = claims.hd;
-    await gw.store.tokens.create({ kind: 'link-identity', hash: hashSecret(secret), customerId: null, data: pending, expiresAt: new Date(now.getTime() + FLOW_TTL_MS), createdAt: now });
-    ctx.cookies.set(RESULT_COOKIE, secret, { signed: true, httpOnly: true, sameSite: 'lax', path: resultCookiePath(uid), secure: ctx.secure, overwrite: true, maxAge: FLOW_TTL_MS });
+    GoogleResult.cookie.set(ctx, await GoogleResult.start(gw.store, pending), resultCookiePath(uid));
     ctx.status = 303;
     ctx.redirect(`${resultCookiePath(encodeURIComponent(uid))}/complete`);
   });

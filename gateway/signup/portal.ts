@@ -34,6 +34,7 @@ import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formRateLimited } from '../http/form-limit.ts';
 import { refusal } from '../http/refusals.ts';
 import { clientDisplayName, loadInteraction } from '../oidc/interaction.ts';
+import { defineFlow } from '../oidc/flow-state.ts';
 import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './password-rules.ts';
 import { hashSecret } from '../runtime/secrets.ts';
 
@@ -67,6 +68,21 @@ const RETURN_PARAMS = [
   'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce',
   'code_challenge', 'code_challenge_method', 'claims', 'acr_values', 'ui_locales', 'max_age', 'resource',
 ] as const;
+
+const param = z.string().max(4096).optional();
+
+/**
+ * The way back to the application after the address is verified, possibly in another
+ * browser a day later, when the interaction is long gone: the authorization request's
+ * parameters, kept server-side as a flow for as long as the verification link lives.
+ * The link's token names the flow; the "continue" link is a fresh authorization request
+ * with the same parameters (same state, nonce and PKCE challenge), which the provider
+ * validates again like any other.
+ */
+const SignupReturn = defineFlow('signup-return', z.strictObject({
+  ...(Object.fromEntries(RETURN_PARAMS.map((key) => [key, param])) as Record<(typeof RETURN_PARAMS)[number], typeof param>),
+  client_id: z.string().min(1).max(256),
+}), VERIFY_TTL_MS);
 
 /** Where the form was opened: inside a live OIDC interaction or standalone. */
 interface Flow {
@@ -124,9 +140,22 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     return flow.uid ? `/interaction/${encodeURIComponent(flow.uid)}` : '';
   }
 
-  function returnToOf(flow: Flow, email: string): string | null {
-    if (!flow.authParams) return null;
-    return `/auth?${new URLSearchParams({ ...flow.authParams, login_hint: email }).toString()}`;
+  /** Link data naming the way back to the application, when the form was opened inside an authorization request. */
+  async function returnOf(flow: Flow): Promise<{ returnFlow?: string }> {
+    if (!flow.authParams) return {};
+    const params = SignupReturn.schema.safeParse(flow.authParams);
+    if (!params.success) return {};
+    return { returnFlow: await SignupReturn.start(store, params.data, { ttlMs: verifyTtlMs }) };
+  }
+
+  /** The "continue" link: a fresh authorization request with the saved parameters, the verified address as login_hint. */
+  async function continueHrefOf(data: Record<string, unknown>, email: string): Promise<string | null> {
+    const params = typeof data.returnFlow === 'string' ? await SignupReturn.take(store, data.returnFlow) : null;
+    if (!params) return null;
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (typeof value === 'string') query.set(key, value);
+    query.set('login_hint', email);
+    return `${issuerBase}/auth?${query.toString()}`;
   }
 
   // ---- rendering ------------------------------------------------------------------
@@ -267,12 +296,11 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       return renderForm(c, flow, { values, formError: refusal(result.decision.reason, 'portal').message });
     }
 
-    const returnTo = returnToOf(flow, result.customer.email);
     if (result.kind === 'created') {
-      await sendVerification(result.customer, result.customer.name, returnTo ? { returnTo } : {});
+      await sendVerification(result.customer, result.customer.name, await returnOf(flow));
     } else if (result.customer.status === 'pending') {
       // Not verified yet: this link, and only this one, activates the password typed now.
-      await sendVerification(result.customer, name, { passwordHash, name, ...(returnTo ? { returnTo } : {}) });
+      await sendVerification(result.customer, name, { passwordHash, name, ...(await returnOf(flow)) });
     } else {
       await sendExistingNotice(result.customer);
     }
@@ -295,8 +323,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     const customer = await store.customers.findByEmail(canonical.email);
     if (customer && customer.status === 'pending') {
       await store.tokens.revokeFor('verify-email', customer.id);
-      const returnTo = returnToOf(flow, customer.email);
-      await sendVerification(customer, customer.name, returnTo ? { returnTo } : {});
+      await sendVerification(customer, customer.name, await returnOf(flow));
       await ctx.audit('signup.verification_resent', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
     }
     // Same page whether or not a pending account exists.
@@ -333,14 +360,13 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     }
     await store.tokens.revokeFor('verify-email', customer.id);
     await ctx.audit('signup.verified', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'portal', companyId: result.customer.companyId } });
-    const returnTo = typeof token.data.returnTo === 'string' && token.data.returnTo.startsWith('/auth?') ? token.data.returnTo : null;
     const companyName = result.customer.companyId ? (ctx.policy.current().companiesById.get(result.customer.companyId)?.name ?? null) : null;
     c.type = 'html';
     c.body = views.render('verified', {
       name: result.customer.name,
       email: result.customer.email,
       companyName,
-      continueHref: returnTo ? `${issuerBase}${returnTo}` : null,
+      continueHref: await continueHrefOf(token.data, result.customer.email),
     });
   }
 

@@ -46,6 +46,7 @@ import { csrfToken, requireCsrf } from '../../http/csrf.ts';
 import { formRateLimited } from '../../http/form-limit.ts';
 import { refusal } from '../../http/refusals.ts';
 import { finishLogin as finishInteractionLogin, interactionExpired, loadInteraction } from '../../oidc/interaction.ts';
+import { defineFlow } from '../../oidc/flow-state.ts';
 
 export const AD_SECRETS_KEY = 'activeDirectory.secretTokens';
 export const AD_CONNECTOR_ISSUER = 'ad-connector';
@@ -56,8 +57,15 @@ export const AD_UNAVAILABLE_MESSAGE =
 export const ASSERTION_MAX_LIFETIME_S = 300;
 /** Clock skew allowed between the on-prem page and Gatehouse. */
 export const ASSERTION_CLOCK_TOLERANCE_S = 30;
-const HANDOFF_COOKIE = 'gh.adc';
-const HANDOFF_TTL_MS = 120_000;
+/**
+ * The connector's hand-off from the assertion endpoint (no interaction cookie there) to
+ * the interaction path (where it is sent): which account the assertion proved, for which
+ * interaction. Server-side; the posting browser holds only the flow id.
+ */
+const ConnectorHandoff = defineFlow('ad-connector-handoff', z.object({
+  uid: z.string().regex(/^[\w-]{1,128}$/),
+  customerId: z.string().min(1).max(128),
+}), 120_000, 'gh.adc');
 
 /* ------------------------------------------------------------ secret token */
 
@@ -448,24 +456,17 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
     );
     if (!outcome.ok) return renderRefusal(c, uid, outcome.reason);
     // Hand the result to the interaction path, where the interaction cookie is sent.
-    c.cookies.set(HANDOFF_COOKIE, `${uid}.${outcome.customer.id}.${now.getTime() + HANDOFF_TTL_MS}`, {
-      signed: true,
-      httpOnly: true,
-      sameSite: 'lax',
-      path: `/interaction/${uid}`,
-      secure: c.secure,
-      maxAge: HANDOFF_TTL_MS,
-      overwrite: true,
-    });
+    const handoff = await ConnectorHandoff.start(ctx.store, { uid, customerId: outcome.customer.id }, { now });
+    ConnectorHandoff.cookie.set(c, handoff, `/interaction/${uid}`);
     c.status = 303;
     c.redirect(`/interaction/${uid}/ad/connector/done`);
   });
 
   router.get('/interaction/:uid/ad/connector/done', async (c) => {
     const interaction = await loginInteraction(c);
-    const handoff = parseHandoff(c.cookies.get(HANDOFF_COOKIE, { signed: true }));
-    c.cookies.set(HANDOFF_COOKIE, null, { signed: true, path: `/interaction/${interaction.uid}`, overwrite: true });
-    if (!handoff || handoff.uid !== interaction.uid || handoff.expiresAt < Date.now()) {
+    const handoff = await ConnectorHandoff.take(ctx.store, ConnectorHandoff.cookie.get(c));
+    ConnectorHandoff.cookie.clear(c, `/interaction/${interaction.uid}`);
+    if (!handoff || handoff.uid !== interaction.uid) {
       throw interactionExpired('connector hand-off missing, foreign or expired');
     }
     const customer = await ctx.store.customers.get(handoff.customerId);
@@ -478,11 +479,4 @@ export function signupAdRoutes(ctx: GatewayContext, directory: Directory | null)
 
 function connectorDisabled(): AppError {
   return new AppError('ad_connector_disabled', 403, "Signing in through your organisation's Windows login page is not available here.");
-}
-
-function parseHandoff(value: string | undefined): { uid: string; customerId: string; expiresAt: number } | null {
-  if (!value) return null;
-  const match = /^([\w-]{1,128})\.([\w-]{1,128})\.(\d{1,16})$/.exec(value);
-  if (!match) return null;
-  return { uid: match[1]!, customerId: match[2]!, expiresAt: Number(match[3]) };
 }
