@@ -112,6 +112,7 @@ test('a new verified Google user registers under "anyone", gets the default serv
   t.truthy(sent.get('state'), 'a state is sent to Google');
   t.is(sent.get('redirect_uri'), `${h.gw.issuer}/federation/google/callback`);
   t.is(sent.get('scope'), 'openid email profile');
+  t.deepEqual(h.google.userinfoRequests.at(-1), { bearerHeader: true, tokenInQuery: false }, 'userinfo gets the access token in the Authorization header, never in the URL');
 
   const { claims, info } = await portalTokens(h, flow);
   const logins = await h.gw.context.store.audit.list({ action: 'login.success', target: claims.sub });

@@ -27,7 +27,7 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { Strategy as GoogleStrategy, type Profile as GoogleProfile, type VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
+import { Strategy as GoogleStrategy, type StrategyOptions, type VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
 import { z } from 'zod';
 import { canonicalizeDomain, canonicalizeEmail, canSignIn, type DecisionReason } from '../../policies/index.ts';
 import { StoreConflictError, type Customer, type Store } from '../../adapters/store.ts';
@@ -48,6 +48,7 @@ export const GOOGLE_SCOPE = ['openid', 'email', 'profile'];
 export const CALLBACK_PATH = '/federation/google/callback';
 /** How long a Google round trip and the link page may take. */
 const FLOW_TTL_MS = 10 * 60 * 1000;
+const USERINFO_TIMEOUT_MS = 10_000;
 const ROUND_TRIP_PATH = '/federation/google';
 const UID = z.string().regex(/^[\w-]{1,128}$/);
 
@@ -211,8 +212,36 @@ export function runStrategy(strategy: GoogleStrategy, req: AdapterRequest, optio
   });
 }
 
+/**
+ * passport-google-oauth20's strategy with its documented extension point, `userProfile`,
+ * overridden: userinfo is fetched with the access token in the Authorization header
+ * (never in the URL, where the library's default GET puts it) and parsed with our schema,
+ * so the verify callback receives GoogleClaims (or null) and no private field of the
+ * library is read or written.
+ */
+type ClaimsVerify = (accessToken: string, refreshToken: string, params: unknown, claims: GoogleClaims | null, done: ProfileVerifyCallback) => void;
+
+class GoogleUserinfoStrategy extends GoogleStrategy {
+  readonly userinfoUrl: string;
+
+  constructor(options: StrategyOptions & { userProfileURL: string }, verify: ClaimsVerify) {
+    // The library types `profile` as its Profile; with userProfile overridden it is GoogleClaims | null.
+    super(options, verify as never);
+    this.userinfoUrl = options.userProfileURL;
+  }
+
+  override userProfile(accessToken: string, done: (err?: unknown, profile?: unknown) => void): void {
+    fetch(this.userinfoUrl, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(USERINFO_TIMEOUT_MS) })
+      .then(async (res) => {
+        if (!res.ok) throw new Error(`userinfo answered ${res.status}`);
+        return parseGoogleClaims(await res.json());
+      })
+      .then((claims) => done(null, claims), (err: unknown) => done(err));
+  }
+}
+
 export function createGoogleStrategy(config: Config): GoogleStrategy {
-  const strategy = new GoogleStrategy(
+  return new GoogleUserinfoStrategy(
     {
       clientID: config.GOOGLE_CLIENT_ID!,
       clientSecret: config.GOOGLE_CLIENT_SECRET!,
@@ -225,16 +254,12 @@ export function createGoogleStrategy(config: Config): GoogleStrategy {
       pkce: true,
       store: flowStateStore as never,
     },
-    (_accessToken: string, _refreshToken: string, _params: unknown, profile: GoogleProfile, done: ProfileVerifyCallback) => {
+    (_accessToken: string, _refreshToken: string, _params: unknown, claims: GoogleClaims | null, done: ProfileVerifyCallback) => {
       // Userinfo is the only source of the identity; anything malformed is a failure.
-      const claims = parseGoogleClaims((profile as { _json?: unknown })._json);
       if (!claims) return done(null, false, { message: 'userinfo_invalid' });
       done(null, claims as unknown as Express.User);
     },
   );
-  // The access token goes in the Authorization header, never in the userinfo URL.
-  (strategy as unknown as { _oauth2: { useAuthorizationHeaderforGET(use: boolean): void } })._oauth2.useAuthorizationHeaderforGET(true);
-  return strategy;
 }
 
 function resultCookiePath(uid: string): string {

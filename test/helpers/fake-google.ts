@@ -41,6 +41,8 @@ export interface FakeGoogle {
   setNextUser(user: FakeGoogleUser): void;
   /** Query parameters of every initial authorization request, oldest first. */
   readonly authorizationRequests: URLSearchParams[];
+  /** How each userinfo call carried its access token, oldest first. */
+  readonly userinfoRequests: Array<{ bearerHeader: boolean; tokenInQuery: boolean }>;
   /** Environment for the gateway under test (GOOGLE_*). */
   env(): Record<string, string>;
   close(): Promise<void>;
@@ -70,6 +72,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
   const users = new Map<string, FakeGoogleUser>();
   let nextUser: FakeGoogleUser | null = null;
   const authorizationRequests: URLSearchParams[] = [];
+  const userinfoRequests: FakeGoogle['userinfoRequests'] = [];
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), use: 'sig', alg: 'RS256', kid: 'fake-google' };
@@ -156,6 +159,9 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
       if (cookie === undefined || cookie === '') delete req.headers.cookie;
       else req.headers.cookie = cookie;
     }
+    if (url.pathname === '/userinfo') {
+      userinfoRequests.push({ bearerHeader: /^Bearer \S+$/.test(req.headers.authorization ?? ''), tokenInQuery: url.searchParams.has('access_token') });
+    }
     void oidc(req, res);
   });
   server.keepAliveTimeout = 1000;
@@ -173,6 +179,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
   return {
     ...urls,
     authorizationRequests,
+    userinfoRequests,
     setNextUser(user) {
       nextUser = { ...user };
     },
