@@ -37,6 +37,7 @@ import { interactionRoutes } from './oidc/interactions.ts';
 import { serviceInteractionRoutes } from './oidc/service-interaction.ts';
 import { trackAccountSessions } from './oidc/account-sessions.ts';
 import { createRegistration } from './signup/registration.ts';
+import { createSignupMail } from './signup/mail.ts';
 import { portalRegisterLink, signupPortalRoutes } from './signup/portal.ts';
 import { googleLoginOption, googleSignupRoutes } from './signup/google.ts';
 import { adLoginOptions, directoryFromConfig, signupAdRoutes } from './signup/active-directory/index.ts';
@@ -97,16 +98,16 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     discoveryExtras: () => portalDiscovery(policy.current().policy, config.ISSUER),
   });
 
-  const registration = createRegistration({ store, policy, logger });
   const jobs = startBackgroundJobs(config, store, logger);
+  const sendMail: GatewayContext['sendMail'] = async (message) => {
+    await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
+    jobs.outbox?.kick();
+  };
+  const registration = createRegistration({ store, policy, logger, mail: createSignupMail({ store, views, issuer: config.ISSUER, sendMail }) });
 
   const context: GatewayContext = {
-    config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs,
+    config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs, sendMail,
     sessions: trackAccountSessions(provider, redis, logger),
-    async sendMail(message) {
-      await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
-      jobs.outbox?.kick();
-    },
     async audit(action, event) {
       await store.audit.append({ at: new Date(), action, ...event });
     },

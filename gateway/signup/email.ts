@@ -16,7 +16,6 @@ import { AppError } from '../http/errors.ts';
 import { authenticateBearer, requireScope } from '../http/bearer.ts';
 import { jsonBody } from '../http/body.ts';
 import type { RegistrationResult } from './registration.ts';
-import { sendInvite } from './one-time-links.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
 
 const intakeBody = z.strictObject({
@@ -35,13 +34,14 @@ export interface EmailSignupOutcome {
 
 /** The one function both intakes call. */
 export async function registerEmailSender(
-  ctx: GatewayContext,
+  ctx: Pick<GatewayContext, 'registration'>,
   sender: { email: string; name?: string; messageId?: string },
   actor: string,
 ): Promise<EmailSignupOutcome> {
   // Receiving mail from an address is not proof of control (From is forgeable), so the
   // sender is unverified. Where joining a company needs proof (companies mode), the
-  // account is held pending and the emailed link is the proof.
+  // account is held pending and the emailed link is the proof. The invite is the
+  // registration service's post-write step.
   const result = await ctx.registration.register({
     method: 'email',
     email: sender.email,
@@ -50,16 +50,11 @@ export async function registerEmailSender(
     actor,
     initialStatus: 'pending-if-unproven',
     context: sender.messageId ? { messageId: sender.messageId } : {},
+    afterWrite: { mail: 'invite' },
   });
   if (result.kind === 'denied') return { result: 'denied', reason: result.decision.reason, invited: false };
   const customer = result.customer;
-  let invited = false;
-  const wantsLink = customer.portalAccess || customer.status === 'pending' || result.decision.verificationPending === true;
-  if (result.kind === 'created' && wantsLink && !customer.passwordHash) {
-    await sendInvite(ctx, customer);
-    invited = true;
-  }
-  return { result: result.kind, reason: result.decision.reason, customerId: customer.id, portalAccess: customer.portalAccess, invited };
+  return { result: result.kind, reason: result.decision.reason, customerId: customer.id, portalAccess: customer.portalAccess, invited: result.mailed === 'invite' };
 }
 
 export function emailSignupRoutes(ctx: GatewayContext): Router {

@@ -15,36 +15,22 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { canonicalizeEmail } from '../../policies/index.ts';
-import type { Customer, OneTimeTokenKind } from '../../adapters/store.ts';
+import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import { createPasswordRules, PASSWORD_MESSAGES } from './password-rules.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
-import { hashSecret } from '../runtime/secrets.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
-
-export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
-export const RESET_TTL_MS = 3600 * 1000;
+import { peekLinkToken, redeemLinkToken, type LinkKind } from './link-tokens.ts';
+import { createSignupMail } from './mail.ts';
 
 const passwordForm = z.object({ password: z.string().max(1024), confirm: z.string().max(1024) });
-
-/** Sends a (new) invite link, cancelling older ones. */
-export async function sendInvite(ctx: GatewayContext, customer: Customer): Promise<void> {
-  await ctx.store.tokens.revokeFor('invite', customer.id);
-  const { secret } = await ctx.registration.issueToken('invite', customer.id, INVITE_TTL_MS);
-  const link = `${ctx.config.ISSUER}/invite/${secret}`;
-  await ctx.sendMail({
-    to: customer.email,
-    subject: 'Set your password for the support portal',
-    text: `Hello ${customer.name},\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
-    html: ctx.views.render('mail-invite', { name: customer.name, link }),
-  });
-}
 
 export function setPasswordRoutes(ctx: GatewayContext): Router {
   const router = new Router();
   const csrf = requireCsrf(ctx.config.ISSUER);
   const rules = createPasswordRules();
+  const mail = createSignupMail({ store: ctx.store, views: ctx.views, issuer: ctx.config.ISSUER, sendMail: ctx.sendMail });
 
   function page(c: Context, action: string, title: string, errors: Record<string, string>, status = 200) {
     c.status = status;
@@ -59,17 +45,17 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
   }
 
   /** Validates the form, then spends the link; null when the page was already answered. */
-  async function redeem(c: Context, kind: OneTimeTokenKind, action: string, title: string): Promise<{ customer: Customer; password: string } | null> {
+  async function redeem(c: Context, kind: LinkKind, action: string, title: string): Promise<{ customer: Customer; password: string } | null> {
     const secret = c.params.secret!;
     const form = passwordForm.safeParse(c.request.body);
     if (!form.success) return page(c, action, title, { password: 'Enter a password.' }, 400), null;
     if (form.data.password !== form.data.confirm) return page(c, action, title, { confirm: 'The passwords do not match.' }, 400), null;
     // Check the password before spending the single-use link.
-    const pending = await ctx.store.tokens.peek(kind, hashSecret(secret), new Date());
+    const pending = await peekLinkToken(ctx.store, kind, secret);
     const owner = pending?.customerId ? await ctx.store.customers.get(pending.customerId) : null;
     const problem = rules.problem(form.data.password, owner?.email ?? '');
     if (problem) return page(c, action, title, { password: PASSWORD_MESSAGES[problem] }, 400), null;
-    const redeemed = await ctx.registration.redeemToken(kind, secret);
+    const redeemed = await redeemLinkToken(ctx.store, kind, secret);
     const customer = redeemed?.customerId ? await ctx.store.customers.get(redeemed.customerId) : null;
     if (!customer) return gone(c, 'This link has expired or was already used. Ask for a new one.', `${kind}_invalid`), null;
     return { customer, password: form.data.password };
@@ -116,15 +102,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     await ctx.limits.hit('resendAddress', addressKey(raw));
     const customer = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
     if (customer && customer.status === 'active' && customer.portalAccess) {
-      await ctx.store.tokens.revokeFor('reset-password', customer.id);
-      const { secret } = await ctx.registration.issueToken('reset-password', customer.id, RESET_TTL_MS);
-      const link = `${ctx.config.ISSUER}/password/reset/${secret}`;
-      await ctx.sendMail({
-        to: customer.email,
-        subject: 'Reset your password',
-        text: `Hello ${customer.name},\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
-        html: ctx.views.render('mail-reset', { name: customer.name, link }),
-      });
+      await mail.passwordReset(customer);
       await ctx.audit('customer.password_reset_requested', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
     }
     // The same answer whether or not the address has an account.

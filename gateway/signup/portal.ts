@@ -25,7 +25,6 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { canonicalizeEmail, portalSignupOpen } from '../../policies/index.ts';
-import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import { AppError } from '../http/errors.ts';
@@ -34,16 +33,14 @@ import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formRateLimited } from '../http/form-limit.ts';
 import { refusal } from '../http/refusals.ts';
 import { clientDisplayName, loadInteraction } from '../oidc/interaction.ts';
-import { defineFlow } from '../oidc/flow-state.ts';
 import { codePointLength, createPasswordRules, PASSWORD_MESSAGES, type PasswordRules } from './password-rules.ts';
-import { hashSecret } from '../runtime/secrets.ts';
+import { createSignupMail } from './mail.ts';
+import { peekLinkToken, redeemLinkToken } from './link-tokens.ts';
+import { continueHref, returnParamsOf, type ReturnParams } from './return-to.ts';
 
-export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
 const NAME_MAX = 200;
 
 export interface SignupPortalOptions {
-  /** How long a verification link stays valid (default 24 h). */
-  verifyTtlMs?: number;
   /** Password rules (default: bundled common-passwords list). */
   passwordRules?: PasswordRules;
 }
@@ -61,35 +58,12 @@ const resendForm = z.object({
   csrf: z.string(),
 });
 
-const secretParam = z.string().regex(/^[\w-]{20,100}$/);
-
-/** Authorization parameters copied from the interaction into the "continue" link after verification. */
-const RETURN_PARAMS = [
-  'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce',
-  'code_challenge', 'code_challenge_method', 'claims', 'acr_values', 'ui_locales', 'max_age', 'resource',
-] as const;
-
-const param = z.string().max(4096).optional();
-
-/**
- * The way back to the application after the address is verified, possibly in another
- * browser a day later, when the interaction is long gone: the authorization request's
- * parameters, kept server-side as a flow for as long as the verification link lives.
- * The link's token names the flow; the "continue" link is a fresh authorization request
- * with the same parameters (same state, nonce and PKCE challenge), which the provider
- * validates again like any other.
- */
-const SignupReturn = defineFlow('signup-return', z.strictObject({
-  ...(Object.fromEntries(RETURN_PARAMS.map((key) => [key, param])) as Record<(typeof RETURN_PARAMS)[number], typeof param>),
-  client_id: z.string().min(1).max(256),
-}), VERIFY_TTL_MS);
-
 /** Where the form was opened: inside a live OIDC interaction or standalone. */
 interface Flow {
   uid: string | null;
   clientName: string | null;
-  /** Path + query of a fresh authorization request equivalent to the interaction's (no login_hint yet). */
-  authParams: Record<string, string> | null;
+  /** The authorization request to continue after verification (gateway/signup/return-to.ts). */
+  returnTo: ReturnParams | null;
 }
 
 interface FieldErrors {
@@ -108,16 +82,15 @@ export function portalRegisterLink(policy: Pick<PolicyRuntime, 'current'>): (uid
 
 export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOptions = {}): Router {
   const { config, provider, views, store, registration } = ctx;
-  const verifyTtlMs = options.verifyTtlMs ?? VERIFY_TTL_MS;
+  const mail = createSignupMail({ store, views, issuer: config.ISSUER, sendMail: ctx.sendMail });
   const rules = options.passwordRules ?? createPasswordRules();
-  const issuerBase = config.ISSUER.replace(/\/+$/, '');
   const csrf = requireCsrf(config.ISSUER);
   const router = new Router();
 
   // ---- flow (interaction or standalone) -------------------------------------------
 
   async function flowOf(c: Context): Promise<Flow> {
-    const standalone: Flow = { uid: null, clientName: null, authParams: null };
+    const standalone: Flow = { uid: null, clientName: null, returnTo: null };
     if (!c.params.uid) return standalone;
     let interaction;
     try {
@@ -127,35 +100,11 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       if (err instanceof AppError && err.code === 'interaction_expired') return standalone;
       throw err;
     }
-    const params: Record<string, string> = {};
-    for (const key of RETURN_PARAMS) {
-      const value = interaction.params[key];
-      if (typeof value === 'string' || typeof value === 'number') params[key] = String(value);
-    }
-    const clientId = params.client_id;
-    return { uid: interaction.uid, clientName: await clientDisplayName(provider, clientId), authParams: clientId ? params : null };
+    return { uid: interaction.uid, clientName: await clientDisplayName(provider, interaction.params.client_id), returnTo: returnParamsOf(interaction) };
   }
 
   function basePath(flow: Flow): string {
     return flow.uid ? `/interaction/${encodeURIComponent(flow.uid)}` : '';
-  }
-
-  /** Link data naming the way back to the application, when the form was opened inside an authorization request. */
-  async function returnOf(flow: Flow): Promise<{ returnFlow?: string }> {
-    if (!flow.authParams) return {};
-    const params = SignupReturn.schema.safeParse(flow.authParams);
-    if (!params.success) return {};
-    return { returnFlow: await SignupReturn.start(store, params.data, { ttlMs: verifyTtlMs }) };
-  }
-
-  /** The "continue" link: a fresh authorization request with the saved parameters, the verified address as login_hint. */
-  async function continueHrefOf(data: Record<string, unknown>, email: string): Promise<string | null> {
-    const params = typeof data.returnFlow === 'string' ? await SignupReturn.take(store, data.returnFlow) : null;
-    if (!params) return null;
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) if (typeof value === 'string') query.set(key, value);
-    query.set('login_hint', email);
-    return `${issuerBase}/auth?${query.toString()}`;
   }
 
   // ---- rendering ------------------------------------------------------------------
@@ -190,43 +139,6 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     c.body = views.render('verify-invalid', { csrf: csrfToken(c), resendAction: '/register/resend' });
   }
 
-
-  // ---- mail -----------------------------------------------------------------------
-
-  async function sendVerification(customer: Customer, name: string, data: Record<string, unknown>): Promise<void> {
-    const { secret, expiresAt } = await registration.issueToken('verify-email', customer.id, verifyTtlMs, data);
-    const link = `${issuerBase}/verify/${secret}`;
-    const hours = Math.max(1, Math.round((expiresAt.getTime() - Date.now()) / 3_600_000));
-    await ctx.sendMail({
-      to: customer.email,
-      subject: 'Confirm your email address',
-      text: [
-        `Hello ${name},`,
-        '',
-        'Confirm your email address to finish creating your account:',
-        link,
-        '',
-        `The link works once and expires in ${hours} hours.`,
-        'If you did not create an account, ignore this email: nothing happens without the link.',
-      ].join('\n'),
-      html: views.render('mail-verify', { name, link, hours }),
-    });
-  }
-
-  async function sendExistingNotice(customer: Customer): Promise<void> {
-    await ctx.sendMail({
-      to: customer.email,
-      subject: 'Someone tried to create an account with your address',
-      text: [
-        `Hello ${customer.name},`,
-        '',
-        'Someone tried to create a new account with this email address, which already has an account.',
-        `If it was you: sign in with your existing account, or reset your password if you have forgotten it: ${issuerBase}/password/forgot`,
-        'If it was not you: you can ignore this email. Nothing was changed.',
-      ].join('\n'),
-      html: views.render('mail-existing', { name: customer.name, resetLink: `${issuerBase}/password/forgot` }),
-    });
-  }
 
   // ---- validation -----------------------------------------------------------------
 
@@ -285,6 +197,8 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       actor: 'anonymous',
       initialStatus: 'pending',
       context: { ip: c.ip, requestId: c.state.requestId, via: 'portal-form' },
+      // Post-write: the verification link, or a notice to the owner of an existing account.
+      afterWrite: { mail: 'verification', returnTo: flow.returnTo },
     });
 
     if (result.kind === 'denied') {
@@ -296,14 +210,6 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       return renderForm(c, flow, { values, formError: refusal(result.decision.reason, 'portal').message });
     }
 
-    if (result.kind === 'created') {
-      await sendVerification(result.customer, result.customer.name, await returnOf(flow));
-    } else if (result.customer.status === 'pending') {
-      // Not verified yet: this link, and only this one, activates the password typed now.
-      await sendVerification(result.customer, name, { passwordHash, name, ...(await returnOf(flow)) });
-    } else {
-      await sendExistingNotice(result.customer);
-    }
     renderSent(c, flow, result.customer.email);
   }
 
@@ -323,7 +229,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
     const customer = await store.customers.findByEmail(canonical.email);
     if (customer && customer.status === 'pending') {
       await store.tokens.revokeFor('verify-email', customer.id);
-      await sendVerification(customer, customer.name, await returnOf(flow));
+      await mail.verification(customer, { name: customer.name, returnTo: flow.returnTo });
       await ctx.audit('signup.verification_resent', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
     }
     // Same page whether or not a pending account exists.
@@ -331,16 +237,14 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
   }
 
   async function showVerify(c: Context) {
-    const secret = secretParam.safeParse(c.params.secret);
-    const token = secret.success ? await store.tokens.peek('verify-email', hashSecret(secret.data), new Date()) : null;
-    if (!token || !secret.success) return renderInvalidLink(c);
+    const secret = c.params.secret;
+    if (!(await peekLinkToken(store, 'verify-email', secret))) return renderInvalidLink(c);
     c.type = 'html';
-    c.body = views.render('verify', { action: `/verify/${secret.data}`, csrf: csrfToken(c) });
+    c.body = views.render('verify', { action: `/verify/${secret}`, csrf: csrfToken(c) });
   }
 
   async function submitVerify(c: Context) {
-    const secret = secretParam.safeParse(c.params.secret);
-    const token = secret.success ? await registration.redeemToken('verify-email', secret.data) : null;
+    const token = await redeemLinkToken(store, 'verify-email', c.params.secret);
     if (!token || !token.customerId) return renderInvalidLink(c);
     let customer = await store.customers.get(token.customerId);
     if (!customer) return renderInvalidLink(c);
@@ -366,7 +270,7 @@ export function signupPortalRoutes(ctx: GatewayContext, options: SignupPortalOpt
       name: result.customer.name,
       email: result.customer.email,
       companyName,
-      continueHref: await continueHrefOf(token.data, result.customer.email),
+      continueHref: await continueHref(store, config.ISSUER, token.data, result.customer.email),
     });
   }
 

@@ -1,23 +1,48 @@
 /**
  * The one registration service every sign-up path calls (portal form, Google, Active
- * Directory, inbound email, agent add, portal visitor).
+ * Directory, inbound email, agent add, portal visitor, sharing invitations). Its steps,
+ * named by where they run around the write (Kratos's hooks):
  *
- *   pre-write   canonicalise + evaluate (built-in rules, then plugins) -> may reject
+ *   pre-write   canonicalise + evaluate (built-in rules, then plugins), then admission
+ *               (policies/admission.ts: written or not, active or held pending) -> may reject
  *   write       one atomic store write: the account with its company and grants
  *               (the unique canonical email decides races: the loser gets `existing`)
- *   post-write  audit event with the decision trace; mail goes through the outbox
+ *   post-write  audit event with the decision trace; then the mail the request asks
+ *               for (`afterWrite`): the verification link, the notice to an existing
+ *               owner, or the invite. Callers never send these themselves. Mail goes
+ *               into the durable outbox; its worker sends and retries.
  *
  * A denied attempt leaves nothing but its audit event. Callers map results to pages
  * without revealing whether an account exists.
  *
  *   const result = await registration.register({ method: 'google', email, emailVerified: true, name, identity, actor });
+ *   const result = await registration.register({ method: 'email', email, emailVerified: false, actor, initialStatus: 'pending-if-unproven', afterWrite: { mail: 'invite' } });
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { hashSecret } from '../runtime/secrets.ts';
+import { randomUUID } from 'node:crypto';
 import { admission, type Attempt, type Decision, type Hold, type SignupMethod } from '../../policies/index.ts';
 import { StoreConflictError, type Customer, type Identity, type OneTimeTokenKind, type Store } from '../../adapters/store.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { issueLinkToken, redeemLinkToken, type IssuedToken } from './link-tokens.ts';
+import type { SignupMail } from './mail.ts';
+import type { ReturnParams } from './return-to.ts';
+
+export type { IssuedToken } from './link-tokens.ts';
+
+/**
+ * What the post-write step mails.
+ *   verification  (portal form) a new account gets its verification link; an existing
+ *                 pending one a new link bound to the password typed now (whoever
+ *                 proves the mailbox activates the password chosen with that link);
+ *                 an existing active one: a notice to its owner, never a link
+ *   invite        (inbound email, visitor, sharing) a new account without a password
+ *                 that may sign in, or is held until its address is proven, gets an
+ *                 invite link to set one
+ */
+export type AfterWrite = { mail: 'verification'; returnTo?: ReturnParams | null } | { mail: 'invite' };
+
+/** What the post-write step sent. */
+export type Mailed = 'verification' | 'account-notice' | 'invite' | null;
 
 export interface RegistrationRequest {
   method: SignupMethod;
@@ -41,6 +66,8 @@ export interface RegistrationRequest {
   initialStatus?: 'active' | 'pending' | 'pending-if-unproven';
   /** Extra audit data (ip, request id). */
   context?: Record<string, unknown>;
+  /** The mail of the post-write step; none by default. */
+  afterWrite?: AfterWrite;
 }
 
 /** The request's initial status, as the admission rule's hold. */
@@ -51,15 +78,9 @@ const HOLDS: Record<NonNullable<RegistrationRequest['initialStatus']>, Hold> = {
 };
 
 export type RegistrationResult =
-  | { kind: 'created'; customer: Customer; decision: Decision }
-  | { kind: 'existing'; customer: Customer; decision: Decision }
+  | { kind: 'created'; customer: Customer; decision: Decision; mailed?: Mailed }
+  | { kind: 'existing'; customer: Customer; decision: Decision; mailed?: Mailed }
   | { kind: 'denied'; decision: Decision };
-
-export interface IssuedToken {
-  /** The secret to put in a link: 256 bits, base64url. Never stored. */
-  secret: string;
-  expiresAt: Date;
-}
 
 export interface Registration {
   /** Decide only (simulate): no write, no audit. */
@@ -71,13 +92,22 @@ export interface Registration {
    * account is then removed) when the policy changed in between.
    */
   completeVerification(customer: Customer, actor: string): Promise<RegistrationResult>;
+  /** A link token for this customer (gateway/signup/link-tokens.ts). */
   issueToken(kind: OneTimeTokenKind, customerId: string, ttlMs: number, data?: Record<string, unknown>): Promise<IssuedToken>;
   /** Single-use: the first caller gets the token, every later or concurrent one gets null. */
   redeemToken(kind: OneTimeTokenKind, secret: string): Promise<{ customerId: string | null; data: Record<string, unknown> } | null>;
 }
 
-export function createRegistration(deps: { store: Store; policy: PolicyRuntime; logger: Logger }): Registration {
-  const { store, policy, logger } = deps;
+export interface RegistrationDeps {
+  store: Store;
+  policy: PolicyRuntime;
+  logger: Logger;
+  /** The post-write step's mail. */
+  mail: SignupMail;
+}
+
+export function createRegistration(deps: RegistrationDeps): Registration {
+  const { store, policy, logger, mail } = deps;
 
   function attemptOf(r: Pick<RegistrationRequest, 'method' | 'email' | 'emailVerified' | 'adminOverride' | 'hostedDomain' | 'serviceId'>): Attempt {
     const attempt: Attempt = { method: r.method, email: r.email, emailVerified: r.emailVerified === true };
@@ -100,6 +130,31 @@ export function createRegistration(deps: { store: Store; policy: PolicyRuntime; 
   function displayName(name: string | undefined, email: string): string {
     const cleaned = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 200);
     return cleaned || email.split('@')[0]!;
+  }
+
+  /** Post-write: the mail the request asked for, for the account it created or found. */
+  async function afterWrite(r: RegistrationRequest, kind: 'created' | 'existing', customer: Customer, decision: Decision): Promise<Mailed> {
+    const asked = r.afterWrite;
+    if (!asked) return null;
+    if (asked.mail === 'invite') {
+      const wantsLink = customer.portalAccess || customer.status === 'pending' || decision.verificationPending === true;
+      if (kind !== 'created' || !wantsLink || customer.passwordHash) return null;
+      await mail.invite(customer);
+      return 'invite';
+    }
+    if (kind === 'created') {
+      await mail.verification(customer, { name: customer.name, returnTo: asked.returnTo });
+      return 'verification';
+    }
+    if (customer.status === 'pending') {
+      // Not verified yet: this link, and only this one, activates the password typed now.
+      const name = displayName(r.name, customer.email);
+      const bind = r.passwordHash ? { bind: { passwordHash: r.passwordHash, name } } : {};
+      await mail.verification(customer, { name, ...bind, returnTo: asked.returnTo });
+      return 'verification';
+    }
+    await mail.accountExists(customer);
+    return 'account-notice';
   }
 
   return {
@@ -131,20 +186,20 @@ export function createRegistration(deps: { store: Store; policy: PolicyRuntime; 
       try {
         const created = await store.customers.create({ ...customer, createdAt: now });
         await auditDecision(r, decision, { customerId: created.id, created: true });
-        return { kind: 'created', customer: created, decision };
+        return { kind: 'created', customer: created, decision, mailed: await afterWrite(r, 'created', created, decision) };
       } catch (err) {
         if (err instanceof StoreConflictError && err.code === 'email_taken') {
           const existing = await store.customers.findByEmail(admitted.email);
           if (existing) {
             await auditDecision(r, decision, { customerId: existing.id, existing: true });
-            return { kind: 'existing', customer: existing, decision };
+            return { kind: 'existing', customer: existing, decision, mailed: await afterWrite(r, 'existing', existing, decision) };
           }
         }
         if (err instanceof StoreConflictError && err.code === 'identity_taken' && r.identity) {
           const holder = await store.customers.findByIdentity(r.identity.issuer, r.identity.subject);
           if (holder) {
             await auditDecision(r, decision, { customerId: holder.id, existing: true });
-            return { kind: 'existing', customer: holder, decision };
+            return { kind: 'existing', customer: holder, decision, mailed: await afterWrite(r, 'existing', holder, decision) };
           }
         }
         logger.error({ err, method: r.method }, 'registration write failed');
@@ -172,18 +227,7 @@ export function createRegistration(deps: { store: Store; policy: PolicyRuntime; 
       return { kind: 'created', customer: updated, decision };
     },
 
-    async issueToken(kind, customerId, ttlMs, data = {}) {
-      const secret = randomBytes(32).toString('base64url');
-      const now = new Date();
-      const expiresAt = new Date(now.getTime() + ttlMs);
-      await store.tokens.create({ kind, hash: hashSecret(secret), customerId, data, expiresAt, createdAt: now });
-      return { secret, expiresAt };
-    },
-
-    async redeemToken(kind, secret) {
-      if (typeof secret !== 'string' || !/^[\w-]{20,100}$/.test(secret)) return null;
-      const token = await store.tokens.consume(kind, hashSecret(secret), new Date());
-      return token ? { customerId: token.customerId, data: token.data } : null;
-    },
+    issueToken: (kind, customerId, ttlMs, data = {}) => issueLinkToken(store, kind, customerId, ttlMs, data),
+    redeemToken: (kind, secret) => redeemLinkToken(store, kind, secret),
   };
 }

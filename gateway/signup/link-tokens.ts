@@ -1,0 +1,48 @@
+/**
+ * The single-use, expiring secrets behind emailed links (verify, invite, reset): 256
+ * random bits for the link, only their SHA-256 in the store.
+ *
+ *   const { secret, expiresAt } = await issueLinkToken(store, 'invite', customer.id, INVITE_TTL_MS);
+ *   const token = await redeemLinkToken(store, 'invite', secretFromUrl);   // null when used, expired or unknown
+ */
+import { randomBytes } from 'node:crypto';
+import type { OneTimeTokenKind, Store } from '../../adapters/store.ts';
+import { hashSecret } from '../runtime/secrets.ts';
+
+export type LinkKind = Extract<OneTimeTokenKind, 'verify-email' | 'invite' | 'reset-password'>;
+
+export interface IssuedToken {
+  /** The secret to put in a link: 256 bits, base64url. Never stored. */
+  secret: string;
+  expiresAt: Date;
+}
+
+export interface LinkToken {
+  customerId: string | null;
+  /** Non-secret context stored with the link (a bound password hash, a return flow id). */
+  data: Record<string, unknown>;
+}
+
+const SECRET = /^[\w-]{20,100}$/;
+
+export async function issueLinkToken(store: Pick<Store, 'tokens'>, kind: OneTimeTokenKind, customerId: string, ttlMs: number, data: Record<string, unknown> = {}): Promise<IssuedToken> {
+  const secret = randomBytes(32).toString('base64url');
+  const now = new Date();
+  const expiresAt = new Date(now.getTime() + ttlMs);
+  await store.tokens.create({ kind, hash: hashSecret(secret), customerId, data, expiresAt, createdAt: now });
+  return { secret, expiresAt };
+}
+
+/** Single-use: the first caller gets the token, every later or concurrent one null. */
+export async function redeemLinkToken(store: Pick<Store, 'tokens'>, kind: OneTimeTokenKind, secret: unknown): Promise<LinkToken | null> {
+  if (typeof secret !== 'string' || !SECRET.test(secret)) return null;
+  const token = await store.tokens.consume(kind, hashSecret(secret), new Date());
+  return token ? { customerId: token.customerId, data: token.data } : null;
+}
+
+/** Reads a link without spending it (a GET must never spend a link: mail scanners prefetch them). */
+export async function peekLinkToken(store: Pick<Store, 'tokens'>, kind: OneTimeTokenKind, secret: unknown): Promise<LinkToken | null> {
+  if (typeof secret !== 'string' || !SECRET.test(secret)) return null;
+  const token = await store.tokens.peek(kind, hashSecret(secret), new Date());
+  return token ? { customerId: token.customerId, data: token.data } : null;
+}

@@ -1,0 +1,126 @@
+/**
+ * The mail the sign-up paths send, written once, each with its single-use link: the
+ * verification link (portal form), the notice to an existing owner, the invite to set a
+ * first password (inbound email, visitor, sharing), the password reset. Mail goes into
+ * the durable outbox (`sendMail`); the outbox worker sends and retries it, so nothing
+ * here waits on SMTP. Links are built from ISSUER, never from the Host header.
+ *
+ * The registration service sends the first three from its post-write step
+ * (gateway/signup/registration.ts); the re-send and reset routes call this directly.
+ *
+ *   const mail = createSignupMail({ store, views, issuer: config.ISSUER, sendMail });
+ *   await mail.invite(customer);
+ */
+import type { Customer, Store } from '../../adapters/store.ts';
+import type { Views } from '../http/views.ts';
+import { issueLinkToken } from './link-tokens.ts';
+import { saveReturn, type ReturnParams } from './return-to.ts';
+
+export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
+export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
+export const RESET_TTL_MS = 3600 * 1000;
+
+export interface VerificationLink {
+  /** The name to greet (the one typed now, for a repeated sign-up). */
+  name: string;
+  /** A password hash (and name) this link, and only this one, activates when followed. */
+  bind?: { passwordHash: string; name: string };
+  /** The authorization request to continue once verified. */
+  returnTo?: ReturnParams | null;
+}
+
+export interface SignupMail {
+  /** A verification link (24 h) for a pending account. */
+  verification(customer: Customer, link: VerificationLink): Promise<void>;
+  /** Tells the owner of an existing account that someone tried to sign up with the address. */
+  accountExists(customer: Customer): Promise<void>;
+  /** A new invite link (7 days) to set a first password; older invites stop working. */
+  invite(customer: Customer): Promise<void>;
+  /** A new reset link (1 hour); older reset links stop working. */
+  passwordReset(customer: Customer): Promise<void>;
+}
+
+/** A message for the outbox (the shape of GatewayContext.sendMail's, named here so the registration service needs no context). */
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+export interface SignupMailDeps {
+  store: Pick<Store, 'tokens'>;
+  views: Views;
+  issuer: string;
+  sendMail(message: MailMessage): Promise<void>;
+  verifyTtlMs?: number;
+}
+
+export function createSignupMail(deps: SignupMailDeps): SignupMail {
+  const { store, views, sendMail } = deps;
+  const base = deps.issuer.replace(/\/+$/, '');
+  const verifyTtlMs = deps.verifyTtlMs ?? VERIFY_TTL_MS;
+
+  return {
+    async verification(customer, link) {
+      const data = { ...(link.bind ?? {}), ...(await saveReturn(store, link.returnTo, verifyTtlMs)) };
+      const { secret, expiresAt } = await issueLinkToken(store, 'verify-email', customer.id, verifyTtlMs, data);
+      const href = `${base}/verify/${secret}`;
+      const hours = Math.max(1, Math.round((expiresAt.getTime() - Date.now()) / 3_600_000));
+      await sendMail({
+        to: customer.email,
+        subject: 'Confirm your email address',
+        text: [
+          `Hello ${link.name},`,
+          '',
+          'Confirm your email address to finish creating your account:',
+          href,
+          '',
+          `The link works once and expires in ${hours} hours.`,
+          'If you did not create an account, ignore this email: nothing happens without the link.',
+        ].join('\n'),
+        html: views.render('mail-verify', { name: link.name, link: href, hours }),
+      });
+    },
+
+    async accountExists(customer) {
+      const resetLink = `${base}/password/forgot`;
+      await sendMail({
+        to: customer.email,
+        subject: 'Someone tried to create an account with your address',
+        text: [
+          `Hello ${customer.name},`,
+          '',
+          'Someone tried to create a new account with this email address, which already has an account.',
+          `If it was you: sign in with your existing account, or reset your password if you have forgotten it: ${resetLink}`,
+          'If it was not you: you can ignore this email. Nothing was changed.',
+        ].join('\n'),
+        html: views.render('mail-existing', { name: customer.name, resetLink }),
+      });
+    },
+
+    async invite(customer) {
+      await store.tokens.revokeFor('invite', customer.id);
+      const { secret } = await issueLinkToken(store, 'invite', customer.id, INVITE_TTL_MS);
+      const link = `${base}/invite/${secret}`;
+      await sendMail({
+        to: customer.email,
+        subject: 'Set your password for the support portal',
+        text: `Hello ${customer.name},\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
+        html: views.render('mail-invite', { name: customer.name, link }),
+      });
+    },
+
+    async passwordReset(customer) {
+      await store.tokens.revokeFor('reset-password', customer.id);
+      const { secret } = await issueLinkToken(store, 'reset-password', customer.id, RESET_TTL_MS);
+      const link = `${base}/password/reset/${secret}`;
+      await sendMail({
+        to: customer.email,
+        subject: 'Reset your password',
+        text: `Hello ${customer.name},\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
+        html: views.render('mail-reset', { name: customer.name, link }),
+      });
+    },
+  };
+}
