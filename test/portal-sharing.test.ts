@@ -151,4 +151,13 @@ test('share invitations: refused on a service not open to anyone, and when the p
   t.is(refused.body.error, 'invitation_denied');
   t.like(refused.body.details, { reason: 'method_disabled' });
   t.is(await gw.context.store.customers.findByEmail('someone@partner.example'), null);
+  // A denylisted address: refused without the customer learning that a denylist matched.
+  await setPolicy(gw, { anyone: { email: true } });
+  await gw.context.store.denylist.add([{ value: 'blocked.example', kind: 'domain', createdAt: new Date(), createdBy: 'test' }]);
+  await gw.context.policy.changed();
+  const blocked = await invite(gw.issuer, token, { email: 'someone@blocked.example', service: 'open' });
+  t.is(blocked.status, 422);
+  t.is(blocked.body.error, 'invitation_denied');
+  t.deepEqual(blocked.body.details, { reason: 'registration_refused' });
+  t.notRegex(JSON.stringify(blocked.body), /deny|blocked\.example/i);
 });

@@ -4,8 +4,11 @@
  *
  *   const who = await authenticateBearer(ctx, provider, store);   // throws 401
  *   requireScope(who, 'registrations:email');                     // throws 403
+ *
+ *   router.post('/api/x', jsonBody, bearerAuth(deps, (who) => requireScope(who, 'x')), validated(...));
+ *   const who = bearerPrincipal(ctx);                             // in the handler
  */
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import type { Provider } from 'oidc-provider';
 import type { Customer, Store } from '../../adapters/store.ts';
 import { AppError } from './errors.ts';
@@ -40,4 +43,25 @@ export function requireScope(principal: Principal, scope: string): void {
   if (!principal.scopes.has(scope)) {
     throw new AppError('forbidden', 403, `This token lacks the ${scope} scope.`);
   }
+}
+
+/**
+ * Middleware form, so a route authenticates before it validates input: 401 without a
+ * valid token, then `check` (scope, token kind: throws 403), then the principal waits
+ * in the request state for the handler (`bearerPrincipal`).
+ */
+export function bearerAuth(deps: { provider: Provider; store: Store }, check?: (principal: Principal) => void) {
+  return async function requireBearer(ctx: Context, next: Next): Promise<void> {
+    const principal = await authenticateBearer(ctx, deps.provider, deps.store);
+    check?.(principal);
+    ctx.state.principal = principal;
+    await next();
+  };
+}
+
+/** The principal `bearerAuth` authenticated for this request. */
+export function bearerPrincipal(ctx: Context): Principal {
+  const principal = ctx.state.principal as Principal | undefined;
+  if (!principal) throw new Error('bearerPrincipal: the route has no bearerAuth');
+  return principal;
 }

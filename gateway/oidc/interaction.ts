@@ -13,7 +13,9 @@
  */
 import type { Context } from 'koa';
 import { errors, type Provider } from 'oidc-provider';
+import { z } from 'zod';
 import { AppError } from '../http/errors.ts';
+import type { EdgeProblem } from '../http/validation.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -21,6 +23,17 @@ export const EXPIRED_INTERACTION = 'This sign-in page has expired. Go back to th
 
 export function interactionExpired(detail?: string): AppError {
   return new AppError('interaction_expired', 400, EXPIRED_INTERACTION, detail ? { detail } : {});
+}
+
+/** The `:uid` of every interaction route (oidc-provider's uids are URL-safe ids). */
+export const UidParams = z.object({ uid: z.string().regex(/^[\w-]{1,128}$/) });
+
+/** The body of a form that carries nothing but its CSRF token (consent, cancel). */
+export const CsrfOnlyForm = z.object({ csrf: z.string() });
+
+/** `invalid` for interaction routes (gateway/http/validation.ts `validated`): a request that fails its schema names no live interaction. */
+export function expiredWhenInvalid(_c: Context, problem: EdgeProblem): never {
+  throw interactionExpired(`malformed ${problem.where}`);
 }
 
 /**

@@ -23,7 +23,8 @@ import type { Views } from '../http/views.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
 import { formRateLimited } from '../http/form-limit.ts';
-import { abortInteraction, clientDisplayName, finishLogin, interactionExpired, loadInteraction } from './interaction.ts';
+import { validated, type EdgeProblem } from '../http/validation.ts';
+import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, finishLogin, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
 
 export const GENERIC_LOGIN_FAILURE = 'Incorrect email or password.';
 
@@ -76,7 +77,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     });
   }
 
-  router.get('/:uid', async (ctx) => {
+  router.get('/:uid', validated({ params: UidParams }, async (ctx) => {
     const interaction = await loadInteraction(provider, ctx);
     const name = await clientDisplayName(provider, interaction.params.client_id);
     if (interaction.prompt.name === 'login') {
@@ -104,36 +105,38 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return;
     }
     throw new AppError('unsupported_prompt', 400, 'This sign-in request cannot be completed.', { detail: `prompt ${interaction.prompt.name}` });
-  });
+  }, expiredWhenInvalid));
 
-  router.post('/:uid/login', formBody, csrf, async (ctx) => {
+  /** A login form that cannot be read gets the one generic failure, like every other failure. */
+  async function unreadableLogin(ctx: Context, problem: EdgeProblem) {
+    if (problem.where !== 'body') expiredWhenInvalid(ctx, problem);
     const interaction = await loadInteraction(provider, ctx, { prompt: 'login' });
-    const form = loginForm.safeParse(ctx.request.body);
+    ctx.status = 400;
+    await renderLogin(ctx, interaction.uid, await clientDisplayName(provider, interaction.params.client_id), { error: GENERIC_LOGIN_FAILURE });
+  }
+
+  router.post('/:uid/login', formBody, csrf, validated({ params: UidParams, body: loginForm }, async (ctx, { body: form }) => {
+    const interaction = await loadInteraction(provider, ctx, { prompt: 'login' });
     const name = await clientDisplayName(provider, interaction.params.client_id);
-    if (!form.success) {
-      ctx.status = 400;
-      await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE });
-      return;
-    }
-    const canonical = canonicalizeEmail(form.data.email);
-    const accountKey = addressKey(form.data.email);
+    const canonical = canonicalizeEmail(form.email);
+    const accountKey = addressKey(form.email);
     const limited = await formRateLimited(ctx, limits, [['loginIp', ctx.ip], ['loginAccount', accountKey]]);
-    if (limited) return renderLogin(ctx, interaction.uid, name, { error: limited, email: form.data.email });
+    if (limited) return renderLogin(ctx, interaction.uid, name, { error: limited, email: form.email });
 
     const customer = canonical.ok ? await store.customers.findByEmail(canonical.email) : null;
-    const passwordOk = await passwordMatches(hasher, customer?.passwordHash, form.data.password);
+    const passwordOk = await passwordMatches(hasher, customer?.passwordHash, form.password);
     if (!customer || !passwordOk || !canSignIn(customer)) {
       await deps.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip } });
       ctx.status = 401;
-      await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE, email: form.data.email });
+      await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE, email: form.email });
       return;
     }
     await limits.reset('loginAccount', accountKey);
     await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'password' } });
     await finishLogin(provider, ctx, customer.id, ['pwd']);
-  });
+  }, unreadableLogin));
 
-  router.post('/:uid/confirm', formBody, csrf, async (ctx) => {
+  router.post('/:uid/confirm', formBody, csrf, validated({ params: UidParams, body: CsrfOnlyForm }, async (ctx) => {
     const interaction = await loadInteraction(provider, ctx, { prompt: 'consent' });
     const accountId = interaction.session?.accountId;
     const clientId = interaction.params.client_id;
@@ -147,12 +150,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     ctx.status = 303;
     ctx.redirect(redirectTo);
-  });
+  }, expiredWhenInvalid));
 
-  router.post('/:uid/abort', formBody, csrf, async (ctx) => {
+  router.post('/:uid/abort', formBody, csrf, validated({ params: UidParams, body: CsrfOnlyForm }, async (ctx) => {
     await loadInteraction(provider, ctx);
     await abortInteraction(provider, ctx, 'The person cancelled the sign-in.');
-  });
+  }, expiredWhenInvalid));
 
   return router;
 }

@@ -17,7 +17,8 @@ import type { GatewayContext } from '../runtime/context.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { refusal } from '../http/refusals.ts';
-import { abortInteraction, interactionExpired, loadInteraction } from './interaction.ts';
+import { validated } from '../http/validation.ts';
+import { abortInteraction, CsrfOnlyForm, expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
 import { boundService, SERVICE_PROMPT, verdictFor } from './service-prompt.ts';
 
 export function serviceInteractionRoutes(ctx: Pick<GatewayContext, 'config' | 'provider' | 'store' | 'policy' | 'views' | 'audit'>): Router {
@@ -34,7 +35,7 @@ export function serviceInteractionRoutes(ctx: Pick<GatewayContext, 'config' | 'p
     return { interaction, client, clientId, serviceId, accountId };
   }
 
-  router.get('/:uid/service', async (c) => {
+  router.get('/:uid/service', validated({ params: UidParams }, async (c) => {
     const { interaction, client, clientId, serviceId, accountId } = await serviceInteraction(c);
     const verdict = await verdictFor(ctx, accountId, serviceId);
 
@@ -67,12 +68,12 @@ export function serviceInteractionRoutes(ctx: Pick<GatewayContext, 'config' | 'p
     const redirectTo = await ctx.provider.interactionResult(c.req, c.res, { service: { serviceId, granted: verdict.kind === 'grant' } }, { mergeWithLastSubmission: true });
     c.status = 303;
     c.redirect(redirectTo);
-  });
+  }, expiredWhenInvalid));
 
-  router.post('/:uid/service/cancel', formBody, csrf, async (c) => {
+  router.post('/:uid/service/cancel', formBody, csrf, validated({ params: UidParams, body: CsrfOnlyForm }, async (c) => {
     await serviceInteraction(c);
     await abortInteraction(ctx.provider, c, 'The account may not use this service.');
-  });
+  }, expiredWhenInvalid));
 
   return router;
 }

@@ -28,6 +28,8 @@ import type { GatewayContext } from '../runtime/context.ts';
 import { authenticateBearer } from '../http/bearer.ts';
 import { AppError } from '../http/errors.ts';
 import { jsonBody } from '../http/body.ts';
+import { refusal } from '../http/refusals.ts';
+import { validated } from '../http/validation.ts';
 import { registerEmailSender } from '../signup/email.ts';
 import { boundService } from '../oidc/service-prompt.ts';
 
@@ -51,15 +53,11 @@ export interface ShareCandidate {
   email: string;
 }
 
-function validation(error: z.ZodError): AppError {
-  return new AppError('validation_failed', 422, 'The request is not valid.', { details: error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
-}
-
 function asCandidate(c: Customer): ShareCandidate {
   return { id: c.id, name: c.name, email: c.email };
 }
 
-export function sharingRoutes(ctx: GatewayContext): Router {
+export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'policy' | 'registration' | 'audit'>): Router {
   const router = new Router();
 
   /** The signed-in customer sharing in `serviceId`, or a 401/403. */
@@ -83,43 +81,40 @@ export function sharingRoutes(ctx: GatewayContext): Router {
     return (await ctx.store.customers.list({ ...query, limit: QUERY_WINDOW })).items;
   }
 
-  router.get('/api/portal/share-candidates', async (c) => {
-    const query = candidatesQuery.safeParse(c.query);
-    if (!query.success) throw validation(query.error);
-    const { customer, service } = await sharer(c, query.data.service);
+  router.get('/api/portal/share-candidates', validated({ query: candidatesQuery }, async (c, { query }) => {
+    const { customer, service } = await sharer(c, query.service);
     const allowed = sharingSearches(ctx.policy.current().policy.portal.sharing);
     const found: Customer[] = [];
-    if (allowed.company && customer.companyId) found.push(...(await search({ search: query.data.q, companyId: customer.companyId })));
-    if (allowed.serviceSearch) found.push(...(await search({ search: query.data.q, service: service.id })));
+    if (allowed.company && customer.companyId) found.push(...(await search({ search: query.q, companyId: customer.companyId })));
+    if (allowed.serviceSearch) found.push(...(await search({ search: query.q, service: service.id })));
     if (allowed.serviceExactEmail) {
-      const canonical = canonicalizeEmail(query.data.q);
+      const canonical = canonicalizeEmail(query.q);
       const exact = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
       if (exact && exact.services.includes(service.id)) found.push(exact);
     }
     const unique = new Map(found.filter((candidate) => isShareCandidate(customer, candidate)).map((c2) => [c2.id, c2]));
     c.body = { items: [...unique.values()].slice(0, MAX_CANDIDATES).map(asCandidate) };
-  });
+  }));
 
-  router.post('/api/portal/share-invitations', jsonBody, async (c) => {
-    const body = invitationBody.safeParse(c.request.body);
-    if (!body.success) throw validation(body.error);
-    const { customer, service } = await sharer(c, body.data.service);
+  router.post('/api/portal/share-invitations', jsonBody, validated({ body: invitationBody }, async (c, { body }) => {
+    const { customer, service } = await sharer(c, body.service);
     if (service.requestAccess !== 'anyone') {
       throw new AppError('service_not_open', 403, 'Only people who already have access can be added to this service; share with an existing customer instead.');
     }
-    const canonical = canonicalizeEmail(body.data.email);
+    const canonical = canonicalizeEmail(body.email);
     if (!canonical.ok) throw new AppError('invalid_email', 422, 'Enter a valid email address.');
     if (await ctx.store.customers.findByEmail(canonical.email)) {
       throw new AppError('already_customer', 409, 'This person already has an account; share with them by searching for their address.');
     }
     const outcome = await registerEmailSender(ctx, { email: canonical.email }, `customer:${customer.id}`);
     if (outcome.result === 'denied') {
-      throw new AppError('invitation_denied', 422, 'This address cannot be invited.', { details: { reason: outcome.reason } });
+      // The code the customer side may see: never that a denylist or a plugin refused.
+      throw new AppError('invitation_denied', 422, 'This address cannot be invited.', { details: { reason: refusal(outcome.reason, 'portal').code } });
     }
     await ctx.audit('portal.share_invitation', { actor: `customer:${customer.id}`, target: outcome.customerId, data: { serviceId: service.id, result: outcome.result, invited: outcome.invited } });
     c.status = outcome.result === 'created' ? 201 : 200;
     c.body = { result: outcome.result, invited: outcome.invited, customerId: outcome.customerId };
-  });
+  }));
 
   return router;
 }

@@ -12,9 +12,9 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { GatewayContext } from '../runtime/context.ts';
-import { AppError } from '../http/errors.ts';
-import { authenticateBearer, requireScope } from '../http/bearer.ts';
+import { bearerAuth, bearerPrincipal, requireScope } from '../http/bearer.ts';
 import { jsonBody } from '../http/body.ts';
+import { validated } from '../http/validation.ts';
 import type { RegistrationResult } from './registration.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
 
@@ -57,22 +57,18 @@ export async function registerEmailSender(
   return { result: result.kind, reason: result.decision.reason, customerId: customer.id, portalAccess: customer.portalAccess, invited: result.mailed === 'invite' };
 }
 
-export function emailSignupRoutes(ctx: GatewayContext): Router {
+export function emailSignupRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'registration'>): Router {
   const router = new Router();
+  const reporter = bearerAuth(ctx, (who) => requireScope(who, 'registrations:email'));
 
-  router.post('/api/registrations/email', jsonBody, async (c) => {
-    const principal = await authenticateBearer(c, ctx.provider, ctx.store);
-    requireScope(principal, 'registrations:email');
-    const body = intakeBody.safeParse(c.request.body);
-    if (!body.success) {
-      throw new AppError('validation_failed', 422, 'The request body is not valid.', { details: body.error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
-    }
+  router.post('/api/registrations/email', jsonBody, reporter, validated({ body: intakeBody }, async (c, { body }) => {
+    const principal = bearerPrincipal(c);
     await ctx.limits.hit('intakeClient', principal.clientId);
-    await ctx.limits.hit('intakeAddress', addressKey(body.data.email));
-    const outcome = await registerEmailSender(ctx, body.data, principal.actor);
+    await ctx.limits.hit('intakeAddress', addressKey(body.email));
+    const outcome = await registerEmailSender(ctx, body, principal.actor);
     c.status = outcome.result === 'created' ? 201 : 200;
     c.body = outcome;
-  });
+  }));
 
   return router;
 }

@@ -6,6 +6,7 @@
  *   const token = await redeemLinkToken(store, 'invite', secretFromUrl);   // null when used, expired or unknown
  */
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import type { OneTimeTokenKind, Store } from '../../adapters/store.ts';
 import { hashSecret } from '../runtime/secrets.ts';
 
@@ -24,6 +25,9 @@ export interface LinkToken {
 }
 
 const SECRET = /^[\w-]{20,100}$/;
+
+/** The secret in a link's URL (`/verify/:secret`, `/invite/:secret`, ...), for route schemas. */
+export const LinkSecret = z.string().regex(SECRET);
 
 export async function issueLinkToken(store: Pick<Store, 'tokens'>, kind: OneTimeTokenKind, customerId: string, ttlMs: number, data: Record<string, unknown> = {}): Promise<IssuedToken> {
   const secret = randomBytes(32).toString('base64url');

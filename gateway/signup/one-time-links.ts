@@ -21,10 +21,21 @@ import { createPasswordRules, PASSWORD_MESSAGES } from './password-rules.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
-import { peekLinkToken, redeemLinkToken, type LinkKind } from './link-tokens.ts';
+import { validated, type EdgeProblem } from '../http/validation.ts';
+import { LinkSecret, peekLinkToken, redeemLinkToken } from './link-tokens.ts';
 import { createSignupMail } from './mail.ts';
 
-const passwordForm = z.object({ password: z.string().max(1024), confirm: z.string().max(1024) });
+const SecretParams = z.object({ secret: LinkSecret });
+const passwordForm = z.object({ password: z.string().max(1024), confirm: z.string().max(1024), csrf: z.string() });
+type PasswordForm = z.output<typeof passwordForm>;
+/** Whatever is typed (or not) gets the same answer: the address is read leniently. */
+const forgotForm = z.object({ email: z.string().max(1024).catch(''), csrf: z.string() });
+
+const LINKS = {
+  invite: { path: '/invite', title: 'Set your password' },
+  'reset-password': { path: '/password/reset', title: 'Choose a new password' },
+} as const;
+type LinkKind = keyof typeof LINKS;
 
 export function setPasswordRoutes(ctx: GatewayContext): Router {
   const router = new Router();
@@ -44,27 +55,41 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     c.body = ctx.views.render('error', { title: 'Link expired', message, code });
   }
 
-  /** Validates the form, then spends the link; null when the page was already answered. */
-  async function redeem(c: Context, kind: LinkKind, action: string, title: string): Promise<{ customer: Customer; password: string } | null> {
-    const secret = c.params.secret!;
-    const form = passwordForm.safeParse(c.request.body);
-    if (!form.success) return page(c, action, title, { password: 'Enter a password.' }, 400), null;
-    if (form.data.password !== form.data.confirm) return page(c, action, title, { confirm: 'The passwords do not match.' }, 400), null;
+  const expiredLink = (c: Context, kind: LinkKind) => gone(c, 'This link has expired or was already used. Ask for a new one.', `${kind}_invalid`);
+
+  /** A malformed link is an expired one; an unreadable form asks for the password again. */
+  function unreadable(kind: LinkKind) {
+    return (c: Context, problem: EdgeProblem) => {
+      if (problem.where === 'params') return expiredLink(c, kind);
+      return page(c, `${LINKS[kind].path}/${c.params.secret}`, LINKS[kind].title, { password: 'Enter a password.' }, 400);
+    };
+  }
+
+  /** The link's page with its form. */
+  function linkPage(kind: LinkKind) {
+    return validated({ params: SecretParams }, (c, { params }) => page(c, `${LINKS[kind].path}/${params.secret}`, LINKS[kind].title, {}), unreadable(kind));
+  }
+
+  /** Checks the form, then spends the link; null when the page was already answered. */
+  async function redeem(c: Context, kind: LinkKind, secret: string, form: PasswordForm): Promise<{ customer: Customer; password: string } | null> {
+    const action = `${LINKS[kind].path}/${secret}`;
+    const title = LINKS[kind].title;
+    if (form.password !== form.confirm) return page(c, action, title, { confirm: 'The passwords do not match.' }, 400), null;
     // Check the password before spending the single-use link.
     const pending = await peekLinkToken(ctx.store, kind, secret);
     const owner = pending?.customerId ? await ctx.store.customers.get(pending.customerId) : null;
-    const problem = rules.problem(form.data.password, owner?.email ?? '');
+    const problem = rules.problem(form.password, owner?.email ?? '');
     if (problem) return page(c, action, title, { password: PASSWORD_MESSAGES[problem] }, 400), null;
     const redeemed = await redeemLinkToken(ctx.store, kind, secret);
     const customer = redeemed?.customerId ? await ctx.store.customers.get(redeemed.customerId) : null;
-    if (!customer) return gone(c, 'This link has expired or was already used. Ask for a new one.', `${kind}_invalid`), null;
-    return { customer, password: form.data.password };
+    if (!customer) return expiredLink(c, kind), null;
+    return { customer, password: form.password };
   }
 
   // ---- Invite -----------------------------------------------------------------------
-  router.get('/invite/:secret', (c) => page(c, `/invite/${c.params.secret}`, 'Set your password', {}));
-  router.post('/invite/:secret', formBody, csrf, async (c) => {
-    const redeemed = await redeem(c, 'invite', `/invite/${c.params.secret}`, 'Set your password');
+  router.get('/invite/:secret', linkPage('invite'));
+  router.post('/invite/:secret', formBody, csrf, validated({ params: SecretParams, body: passwordForm }, async (c, { params, body }) => {
+    const redeemed = await redeem(c, 'invite', params.secret, body);
     if (!redeemed) return;
     let { customer } = redeemed;
     if (!customer.emailVerified) {
@@ -88,15 +113,15 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     await ctx.audit('customer.invite_accepted', { actor: `customer:${customer.id}`, target: customer.id });
     c.type = 'html';
     c.body = ctx.views.render('invite-done', { email: customer.email, portal: true });
-  });
+  }, unreadable('invite')));
 
   // ---- Password reset ---------------------------------------------------------------
   router.get('/password/forgot', (c) => {
     c.type = 'html';
     c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: false, email: '' });
   });
-  router.post('/password/forgot', formBody, csrf, async (c) => {
-    const raw = typeof (c.request.body as Record<string, unknown>).email === 'string' ? ((c.request.body as Record<string, string>).email ?? '') : '';
+  router.post('/password/forgot', formBody, csrf, validated({ body: forgotForm }, async (c, { body }) => {
+    const raw = body.email;
     const canonical = canonicalizeEmail(raw);
     await ctx.limits.hit('signupIp', c.ip);
     await ctx.limits.hit('resendAddress', addressKey(raw));
@@ -108,10 +133,10 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     // The same answer whether or not the address has an account.
     c.type = 'html';
     c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: true, email: raw.slice(0, 320) });
-  });
-  router.get('/password/reset/:secret', (c) => page(c, `/password/reset/${c.params.secret}`, 'Choose a new password', {}));
-  router.post('/password/reset/:secret', formBody, csrf, async (c) => {
-    const redeemed = await redeem(c, 'reset-password', `/password/reset/${c.params.secret}`, 'Choose a new password');
+  }));
+  router.get('/password/reset/:secret', linkPage('reset-password'));
+  router.post('/password/reset/:secret', formBody, csrf, validated({ params: SecretParams, body: passwordForm }, async (c, { params, body }) => {
+    const redeemed = await redeem(c, 'reset-password', params.secret, body);
     if (!redeemed) return;
     const { customer } = redeemed;
     if (customer.status !== 'active') return gone(c, 'This link can no longer be used. Contact support.', 'reset-password_invalid');
@@ -121,7 +146,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     await ctx.audit('customer.password_reset', { actor: `customer:${customer.id}`, target: customer.id });
     c.type = 'html';
     c.body = ctx.views.render('invite-done', { email: customer.email, portal: true });
-  });
+  }, unreadable('reset-password')));
 
   return router;
 }

@@ -11,9 +11,11 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { GatewayContext } from '../runtime/context.ts';
+import type { Context, Next } from 'koa';
 import { AppError } from '../http/errors.ts';
-import { authenticateBearer, requireScope } from '../http/bearer.ts';
+import { bearerAuth, bearerPrincipal, requireScope } from '../http/bearer.ts';
 import { jsonBody } from '../http/body.ts';
+import { validated } from '../http/validation.ts';
 import { registerEmailSender } from './email.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
 
@@ -24,25 +26,26 @@ const visitorBody = z.strictObject({
   name: z.string().max(200).optional(),
 });
 
-export function visitorRoutes(ctx: GatewayContext): Router {
+export function visitorRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'policy' | 'registration'>): Router {
   const router = new Router();
-
-  router.post('/api/portal/visitors', jsonBody, async (c) => {
-    const principal = await authenticateBearer(c, ctx.provider, ctx.store);
-    if (principal.kind !== 'client') throw new AppError('client_token_required', 403, 'Use the portal\'s client_credentials token.');
-    requireScope(principal, VISITOR_SCOPE);
+  const portalClient = bearerAuth(ctx, (who) => {
+    if (who.kind !== 'client') throw new AppError('client_token_required', 403, 'Use the portal\'s client_credentials token.');
+    requireScope(who, VISITOR_SCOPE);
+  });
+  async function publicPortalOnly(_c: Context, next: Next) {
     if (ctx.policy.current().policy.portal.access !== 'public') {
       throw new AppError('portal_not_public', 403, 'The portal is for registered customers only; visitors cannot be registered.');
     }
-    const body = visitorBody.safeParse(c.request.body);
-    if (!body.success) {
-      throw new AppError('validation_failed', 422, 'The request body is not valid.', { details: body.error.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })) });
-    }
+    await next();
+  }
+
+  router.post('/api/portal/visitors', jsonBody, portalClient, publicPortalOnly, validated({ body: visitorBody }, async (c, { body }) => {
+    const principal = bearerPrincipal(c);
     // Same budget as the mail intake: per calling client, and per address (an address
     // cannot be made to receive invite after invite).
     await ctx.limits.hit('intakeClient', principal.clientId);
-    await ctx.limits.hit('intakeAddress', addressKey(body.data.email));
-    const outcome = await registerEmailSender(ctx, { email: body.data.email, name: body.data.name }, principal.actor);
+    await ctx.limits.hit('intakeAddress', addressKey(body.email));
+    const outcome = await registerEmailSender(ctx, { email: body.email, name: body.name }, principal.actor);
     c.status = outcome.result === 'created' ? 201 : 200;
     c.body = {
       result: outcome.result,
@@ -50,7 +53,7 @@ export function visitorRoutes(ctx: GatewayContext): Router {
       ...(outcome.customerId ? { customerId: outcome.customerId } : {}),
       invited: outcome.invited,
     };
-  });
+  }));
 
   return router;
 }
