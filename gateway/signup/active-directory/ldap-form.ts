@@ -1,0 +1,103 @@
+/**
+ * The LDAP form style of Active Directory sign-in: Windows credentials typed into our
+ * page, checked by binding against the directory (adapters/directory.ts: search by
+ * sAMAccountName or userPrincipalName, bind as the user, empty passwords and disabled
+ * accounts refused before any bind).
+ *
+ *   GET  /interaction/:uid/ad   the form (404 without LDAP_URL)
+ *   POST /interaction/:uid/ad   bind, then sign in / link / sign up (resolve.ts)
+ *
+ * Every failure to bind gets the one generic message; attempts count against the login
+ * rate limits per IP and per typed login. Identity recorded: issuer `ldapIssuer(config)`,
+ * subject = the entry's DN, lower-cased (the stable key until identities move to
+ * objectGUID, which the directory port now returns: issue 11).
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { ldapIssuer, type Directory } from '../../../adapters/directory.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
+import { AppError } from '../../http/errors.ts';
+import { formBody } from '../../http/body.ts';
+import { csrfToken, requireCsrf } from '../../http/csrf.ts';
+import { formRateLimited } from '../../http/form-limit.ts';
+import { validated, type EdgeProblem } from '../../http/validation.ts';
+import { expiredWhenInvalid, loadInteraction, UidParams } from '../../oidc/interaction.ts';
+import { resolveDirectoryPerson } from './resolve.ts';
+import { renderAdRefusal, signInWithAd } from './pages.ts';
+
+export const AD_GENERIC_FAILURE = 'Incorrect Windows username or password.';
+export const AD_UNAVAILABLE_MESSAGE =
+  'The Windows / Active Directory sign-in cannot reach the directory right now. Try again in a few minutes, or sign in another way.';
+
+/** Credentials come from the form body only; anything in the query string is ignored. */
+const adLoginForm = z.object({
+  username: z.string().max(512).default(''),
+  password: z.string().max(2048).default(''),
+  csrf: z.string(),
+});
+
+type LdapFormDeps = Pick<GatewayContext, 'config' | 'provider' | 'store' | 'limits' | 'views' | 'registration' | 'audit'>;
+
+export function ldapFormRoutes(ctx: LdapFormDeps, directory: Directory | null): Router {
+  const router = new Router();
+  const csrf = requireCsrf(ctx.config.ISSUER);
+  const { LDAP_URL: url, LDAP_SEARCH_BASE: searchBase } = ctx.config;
+  const identityIssuer = url && searchBase ? ldapIssuer({ url, searchBase }) : null;
+
+  function requireDirectory(): { dir: Directory; issuer: string } {
+    if (!directory || !identityIssuer) throw new AppError('not_found', 404, 'Not found.');
+    return { dir: directory, issuer: identityIssuer };
+  }
+
+  function renderForm(c: Context, uid: string, status: number, extra: { error?: string; username?: string } = {}) {
+    c.status = status;
+    c.type = 'html';
+    c.body = ctx.views.render('ad-login', { uid, csrf: csrfToken(c), ...extra });
+  }
+
+  /** An unreadable form gets the one generic failure. */
+  async function unreadable(c: Context, problem: EdgeProblem) {
+    requireDirectory();
+    if (problem.where !== 'body') expiredWhenInvalid(c, problem);
+    const interaction = await loadInteraction(ctx.provider, c, { prompt: 'login' });
+    renderForm(c, interaction.uid, 400, { error: AD_GENERIC_FAILURE });
+  }
+
+  router.get('/interaction/:uid/ad', validated({ params: UidParams }, async (c) => {
+    requireDirectory();
+    const interaction = await loadInteraction(ctx.provider, c, { prompt: 'login' });
+    renderForm(c, interaction.uid, 200);
+  }, unreadable));
+
+  router.post('/interaction/:uid/ad', formBody, csrf, validated({ params: UidParams, body: adLoginForm }, async (c, { body }) => {
+    const { dir, issuer } = requireDirectory();
+    const interaction = await loadInteraction(ctx.provider, c, { prompt: 'login' });
+    const login = body.username.trim();
+    const accountKey = `ad:${login.toLowerCase().slice(0, 256)}`;
+    const limited = await formRateLimited(c, ctx.limits, [['loginIp', c.ip], ['loginAccount', accountKey]]);
+    if (limited) return renderForm(c, interaction.uid, 429, { error: limited, username: login });
+
+    const result = await dir.authenticate(login, body.password);
+    if (!result.ok) {
+      if (result.reason === 'unavailable') {
+        c.set('Retry-After', '30');
+        return renderForm(c, interaction.uid, 503, { error: AD_UNAVAILABLE_MESSAGE, username: login });
+      }
+      await ctx.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: c.ip, method: 'activeDirectory' } });
+      return renderForm(c, interaction.uid, 401, { error: AD_GENERIC_FAILURE, username: login });
+    }
+
+    const { user } = result;
+    const outcome = await resolveDirectoryPerson(
+      ctx,
+      { identity: { issuer, subject: user.dn.trim().toLowerCase() }, email: user.email, name: user.name, proof: 'directory_bind' },
+      { ip: c.ip, requestId: c.state.requestId },
+    );
+    if (!outcome.ok) return renderAdRefusal(ctx, c, interaction.uid, outcome.reason);
+    await ctx.limits.reset('loginAccount', accountKey);
+    await signInWithAd(ctx, c, outcome.customer, 'activeDirectory');
+  }, unreadable));
+
+  return router;
+}
