@@ -39,7 +39,7 @@ import { trackAccountSessions } from './oidc/account-sessions.ts';
 import { createRegistration } from './signup/registration.ts';
 import { createSignupMail } from './signup/mail.ts';
 import { portalRegisterLink, signupPortalRoutes } from './signup/portal.ts';
-import { googleLoginOption, googleSignupRoutes } from './signup/google.ts';
+import { googleLoginOption, googleSignupRoutes } from './signup/google/index.ts';
 import { adLoginOptions, directoryFromConfig, signupAdRoutes } from './signup/active-directory/index.ts';
 import { emailSignupRoutes, registerEmailSender } from './signup/email.ts';
 import { visitorRoutes } from './signup/visitor.ts';

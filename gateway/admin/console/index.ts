@@ -32,7 +32,7 @@ import type { ConsoleKit, PageData, PageGroup } from './page.ts';
 import { servicesPages } from './services.ts';
 import { sessionRoutes, signInWhenNeeded } from './session.ts';
 import { simulatePages } from './simulate.ts';
-import { googleEnabled } from '../../signup/google.ts';
+import { googleEnabled } from '../../signup/google/index.ts';
 
 /** The console's sections, in navigation order. */
 const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, denylistPages, customersPages, simulatePages, auditPages];
