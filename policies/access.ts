@@ -98,6 +98,14 @@ export function isShareCandidate(caller: { id: string }, candidate: { id: string
 }
 
 /**
+ * "AD registration & authentication" (GoToAssist) is on: self-registration is `anyone`
+ * with Active Directory ticked. Both AD styles' login buttons show only then.
+ */
+export function activeDirectoryOn(policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
+  return policy.selfRegistration === 'anyone' && policy.anyone.activeDirectory;
+}
+
+/**
  * The AD connector (the on-prem login page posting signed assertions) is on when a login
  * URL is saved and self-registration is `anyone`; the URL, or null when it is off.
  */

@@ -15,7 +15,7 @@ export type { Snapshot, SnapshotInput } from './snapshot.ts';
 export { evaluate, companyForDomain } from './evaluate.ts';
 export { applyPlugins } from './plugins.ts';
 export type { ApplyPluginsOptions } from './plugins.ts';
-export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isShareCandidate, adConnectorLoginUrl } from './access.ts';
+export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isShareCandidate, activeDirectoryOn, adConnectorLoginUrl } from './access.ts';
 export type { AccountState, ServiceRefusal, ServiceVerdict, SharingSearches } from './access.ts';
 export { admission, awaitsProof } from './admission.ts';
 export type { Admission, Hold } from './admission.ts';

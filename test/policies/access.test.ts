@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import {
+  activeDirectoryOn,
   adConnectorLoginUrl,
   canSignIn,
   isShareCandidate,
@@ -114,5 +115,18 @@ const CONNECTOR: Array<[string, Parameters<typeof adConnectorLoginUrl>[0], strin
 for (const [label, settings, expected] of CONNECTOR) {
   test(`adConnectorLoginUrl: ${label} -> ${expected === null ? 'off' : 'on'}`, (t) => {
     t.is(adConnectorLoginUrl(settings), expected);
+  });
+}
+
+const AD_ON: Array<[string, Parameters<typeof activeDirectoryOn>[0], boolean]> = [
+  ['anyone with AD ticked', policy('anyone', { activeDirectory: true }), true],
+  ['anyone without AD', policy('anyone', { activeDirectory: false }), false],
+  ['companies, AD ticked in the anyone settings', policy('companies', { activeDirectory: true }), false],
+  ['off, AD ticked in the anyone settings', policy('off', { activeDirectory: true }), false],
+];
+
+for (const [label, settings, expected] of AD_ON) {
+  test(`activeDirectoryOn: ${label} -> ${expected}`, (t) => {
+    t.is(activeDirectoryOn(settings), expected);
   });
 }
