@@ -58,7 +58,8 @@ test('public portal: the policy still decides (registration off means denied, no
   t.is(denied.status, 200);
   t.deepEqual(denied.body, { result: 'denied', reason: 'registration_disabled', invited: false });
   t.is(await gw.context.store.customers.findByEmail('nobody@example.com'), null);
-  await new Promise((r) => setTimeout(r, 700));
+  // Every message queued so far has reached the sink once one outbox poll is done.
+  await gw.context.jobs.outbox!.poll();
   t.false(sink.messages.some((m) => JSON.stringify(m.to ?? '').includes('nobody@example.com')));
 });
 

@@ -443,13 +443,15 @@ test('connector: expired, wrong audience, wrong issuer, too long-lived and badly
 
 test('connector: an assertion signed with the previous secret is accepted during the grace period and refused after', async (t) => {
   const { gw, rp } = await startAdGateway(t);
-  const old = await rotateAdSecret(gw.context.store, 0);
-  const graceMs = 3000;
-  const current = await rotateAdSecret(gw.context.store, graceMs);
+  const { store } = gw.context;
+  const HOUR = 3600_000;
+  const old = await rotateAdSecret(store, 0);
+  const current = await rotateAdSecret(store, HOUR);
   t.not(old, current);
-  const secrets = await getAdSecrets(gw.context.store);
+  const secrets = await getAdSecrets(store);
   t.is(secrets.current?.value, current);
   t.is(secrets.previous?.value, old);
+  t.true(secrets.previous!.expiresAt.getTime() > Date.now(), 'the grace period is running');
 
   const ua = new UserAgent();
   const flow = await beginSignIn(rp, ua);
@@ -457,16 +459,24 @@ test('connector: an assertion signed with the previous secret is accepted during
   t.is(accepted.status, 303, 'old secret accepted during the grace period');
   t.truthy((await completeSignIn(rp, ua, accepted, flow)).sub);
 
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, secrets.previous!.expiresAt.getTime() - Date.now()) + 50));
+  // The same two rotations made two hours ago (rotateAdSecret's injected clock): the
+  // one-hour grace period is over, without waiting for it.
+  const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
+  const oldThen = await rotateAdSecret(store, 0, twoHoursAgo);
+  const currentThen = await rotateAdSecret(store, HOUR, twoHoursAgo);
+  const later = await getAdSecrets(store);
+  t.is(later.previous?.value, oldThen);
+  t.true(later.previous!.expiresAt.getTime() < Date.now(), 'the grace period is over');
+
   const ua2 = new UserAgent();
   const flow2 = await beginSignIn(rp, ua2);
-  const refused = await postAssertion(ua2, gw.issuer, await signAssertion(old, gw.issuer), await toOnPremPage(ua2, gw, flow2.loginPage));
+  const refused = await postAssertion(ua2, gw.issuer, await signAssertion(oldThen, gw.issuer), await toOnPremPage(ua2, gw, flow2.loginPage));
   t.is(refused.status, 401, 'old secret refused after the grace period');
   t.regex(refused.body, /ad_assertion_invalid/);
 
   const ua3 = new UserAgent();
   const flow3 = await beginSignIn(rp, ua3);
-  const withCurrent = await postAssertion(ua3, gw.issuer, await signAssertion(current, gw.issuer), await toOnPremPage(ua3, gw, flow3.loginPage));
+  const withCurrent = await postAssertion(ua3, gw.issuer, await signAssertion(currentThen, gw.issuer), await toOnPremPage(ua3, gw, flow3.loginPage));
   t.is(withCurrent.status, 303, 'the current secret still works');
 });
 
