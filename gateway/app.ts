@@ -38,7 +38,7 @@ import { serviceInteractionRoutes } from './oidc/service-interaction.ts';
 import { trackAccountSessions } from './oidc/account-sessions.ts';
 import { createRegistration } from './signup/registration.ts';
 import { createSignupMail } from './signup/mail.ts';
-import { portalRegisterLink, signupPortalRoutes } from './signup/portal.ts';
+import { portalRegisterLink, signupPortalRoutes } from './signup/portal/index.ts';
 import { googleLoginOption, googleSignupRoutes } from './signup/google/index.ts';
 import { adLoginOptions, directoryFromConfig, signupAdRoutes } from './signup/active-directory/index.ts';
 import { emailSignupRoutes, registerEmailSender } from './signup/email.ts';
