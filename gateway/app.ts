@@ -14,36 +14,16 @@ import type Router from '@koa/router';
 import { createMemoryAdapterFactory } from '../adapters/oidc-memory.ts';
 import { createRedisAdapterFactory } from '../adapters/oidc-redis.ts';
 import { startMailIntake, type MailIntake } from '../adapters/mail-intake.ts';
-import type { GatewayContext, GatewayDeps } from './runtime/context.ts';
-import type { Config } from './runtime/config.ts';
-import { createLogger } from './runtime/logger.ts';
-import { loadKeyMaterial } from './runtime/keys.ts';
-import { createPasswordHasher } from './runtime/passwords.ts';
-import { addressKey, createRateLimits, defaultLimitSpecs } from './runtime/ratelimit.ts';
-import { ensureBootstrapAdmin, type BootstrapAdmin } from './runtime/bootstrap.ts';
-import { createPolicyRuntime, loadPlugins } from './runtime/policy-runtime.ts';
-import { openStore } from './runtime/store.ts';
-import { openRedis } from './runtime/redis.ts';
-import { startBackgroundJobs } from './runtime/jobs.ts';
-import { createViews } from './http/views.ts';
-import { errorHandler } from './http/error-handler.ts';
-import { securityHeaders } from './http/security.ts';
-import { issuerHostRedirect } from './http/issuer-host.ts';
-import { countRequests, createMetrics, opsRoutes, requestId } from './http/ops.ts';
-import { createProvider } from './oidc/provider.ts';
-import { createFindAccount } from './oidc/accounts.ts';
-import { loadClients } from './oidc/clients.ts';
-import { interactionRoutes } from './oidc/interactions.ts';
-import { serviceInteractionRoutes } from './oidc/service-interaction.ts';
-import { trackAccountSessions } from './oidc/account-sessions.ts';
-import { createRegistration } from './signup/registration.ts';
-import { createSignupMail } from './signup/mail.ts';
-import { portalRegisterLink, signupPortalRoutes } from './signup/portal/index.ts';
-import { googleLoginOption, googleSignupRoutes } from './signup/google/index.ts';
-import { adLoginOptions, directoryFromConfig, signupAdRoutes } from './signup/active-directory/index.ts';
-import { emailSignupRoutes, registerEmailSender } from './signup/email.ts';
-import { visitorRoutes } from './signup/visitor.ts';
-import { setPasswordRoutes } from './signup/one-time-links.ts';
+import {
+  addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
+  loadPlugins, openRedis, openStore, startBackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
+} from './runtime/index.ts';
+import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, securityHeaders } from './http/index.ts';
+import { createFindAccount, createProvider, interactionRoutes, loadClients, serviceInteractionRoutes, trackAccountSessions } from './oidc/index.ts';
+import {
+  adLoginOptions, createRegistration, createSignupMail, directoryFromConfig, emailSignupRoutes, googleLoginOption, googleSignupRoutes,
+  portalRegisterLink, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
+} from './signup/index.ts';
 import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
 import { portalRoutes } from './portal/index.ts';

@@ -1,5 +1,5 @@
 /**
- * The page behind the `service` interaction prompt (see service-access.ts).
+ * The page behind the `service` interaction prompt (see service-prompt.ts).
  *
  *   GET  /interaction/:uid/service          first use allowed: grant, audit, continue the
  *                                           sign-in; refused: the service-denied page (403)

@@ -7,7 +7,8 @@
  *        { email, name?, messageId? } -> { result: created|existing|denied, reason, ... }
  *   SMTP intake (SMTP_INTAKE_PORT)     feeds the same function (auto-replies, bounces and
  *                                      list mail are ignored by adapters/mail-intake.ts)
- * The invite's set-password page lives in gateway/set-password.ts.
+ * The invite is the registration service's post-write step; its set-password page lives in
+ * gateway/signup/one-time-links.ts.
  */
 import Router from '@koa/router';
 import { z } from 'zod';
