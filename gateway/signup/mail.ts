@@ -20,6 +20,26 @@ export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
 export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const RESET_TTL_MS = 3600 * 1000;
 
+/** The mails that carry a link to set a password: where the link points, how long it lives, what the mail says. */
+const LINK_MAILS = {
+  invite: {
+    path: '/invite',
+    ttlMs: INVITE_TTL_MS,
+    subject: 'Set your password for the support portal',
+    view: 'mail-invite',
+    text: (name: string, link: string) =>
+      `Hello ${name},\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
+  },
+  'reset-password': {
+    path: '/password/reset',
+    ttlMs: RESET_TTL_MS,
+    subject: 'Reset your password',
+    view: 'mail-reset',
+    text: (name: string, link: string) =>
+      `Hello ${name},\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
+  },
+} as const;
+
 export interface VerificationLink {
   /** The name to greet (the one typed now, for a repeated sign-up). */
   name: string;
@@ -61,6 +81,15 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
   const base = deps.issuer.replace(/\/+$/, '');
   const verifyTtlMs = deps.verifyTtlMs ?? VERIFY_TTL_MS;
 
+  /** A new link of this kind (LINK_MAILS) mailed to the customer; their older links of the kind stop working. */
+  async function sendFreshLink(customer: Customer, kind: keyof typeof LINK_MAILS): Promise<void> {
+    const mail = LINK_MAILS[kind];
+    await store.tokens.revokeFor(kind, customer.id);
+    const { secret } = await issueLinkToken(store, kind, customer.id, mail.ttlMs);
+    const link = `${base}${mail.path}/${secret}`;
+    await sendMail({ to: customer.email, subject: mail.subject, text: mail.text(customer.name, link), html: views.render(mail.view, { name: customer.name, link }) });
+  }
+
   return {
     async verification(customer, link) {
       const data = { ...(link.bind ?? {}), ...(await saveReturn(store, link.returnTo, verifyTtlMs)) };
@@ -99,28 +128,7 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
       });
     },
 
-    async invite(customer) {
-      await store.tokens.revokeFor('invite', customer.id);
-      const { secret } = await issueLinkToken(store, 'invite', customer.id, INVITE_TTL_MS);
-      const link = `${base}/invite/${secret}`;
-      await sendMail({
-        to: customer.email,
-        subject: 'Set your password for the support portal',
-        text: `Hello ${customer.name},\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
-        html: views.render('mail-invite', { name: customer.name, link }),
-      });
-    },
-
-    async passwordReset(customer) {
-      await store.tokens.revokeFor('reset-password', customer.id);
-      const { secret } = await issueLinkToken(store, 'reset-password', customer.id, RESET_TTL_MS);
-      const link = `${base}/password/reset/${secret}`;
-      await sendMail({
-        to: customer.email,
-        subject: 'Reset your password',
-        text: `Hello ${customer.name},\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
-        html: views.render('mail-reset', { name: customer.name, link }),
-      });
-    },
+    invite: (customer) => sendFreshLink(customer, 'invite'),
+    passwordReset: (customer) => sendFreshLink(customer, 'reset-password'),
   };
 }
