@@ -22,7 +22,8 @@ export interface Configuration {
   policy: Policy;
   companies: readonly Company[];
   services: readonly Service[];
-  denylist: ReadonlyArray<Pick<DenylistEntry, 'value' | 'kind'>>;
+  /** The entries, or the denied domains of a compiled snapshot (only domains matter here). */
+  denylist: ReadonlyArray<Pick<DenylistEntry, 'value' | 'kind'>> | { readonly deniedDomains: ReadonlySet<string> };
 }
 
 export interface ConfigurationReport {
@@ -83,7 +84,7 @@ function domainClaimIssues(companies: readonly Company[]): ConfigurationReport {
 }
 
 function denylistConflictWarnings(companies: readonly Company[], denylist: Configuration['denylist']): PolicyIssue[] {
-  const denied = new Set(denylist.filter((entry) => entry.kind === 'domain').map((entry) => entry.value));
+  const denied = 'deniedDomains' in denylist ? denylist.deniedDomains : new Set(denylist.filter((entry) => entry.kind === 'domain').map((entry) => entry.value));
   const warnings: PolicyIssue[] = [];
   companies.forEach((company, index) => {
     company.acceptedDomains.forEach((domain, j) => {

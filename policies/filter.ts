@@ -53,6 +53,7 @@ function bitCountFor(keys: number): number {
 export class StringFilter {
   readonly #words: Uint32Array;
   readonly #mask: number;
+  #added = 0;
 
   /** @example const filter = new StringFilter(1_000_000); filter.add('corp.com'); filter.mightContain('corp.com') // true */
   constructor(expectedKeys: number) {
@@ -61,7 +62,18 @@ export class StringFilter {
     this.#mask = bits / 32 - 1;
   }
 
+  /** How many keys it was sized for (16 bits each); past that its false-positive rate climbs. */
+  get capacity(): number {
+    return ((this.#mask + 1) * 32) / BITS_PER_KEY;
+  }
+
+  /** How many add() calls it has taken (a key added twice counts twice; removals are impossible). */
+  get added(): number {
+    return this.#added;
+  }
+
   add(value: string): void {
+    this.#added += 1;
     const hash = hashKey(value);
     const word = hash & this.#mask;
     this.#words[word] = (this.#words[word] ?? 0) | probeBits(hash);

@@ -6,13 +6,19 @@
  *
  * The inputs should be parsed (canonical) values. Entries still go through the
  * canonicaliser (its fast path makes that cheap for canonical values), and one
- * that is invalid is left out and counted in `skipped`
- * (so a bad stored entry is visible instead of silently never matching).
- * When two companies claim the same domain (checkConfiguration forbids it) the
- * first one keeps it.
+ * that is invalid is left out and listed in `skipped` (so a bad stored entry is
+ * visible instead of silently never matching). When two companies claim the same
+ * domain (checkConfiguration forbids it) the one with the smallest id keeps it,
+ * whatever order they come in, so a snapshot built by deltas equals one compiled
+ * from scratch.
  *
- * Treat a snapshot as immutable: compile a new one when the configuration changes
- * (the Sets and Maps are shared with the prefilters, which are built once).
+ * Changes: `policies/delta.ts` applies one admin change (a denylist add, a company
+ * replaced, ...) to a snapshot in time proportional to the change, not to the lists.
+ * The `change*` functions below do that work. They hand the big Sets and Maps over to
+ * the snapshot they return: the snapshot passed in is consumed and must not be read
+ * afterwards (the gateway keeps exactly one current snapshot, so nothing else holds
+ * it). Each change runs synchronously, so a reader on the same event loop never sees
+ * half of one.
  */
 import { canonicalizeDomain, canonicalizeEmail } from './email.ts';
 import { StringFilter } from './filter.ts';
@@ -23,6 +29,18 @@ export interface SnapshotInput {
   companies: readonly Company[];
   services: readonly Service[];
   denylist: Iterable<Pick<DenylistEntry, 'value' | 'kind'>>;
+}
+
+/**
+ * A stored value the snapshot had to leave out. `kind` is the denylist kind
+ * (`email` / `domain`), `company_domain` for an accepted domain that is not a domain,
+ * or `company` for a stored company whose shape is not a company at all.
+ */
+export interface SkippedEntry {
+  kind: 'email' | 'domain' | 'company_domain' | 'company' | 'denylist';
+  value: unknown;
+  /** For company_domain and company: which company. */
+  companyId?: string;
 }
 
 export interface Snapshot {
@@ -36,78 +54,237 @@ export interface Snapshot {
   readonly denylistFilter: StringFilter;
   /** Bloom prefilter over the keys of companyByDomain. */
   readonly companyDomainFilter: StringFilter;
-  /** Stored values that were not valid addresses/domains and were therefore left out. */
-  readonly skipped: ReadonlyArray<{ value: unknown; kind: unknown }>;
+  /** Stored values that were not valid addresses/domains/companies and were therefore left out. */
+  readonly skipped: ReadonlyArray<SkippedEntry>;
 }
 
-function canonicalDomainOf(value: string, allowSingleLabel: boolean): string | null {
+/** The same fields, writable: what the change functions work on. Never exported. */
+interface Parts {
+  policy: Policy;
+  servicesById: Map<string, Service>;
+  companiesById: Map<string, Company>;
+  companyByDomain: Map<string, Company>;
+  deniedEmails: Set<string>;
+  deniedDomains: Set<string>;
+  denylistFilter: StringFilter;
+  companyDomainFilter: StringFilter;
+  skipped: SkippedEntry[];
+}
+
+function canonicalDomainOf(value: unknown, allowSingleLabel: boolean): string | null {
+  if (typeof value !== 'string') return null;
   const result = canonicalizeDomain(value, { allowSingleLabel });
   return result.ok ? result.domain : null;
 }
 
-function canonicalEmailOf(value: string): string | null {
+function canonicalEmailOf(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
   const result = canonicalizeEmail(value);
   return result.ok ? result.email : null;
 }
 
-type Skipped = Array<{ value: unknown; kind: unknown }>;
-
-function compileDenylist(denylist: SnapshotInput['denylist'], skipped: Skipped) {
-  const entries = Array.isArray(denylist) ? (denylist as Array<Pick<DenylistEntry, 'value' | 'kind'>>) : [...denylist];
-  const emails = new Set<string>();
-  const domains = new Set<string>();
-  const filter = new StringFilter(entries.length);
-  for (const entry of entries) {
-    const value = typeof entry.value === 'string' ? entry.value : '';
-    const canonical = entry.kind === 'email' ? canonicalEmailOf(value) : entry.kind === 'domain' ? canonicalDomainOf(value, true) : null;
-    if (canonical === null) {
-      skipped.push({ value: entry.value, kind: entry.kind });
-      continue;
-    }
-    if (entry.kind === 'email') emails.add(canonical);
-    else domains.add(canonical);
-    filter.add(canonical);
-  }
-  return { emails, domains, filter };
+/** The canonical denylist value of a stored entry, or null when it is not valid. */
+function canonicalDenylistValue(entry: Pick<DenylistEntry, 'value' | 'kind'>): string | null {
+  if (entry.kind === 'email') return canonicalEmailOf(entry.value);
+  if (entry.kind === 'domain') return canonicalDomainOf(entry.value, true);
+  return null;
 }
 
-function compileCompanyDomains(companies: readonly Company[], skipped: Skipped): Map<string, Company> {
-  const byDomain = new Map<string, Company>();
-  for (const company of companies) {
-    for (const raw of company.acceptedDomains) {
-      const domain = typeof raw === 'string' ? canonicalDomainOf(raw, false) : null;
-      if (domain === null) skipped.push({ value: raw, kind: 'company_domain' });
-      else if (!byDomain.has(domain)) byDomain.set(domain, company);
-    }
-  }
-  return byDomain;
+function skippedDenylistEntry(entry: Pick<DenylistEntry, 'value' | 'kind'>): SkippedEntry {
+  return { kind: entry.kind === 'email' || entry.kind === 'domain' ? entry.kind : 'denylist', value: entry.value };
 }
 
-function filterOf(source: Iterable<string>): StringFilter {
-  const keys = [...source];
-  const filter = new StringFilter(keys.length);
+/** True when a stored company has the shape compiling relies on. */
+function isCompanyShaped(value: unknown): value is Company {
+  const c = value as Partial<Company> | null;
+  return (
+    typeof c === 'object' && c !== null && typeof c.id === 'string' && typeof c.name === 'string' &&
+    Array.isArray(c.acceptedDomains) && Array.isArray(c.services) && typeof c.allowSubdomains === 'boolean' &&
+    typeof c.selfRegistration === 'object' && c.selfRegistration !== null
+  );
+}
+
+/** Canonical accepted domains of a company; invalid ones are reported through `skip`. */
+function companyDomains(company: Company, skip?: (entry: SkippedEntry) => void): string[] {
+  const domains: string[] = [];
+  for (const raw of company.acceptedDomains) {
+    const domain = canonicalDomainOf(raw, false);
+    if (domain === null) skip?.({ kind: 'company_domain', value: raw, companyId: company.id });
+    else domains.push(domain);
+  }
+  return domains;
+}
+
+/** A filter sized for `keys` with room to grow, holding them. */
+function filterOf(keys: Iterable<string>, size: number): StringFilter {
+  const filter = new StringFilter(size);
   for (const key of keys) filter.add(key);
   return filter;
 }
 
+/** The filter, or a bigger rebuilt one when adds have outgrown what it was sized for. */
+function roomyFilter(filter: StringFilter, keys: () => Iterable<string>, count: number): StringFilter {
+  if (filter.added <= filter.capacity) return filter;
+  return filterOf(keys(), count * 2);
+}
+
+function* both(a: Iterable<string>, b: Iterable<string>): Iterable<string> {
+  yield* a;
+  yield* b;
+}
+
+/** `company` takes `domain` unless a company with a smaller id holds it. */
+function claimDomain(parts: Parts, domain: string, company: Company): void {
+  const holder = parts.companyByDomain.get(domain);
+  if (holder !== undefined && holder.id !== company.id && holder.id < company.id) return;
+  if (holder === undefined) parts.companyDomainFilter.add(domain);
+  parts.companyByDomain.set(domain, company);
+}
+
+function freeze(parts: Parts): Snapshot {
+  return Object.freeze({ ...parts });
+}
+
+/** Takes over the structures of a snapshot (consumed by the change that follows). */
+function partsOf(snapshot: Snapshot): Parts {
+  return { ...(snapshot as unknown as Parts) };
+}
+
 /**
- * Builds the immutable lookup snapshot evaluate() reads.
+ * Builds the lookup snapshot evaluate() reads.
  *
  * @example const snapshot = compileSnapshot({ policy, companies, services, denylist });
  */
 export function compileSnapshot(input: SnapshotInput): Snapshot {
-  const skipped: Skipped = [];
-  const denylist = compileDenylist(input.denylist, skipped);
-  const companyByDomain = compileCompanyDomains(input.companies, skipped);
-  return Object.freeze({
+  const skipped: SkippedEntry[] = [];
+  const entries = Array.isArray(input.denylist) ? (input.denylist as Array<Pick<DenylistEntry, 'value' | 'kind'>>) : [...input.denylist];
+  const deniedEmails = new Set<string>();
+  const deniedDomains = new Set<string>();
+  const denylistFilter = new StringFilter(entries.length);
+  for (const entry of entries) {
+    const canonical = canonicalDenylistValue(entry);
+    if (canonical === null) {
+      skipped.push(skippedDenylistEntry(entry));
+      continue;
+    }
+    (entry.kind === 'email' ? deniedEmails : deniedDomains).add(canonical);
+    denylistFilter.add(canonical);
+  }
+
+  const companiesById = new Map<string, Company>();
+  for (const company of input.companies as unknown[]) {
+    if (isCompanyShaped(company)) companiesById.set(company.id, company);
+    else skipped.push({ kind: 'company', value: (company as { id?: unknown } | null)?.id ?? null, companyId: String((company as { id?: unknown } | null)?.id ?? '') });
+  }
+  const parts: Parts = {
     policy: input.policy,
     servicesById: new Map(input.services.map((service) => [service.id, service])),
-    companiesById: new Map(input.companies.map((company) => [company.id, company])),
-    companyByDomain,
-    deniedEmails: denylist.emails,
-    deniedDomains: denylist.domains,
-    denylistFilter: denylist.filter,
-    companyDomainFilter: filterOf(companyByDomain.keys()),
+    companiesById,
+    companyByDomain: new Map(),
+    deniedEmails,
+    deniedDomains,
+    denylistFilter,
+    companyDomainFilter: new StringFilter(0),
     skipped,
-  });
+  };
+  const claims: Array<[string, Company]> = [];
+  for (const company of companiesById.values()) {
+    for (const domain of companyDomains(company, (entry) => skipped.push(entry))) claims.push([domain, company]);
+  }
+  parts.companyDomainFilter = new StringFilter(claims.length);
+  for (const [domain, company] of claims) claimDomain(parts, domain, company);
+  return freeze(parts);
+}
+
+/* ------------------------------------------------------------- changes */
+
+/** The snapshot with `policy` in force. */
+export function changePolicy(snapshot: Snapshot, policy: Policy): Snapshot {
+  return freeze({ ...partsOf(snapshot), policy });
+}
+
+/**
+ * The snapshot with these entries added to and these values removed from the
+ * denylist (removals first). Invalid entries are skipped and listed, as when compiling.
+ */
+export function changeDenylist(
+  snapshot: Snapshot,
+  change: { add?: readonly Pick<DenylistEntry, 'value' | 'kind'>[]; remove?: readonly string[] },
+): Snapshot {
+  const parts = partsOf(snapshot);
+  const removed = new Set<string>();
+  for (const value of change.remove ?? []) {
+    const email = canonicalEmailOf(value);
+    const domain = canonicalDomainOf(value, true);
+    if (email !== null) parts.deniedEmails.delete(email);
+    if (domain !== null) parts.deniedDomains.delete(domain);
+    removed.add(value);
+  }
+  // A removed value that had been skipped is no longer a problem.
+  if (removed.size > 0 && parts.skipped.length > 0) {
+    parts.skipped = parts.skipped.filter((s) => !(typeof s.value === 'string' && (s.kind === 'email' || s.kind === 'domain' || s.kind === 'denylist') && removed.has(s.value)));
+  }
+  for (const entry of change.add ?? []) {
+    const canonical = canonicalDenylistValue(entry);
+    if (canonical === null) {
+      const skip = skippedDenylistEntry(entry);
+      if (!parts.skipped.some((s) => s.kind === skip.kind && s.value === skip.value)) parts.skipped = [...parts.skipped, skip];
+      continue;
+    }
+    const set = entry.kind === 'email' ? parts.deniedEmails : parts.deniedDomains;
+    if (set.has(canonical)) continue;
+    set.add(canonical);
+    parts.denylistFilter.add(canonical);
+  }
+  parts.denylistFilter = roomyFilter(parts.denylistFilter, () => both(parts.deniedEmails, parts.deniedDomains), parts.deniedEmails.size + parts.deniedDomains.size);
+  return freeze(parts);
+}
+
+/**
+ * The snapshot with company `id` replaced by `company`, added, or removed (null). A
+ * domain the old version held goes to the next claimant, if any, as compiling would.
+ */
+export function changeCompany(snapshot: Snapshot, id: string, company: Company | null): Snapshot {
+  const parts = partsOf(snapshot);
+  const old = parts.companiesById.get(id);
+  const freed = new Set<string>();
+  if (old) {
+    for (const domain of companyDomains(old)) {
+      if (parts.companyByDomain.get(domain)?.id === id) {
+        parts.companyByDomain.delete(domain);
+        freed.add(domain);
+      }
+    }
+    parts.companiesById.delete(id);
+  }
+  if (parts.skipped.some((s) => s.companyId === id)) parts.skipped = parts.skipped.filter((s) => s.companyId !== id);
+  if (company !== null) {
+    if (isCompanyShaped(company) && company.id === id) {
+      parts.companiesById.set(id, company);
+      const skipped: SkippedEntry[] = [];
+      for (const domain of companyDomains(company, (entry) => skipped.push(entry))) {
+        claimDomain(parts, domain, company);
+        freed.delete(domain);
+      }
+      if (skipped.length > 0) parts.skipped = [...parts.skipped, ...skipped];
+    } else {
+      parts.skipped = [...parts.skipped, { kind: 'company', value: id, companyId: id }];
+    }
+  }
+  // Rare (checkConfiguration forbids two claims): another company also claims a freed domain.
+  if (freed.size > 0) {
+    for (const other of parts.companiesById.values()) {
+      for (const domain of companyDomains(other)) if (freed.has(domain)) claimDomain(parts, domain, other);
+    }
+  }
+  parts.companyDomainFilter = roomyFilter(parts.companyDomainFilter, () => parts.companyByDomain.keys(), parts.companyByDomain.size);
+  return freeze(parts);
+}
+
+/** The snapshot with service `id` replaced, added, or removed (null). */
+export function changeService(snapshot: Snapshot, id: string, service: Service | null): Snapshot {
+  const parts = partsOf(snapshot);
+  if (service === null) parts.servicesById.delete(id);
+  else parts.servicesById.set(id, service);
+  return freeze(parts);
 }
