@@ -258,6 +258,10 @@ function createDenylistStore(): DenylistStore {
     async all() {
       return sorted().map(copyEntry);
     },
+    async *scan(batchSize) {
+      const values = [...byValue.values()].map(({ value, kind }) => ({ value, kind }));
+      for (let i = 0; i < values.length; i += batchSize) yield values.slice(i, i + batchSize);
+    },
   };
 }
 

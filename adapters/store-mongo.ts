@@ -161,6 +161,16 @@ async function guarded<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Iterates a cursor, mapping driver failures to the port's errors like guarded(). */
+async function* guardedCursor<T>(open: () => AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* open();
+  } catch (error) {
+    if (error instanceof MongoError || isSocketError(error)) throw unavailable(error);
+    throw error;
+  }
+}
+
 /** Runs a write whose unique-key violation means `code`. */
 async function conflictAs<T>(code: StoreConflictCode, write: () => Promise<T>): Promise<T> {
   try {
@@ -438,6 +448,20 @@ function createDenylistStore(collection: () => Collection<StoredDoc>): DenylistS
         return { items: docs.map(toEntry), total };
       }),
     all: () => guarded(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map(toEntry)),
+    // Unsorted and projected to value + kind: a million entries stream in batches without
+    // a server-side sort (FerretDB sorts in memory) and without decoding dates and notes.
+    async *scan(batchSize) {
+      const cursor = guardedCursor(() => collection().find({}, { projection: { _id: 0, value: 1, kind: 1 }, batchSize }));
+      let batch: Array<Pick<DenylistEntry, 'value' | 'kind'>> = [];
+      for await (const doc of cursor) {
+        batch.push({ value: doc.value as string, kind: doc.kind as DenylistEntry['kind'] });
+        if (batch.length >= batchSize) {
+          yield batch;
+          batch = [];
+        }
+      }
+      if (batch.length > 0) yield batch;
+    },
   };
 }
 

@@ -144,6 +144,12 @@ export interface DenylistStore {
   list(query: DenylistQuery): Promise<{ items: DenylistEntry[]; total: number }>;
   /** Every entry, for compiling the policy snapshot. */
   all(): Promise<DenylistEntry[]>;
+  /**
+   * Optional: every entry's value and kind in batches of about `batchSize`, in no set
+   * order, for compiling a large denylist without holding every stored document at
+   * once. Callers fall back to all() when a store lacks it.
+   */
+  scan?(batchSize: number): AsyncIterable<Array<Pick<DenylistEntry, 'value' | 'kind'>>>;
 }
 
 export type OneTimeTokenKind = 'verify-email' | 'invite' | 'reset-password' | 'ad-assertion-jti' | 'link-identity' | 'admin-signin' | 'flow';

@@ -134,7 +134,7 @@ function createApp(ctx: GatewayContext): Koa {
   ];
 
   const oidc = provider.callback();
-  const ops = opsRoutes({ store: ctx.store, redis: ctx.redis, metrics });
+  const ops = opsRoutes({ store: ctx.store, redis: ctx.redis, policy: ctx.policy, metrics });
 
   // The HTTP stack, outermost first.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- router middleware types differ from Koa's by design

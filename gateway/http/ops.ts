@@ -2,7 +2,11 @@
  * Operations endpoints and the request plumbing around every request.
  *
  *   GET /healthz   the process answers (liveness)
- *   GET /readyz    every store this process uses answers (readiness; 503 names the one down)
+ *   GET /readyz    every store this process uses answers (readiness; 503 names the one down),
+ *                  plus `policy`: the snapshot's state (`current`, `loading` while the
+ *                  denylist compiles at start, `stale` while a rebuild is pending),
+ *                  configuration version and counts of stored values left out. Informational:
+ *                  logins are served meanwhile; sign-ups that would be allowed answer 503.
  *   GET /metrics   Prometheus
  *   GET /static/app.css
  *
@@ -15,6 +19,7 @@ import type { Context, Next } from 'koa';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { Store } from '../../adapters/store.ts';
+import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import { VIEWS_DIR } from './views.ts';
 
 export interface Metrics {
@@ -32,6 +37,8 @@ export function createMetrics(): Metrics {
 export interface ReadinessDeps {
   store: Pick<Store, 'kind' | 'ping'>;
   redis: Pick<Redis, 'ping'> | null;
+  /** The live policy, for its state and the stored values it had to leave out. */
+  policy?: Pick<PolicyRuntime, 'status'>;
 }
 
 export async function readiness(deps: ReadinessDeps): Promise<Record<string, 'up' | 'down'>> {
@@ -52,7 +59,10 @@ export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics }): Router {
     const checks = await readiness(deps);
     const ready = Object.values(checks).every((v) => v === 'up');
     c.status = ready ? 200 : 503;
-    c.body = { status: ready ? 'ready' : 'not_ready', checks };
+    const policy = deps.policy?.status();
+    c.body = policy
+      ? { status: ready ? 'ready' : 'not_ready', checks, policy }
+      : { status: ready ? 'ready' : 'not_ready', checks };
   });
   router.get('/metrics', async (c) => {
     c.type = deps.metrics.registry.contentType;

@@ -1,40 +1,115 @@
 /**
- * The live policy: a compiled snapshot of policy + companies + services + denylist,
- * rebuilt from the store after every change and when another gateway process says it
- * changed something (Redis pub/sub channel `gh:policy-changed`). Sign-up paths read
+ * The live policy: one compiled snapshot of policy + companies + services + denylist
+ * per process, kept in step with the store by DELTAS, numbered by a configuration
+ * version that every gateway process sharing a Redis agrees on. Sign-up paths read
  * `current()` (a few hash lookups per decision) and never touch the store to decide.
  *
- *   const runtime = await createPolicyRuntime({ store, redis, logger, plugins });
+ *   const runtime = await createPolicyRuntime({ store, redis, logger, plugins, pluginTimeoutMs });
  *   const decision = await runtime.decide(attempt);
- *   await runtime.changed();   // after an admin write: rebuild here, tell the others
+ *   // an admin write: store it, say what changed; every process applies the delta
+ *   await runtime.update(async () => ({ result: await store.denylist.add(entries), delta: { op: 'denylist.add', entries } }));
+ *
+ * How a change travels (with Redis):
+ *   1. `update()` takes the configuration lock (`{gh-policy}:lock`, a lease), so
+ *      configuration writes of all processes happen one at a time: their order in the
+ *      store is their version order;
+ *   2. it runs the write, then INCRements `{gh-policy}:version` (checking, in the same
+ *      Lua call, that it still holds the lock) and publishes `{ v, delta }` on
+ *      `gh:policy-changed`; a change without a delta (or too big, or after the lock ran
+ *      out) is published as `{ v, reload: true }`;
+ *   3. every process, this one included, applies messages in version order as they
+ *      arrive. A process that sees a gap (a missing version, e.g. after a Redis
+ *      disconnect, for longer than GAP_GRACE_MS) or a `reload` message rebuilds from
+ *      the store, then applies what arrived meanwhile. Deltas are "set state"
+ *      operations (policies/delta.ts), so replaying one that the store read already
+ *      contains changes nothing.
+ * Without Redis there is one process: changes apply locally, numbered locally.
+ *
+ * Fail-safe: a change is broadcast even when this process cannot apply it; a process
+ * whose rebuild fails keeps retrying (with backoff) until it holds the version it was
+ * told about. While the snapshot is not known to be current (first load, or a rebuild
+ * pending) decisions fail closed: a decision that would ALLOW answers 503 (a denylist
+ * entry could be missing); a deny still denies. `status()` says which, for /readyz.
+ *
+ * Start: the policy, companies and services load first (the stored policy must parse,
+ * or the start stops with a ConfigError naming the problem); the denylist is then
+ * read in batches and compiled without blocking the event loop for long. Start waits
+ * for that up to `foregroundLoadMs`, then goes on serving (logins and tokens need no
+ * denylist) while it finishes in the background.
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
+  applyDelta,
   applyPlugins,
   compileSnapshot,
   DEFAULT_POLICY,
+  deltaSize,
   evaluate,
+  parseDelta,
+  parsePolicy,
   type Attempt,
   type Decision,
+  type DenylistEntry,
+  type PolicyDelta,
   type PolicyPlugin,
   type Snapshot,
 } from '../../policies/index.ts';
 import type { Store } from '../../adapters/store.ts';
+import { unavailable } from '../http/errors.ts';
 import type { Logger } from './logger.ts';
 import { ConfigError } from './config.ts';
 
 export const POLICY_CHANNEL = 'gh:policy-changed';
+/** One hash tag, so the Lua call touching both keys stays in one Redis Cluster slot. */
+export const POLICY_VERSION_KEY = '{gh-policy}:version';
+export const POLICY_LOCK_KEY = '{gh-policy}:lock';
+
+/** A delta bigger than this is broadcast as "reload" (pub/sub messages stay a few MB at most). */
+const MAX_DELTA_ITEMS = 50_000;
+/** How long an out-of-order message waits for the versions before it (Redis Cluster may reorder). */
+const GAP_GRACE_MS = 250;
+/** The configuration lock's lease: a writer that stalls longer loses it (its change is then broadcast as "reload"). */
+const LOCK_LEASE_MS = 15_000;
+/** How long update()/changed() wait for this process to hold the version they made. */
+const OWN_CHANGE_WAIT_MS = 5_000;
+/** Denylist entries compiled per slice before yielding to the event loop. */
+const LOAD_BATCH = 20_000;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/** What /readyz and the console show. Counts only: skipped values can be personal data. */
+export interface PolicyStatus {
+  /** loading: the first load has not finished; stale: a rebuild is pending or failing; current: in step. */
+  state: 'loading' | 'stale' | 'current';
+  /** Configuration version this process holds. */
+  version: number;
+  /** When the state last left `current` (ISO), or null. */
+  since: string | null;
+  lastError: string | null;
+  /** Stored values left out while compiling (bad denylist entries, bad company domains or companies). */
+  skipped: { denylist: number; companies: number };
+}
 
 export interface PolicyRuntime {
   current(): Snapshot;
-  /** Evaluates with the built-in rules, then the plugins (bounded, fail closed). */
+  /** Evaluates with the built-in rules, then the plugins (bounded, fail closed). 503 for an allow while not current. */
   decide(attempt: Attempt): Promise<Decision>;
-  /** Rebuilds from the store now, then tells other processes. Call after every write. */
+  /**
+   * Runs one configuration write (under the configuration lock when there is Redis),
+   * then applies and broadcasts its delta; resolves once this process holds the change.
+   * `write` gets the current snapshot for its checks; a null delta means "rebuild".
+   */
+  update<T>(write: (snapshot: Snapshot) => Promise<{ result: T; delta: PolicyDelta | null }>): Promise<T>;
+  /** Something changed in the store without a delta: every process rebuilds. */
   changed(): Promise<void>;
-  /** Rebuilds from the store (no broadcast). */
+  /** Rebuilds this process from the store (no broadcast). */
   reload(): Promise<void>;
+  status(): PolicyStatus;
+  /** Resolves when the snapshot is current (first load finished, no rebuild pending). */
+  whenCurrent(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,47 +131,347 @@ export async function loadPlugins(paths: string[], cwd = process.cwd()): Promise
   return plugins;
 }
 
+/** A broadcast message. Anything unparsable (e.g. an older gateway's bare timestamp) means "reload". */
+interface Message {
+  v: number | null;
+  delta: PolicyDelta | null;
+}
+
+function parseMessage(text: string): Message {
+  try {
+    const raw = JSON.parse(text) as { v?: unknown; delta?: unknown; reload?: unknown };
+    const v = typeof raw.v === 'number' && Number.isSafeInteger(raw.v) && raw.v > 0 ? raw.v : null;
+    return { v, delta: raw.reload === true || raw.delta === undefined ? null : parseDelta(raw.delta) };
+  } catch {
+    return { v: null, delta: null };
+  }
+}
+
+/**
+ * INCR the version (re-seeded from the clock if the key vanished, so versions stay
+ * monotonic across a Redis reset) and tell whether the caller still holds the lock.
+ */
+const BUMP_SCRIPT = `
+local v = redis.call('INCR', KEYS[1])
+if v == 1 then redis.call('SET', KEYS[1], ARGV[2]); v = tonumber(ARGV[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then return {v, 1} end
+return {v, 0}`;
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** A version seed above anything handed out before: microseconds since the epoch. */
+const clockSeed = () => String(Date.now() * 1000);
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** The stored policy, parsed; a bad one stops the start (ConfigError) or fails a rebuild. */
+function parseStoredPolicy(stored: unknown) {
+  if (stored === null || stored === undefined) return structuredClone(DEFAULT_POLICY);
+  const parsed = parsePolicy(stored);
+  if (parsed.ok) return parsed.value;
+  const version = (stored as { version?: unknown }).version;
+  const problems = parsed.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw new ConfigError([`the stored policy (version ${String(version)}) is invalid: ${problems}. Fix it in the store (or restore an earlier version) before starting.`]);
+}
+
+/** The stored denylist in batches (the store's scan when it has one). */
+async function* denylistBatches(store: Store): AsyncIterable<Array<Pick<DenylistEntry, 'value' | 'kind'>>> {
+  if (store.denylist.scan) {
+    yield* store.denylist.scan(LOAD_BATCH);
+    return;
+  }
+  const all = await store.denylist.all();
+  for (let i = 0; i < all.length; i += LOAD_BATCH) yield all.slice(i, i + LOAD_BATCH);
+}
+
 export async function createPolicyRuntime(options: {
   store: Store;
   redis: Redis | null;
   logger: Logger;
   plugins: PolicyPlugin[];
   pluginTimeoutMs: number;
+  /** How long start waits for the denylist to compile before going on in the background (default 500 ms). */
+  foregroundLoadMs?: number;
 }): Promise<PolicyRuntime> {
   const { store, redis, logger } = options;
-  let snapshot: Snapshot;
-  let generation = 0;
+  // Assigned by the first load before createPolicyRuntime returns (see `early` below).
+  let snapshot!: Snapshot;
+  const early: { promise: Promise<void>; resolve: () => void } = (() => {
+    let resolve!: () => void;
+    return { promise: new Promise<void>((r) => (resolve = r)), resolve };
+  })();
+  let held = 0;
+  let state: PolicyStatus['state'] = 'loading';
+  let since: number | null = Date.now();
+  let lastError: string | null = null;
+  let closed = false;
+  /** Messages ahead of `held`, by version. */
+  const pending = new Map<number, Message>();
+  /** A full load in progress, and whether another must follow it. */
+  let loading: Promise<void> | null = null;
+  let reloadAgain = false;
+  let gapTimer: NodeJS.Timeout | null = null;
+  const waiters = new Set<{ v: number; resolve: () => void }>();
+  const currentWaiters = new Set<() => void>();
+  /** Local serialisation of update()/changed() (the Redis lock serialises processes). */
+  let queue: Promise<unknown> = Promise.resolve();
 
-  async function build(): Promise<Snapshot> {
-    const [policy, companies, services, denylist] = await Promise.all([
-      store.policy.get(),
-      store.companies.list(),
-      store.services.list(),
-      store.denylist.all(),
-    ]);
-    return compileSnapshot({ policy: policy ?? DEFAULT_POLICY, companies, services, denylist });
+  function setState(next: PolicyStatus['state']): void {
+    if (next !== 'current' && state === 'current') since = Date.now();
+    state = next;
+    if (next === 'current') {
+      since = null;
+      lastError = null;
+      for (const resolve of currentWaiters) resolve();
+      currentWaiters.clear();
+    }
   }
 
-  async function reload(): Promise<void> {
-    const mine = ++generation;
-    const next = await build();
-    // A slower, older rebuild must not overwrite a newer one.
-    if (mine === generation) snapshot = next;
+  function advanced(): void {
+    for (const waiter of waiters) {
+      if (held >= waiter.v) {
+        waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
   }
 
-  snapshot = await build();
+  /** Resolves true once this process holds version `v`, false after `ms`. */
+  function holds(v: number, ms: number): Promise<boolean> {
+    if (held >= v && !loading) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = { v, resolve: () => resolve(true) };
+      waiters.add(waiter);
+      setTimeout(() => {
+        if (waiters.delete(waiter)) resolve(false);
+      }, ms).unref();
+    });
+  }
+
+  async function readVersion(): Promise<number> {
+    if (!redis) return held;
+    await redis.set(POLICY_VERSION_KEY, clockSeed(), 'NX');
+    return Number(await redis.get(POLICY_VERSION_KEY)) || 0;
+  }
+
+  /**
+   * One full load: version first, then the store (so what is read contains at least
+   * every change up to that version), compiled in slices. `publishEarly` makes the
+   * policy, companies and services readable before the denylist is in (first start).
+   */
+  async function loadOnce(publishEarly: boolean): Promise<void> {
+    const version = await readVersion().catch((err: Error) => {
+      logger.warn({ err: { message: err.message } }, 'policy: configuration version unreadable; loading anyway');
+      return held;
+    });
+    const [stored, companies, services] = await Promise.all([store.policy.get(), store.companies.list(), store.services.list()]);
+    let next = compileSnapshot({ policy: parseStoredPolicy(stored), companies, services, denylist: [] });
+    if (publishEarly) {
+      snapshot = next;
+      early.resolve();
+    }
+    for await (const batch of denylistBatches(store)) {
+      if (closed) return;
+      next = applyDelta(next, { op: 'denylist.add', entries: batch });
+      await yieldToLoop();
+    }
+    snapshot = next;
+    held = Math.max(held, version);
+    if (next.skipped.length > 0) logger.warn({ skipped: next.skipped.length }, 'policy: stored values left out of the snapshot (see /readyz and the console)');
+  }
+
+  /** Loads until it succeeds (or the runtime closes), then applies what queued up meanwhile. */
+  function startLoad(first: boolean): Promise<void> {
+    if (loading) {
+      reloadAgain = true;
+      return loading;
+    }
+    if (state === 'current') setState('stale');
+    let loaded = false;
+    loading = (async () => {
+      let delay = RETRY_MIN_MS;
+      for (;;) {
+        reloadAgain = false;
+        try {
+          await loadOnce(first && state === 'loading');
+          if (!reloadAgain) {
+            loaded = true;
+            break;
+          }
+        } catch (err) {
+          if (first && err instanceof ConfigError) throw err;
+          lastError = (err as Error).message;
+          logger.error({ err: { name: (err as Error).name, message: lastError } }, 'policy: rebuild from the store failed; retrying');
+          if (closed) return;
+          await sleep(delay);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+        }
+        if (closed) return;
+      }
+    })().finally(() => {
+      loading = null;
+      if (!loaded) return;
+      drain();
+      if (!loading && pending.size === 0) setState('current');
+      advanced();
+    });
+    return loading;
+  }
+
+  /** Applies pending messages in version order; a gap waits GAP_GRACE_MS, then rebuilds. */
+  function drain(): void {
+    if (loading) return;
+    for (;;) {
+      for (const v of pending.keys()) if (v <= held) pending.delete(v);
+      const next = pending.get(held + 1);
+      if (!next) break;
+      pending.delete(held + 1);
+      if (!next.delta) {
+        void startLoad(false);
+        return;
+      }
+      try {
+        snapshot = applyDelta(snapshot, next.delta);
+        held += 1;
+      } catch (err) {
+        logger.error({ err }, 'policy: applying a delta failed; rebuilding');
+        void startLoad(false);
+        return;
+      }
+    }
+    advanced();
+    if (pending.size === 0) {
+      if (gapTimer) clearTimeout(gapTimer);
+      gapTimer = null;
+      return;
+    }
+    gapTimer ??= setTimeout(() => {
+      gapTimer = null;
+      if (pending.size > 0 && !loading) {
+        logger.warn({ held, next: Math.min(...pending.keys()) }, 'policy: missed a configuration version; rebuilding');
+        void startLoad(false);
+      }
+    }, GAP_GRACE_MS);
+    gapTimer.unref();
+  }
+
+  function onMessage(text: string): void {
+    const message = parseMessage(text);
+    if (message.v === null) {
+      void startLoad(false);
+      return;
+    }
+    if (message.v <= held) return;
+    pending.set(message.v, message);
+    drain();
+  }
 
   let subscriber: Redis | null = null;
   if (redis) {
+    // Subscribe before the first load, so nothing published after it read the version is missed.
     subscriber = redis.duplicate();
     subscriber.on('error', (err) => logger.warn({ err: { message: err.message } }, 'policy subscriber error'));
     await subscriber.subscribe(POLICY_CHANNEL);
-    subscriber.on('message', (channel) => {
-      if (channel !== POLICY_CHANNEL) return;
-      reload().catch((err) => logger.error({ err }, 'policy reload after broadcast failed'));
+    subscriber.on('message', (channel, text: string) => {
+      if (channel === POLICY_CHANNEL) onMessage(text);
     });
-    // After a Redis outage we may have missed messages: rebuild on every reconnect.
-    subscriber.on('ready', () => void reload().catch(() => undefined));
+    // After a disconnect messages may have been lost: if the version moved meanwhile, rebuild.
+    subscriber.on('ready', () => {
+      readVersion().then(
+        (v) => {
+          if (v !== held && !loading) void startLoad(false);
+        },
+        () => void startLoad(false),
+      );
+    });
+  }
+
+  // First start: the policy must parse (a ConfigError stops the start); the denylist may finish later.
+  const first = startLoad(true);
+  first.catch(() => undefined);
+  await Promise.race([first, early.promise]);
+  await Promise.race([first, sleep(options.foregroundLoadMs ?? 500)]);
+  if (state === 'loading') logger.info('policy: compiling the denylist in the background; sign-ups answer 503 until it is done');
+
+  /** Runs `fn` after every earlier update/changed of this process. */
+  function serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async function acquireLock(): Promise<string> {
+    const token = randomBytes(12).toString('base64url');
+    const deadline = Date.now() + LOCK_LEASE_MS;
+    for (;;) {
+      if ((await redis!.set(POLICY_LOCK_KEY, token, 'PX', LOCK_LEASE_MS, 'NX')) === 'OK') return token;
+      if (Date.now() > deadline) throw unavailable('the configuration lock stayed busy');
+      await sleep(25);
+    }
+  }
+
+  /** Broadcasts a change, retrying in the background until Redis takes it (then as "reload"). */
+  async function broadcast(token: string | null, delta: PolicyDelta | null): Promise<number> {
+    const [v, stillLocked] = (await redis!.eval(BUMP_SCRIPT, 2, POLICY_VERSION_KEY, POLICY_LOCK_KEY, token ?? '', clockSeed())) as [number, number];
+    const asDelta = delta !== null && stillLocked === 1 && deltaSize(delta) <= MAX_DELTA_ITEMS;
+    await redis!.publish(POLICY_CHANNEL, JSON.stringify(asDelta ? { v, delta } : { v, reload: true }));
+    return v;
+  }
+
+  function broadcastLater(): void {
+    void (async () => {
+      let delay = RETRY_MIN_MS;
+      while (!closed) {
+        try {
+          await broadcast(null, null);
+          return;
+        } catch (err) {
+          logger.error({ err: { message: (err as Error).message } }, 'policy: broadcast failed; retrying');
+          await sleep(delay);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+        }
+      }
+    })();
+  }
+
+  async function run<T>(write: (snapshot: Snapshot) => Promise<{ result: T; delta: PolicyDelta | null }>): Promise<T> {
+    if (!redis) {
+      const { result, delta } = await write(snapshot);
+      held += 1;
+      if (delta && !loading) snapshot = applyDelta(snapshot, delta);
+      else await startLoad(false).catch(() => undefined);
+      advanced();
+      return result;
+    }
+    const token = await acquireLock().catch((err) => {
+      throw err instanceof Error && 'status' in err ? err : unavailable('redis unreachable for the configuration lock', err);
+    });
+    let version: number | null = null;
+    let result: T;
+    try {
+      // Check against the newest configuration: wait for versions still in flight.
+      const latest = await readVersion().catch(() => held);
+      if (latest > held) await holds(latest, OWN_CHANGE_WAIT_MS);
+      const written = await write(snapshot);
+      result = written.result;
+      try {
+        version = await broadcast(token, written.delta);
+      } catch (err) {
+        // Stored but not broadcast: apply here, and tell everyone to rebuild as soon as Redis takes it.
+        logger.error({ err: { message: (err as Error).message } }, 'policy: change stored but not broadcast; retrying as a rebuild');
+        if (written.delta && !loading) snapshot = applyDelta(snapshot, written.delta);
+        else void startLoad(false);
+        broadcastLater();
+      }
+    } finally {
+      await redis.eval(RELEASE_SCRIPT, 1, POLICY_LOCK_KEY, token).catch(() => undefined);
+    }
+    // Our own message comes back through the subscription, in order with everyone else's.
+    if (version !== null && !(await holds(version, OWN_CHANGE_WAIT_MS))) {
+      logger.warn({ version, held }, 'policy: own change not received back in time; rebuilding');
+      void startLoad(false);
+    }
+    return result;
   }
 
   return {
@@ -104,17 +479,30 @@ export async function createPolicyRuntime(options: {
     async decide(attempt) {
       const current = snapshot;
       const decision = evaluate(attempt, current);
+      if (decision.outcome === 'allow' && state !== 'current') {
+        throw unavailable(`policy ${state}: an allow cannot be trusted until the snapshot is current`);
+      }
       if (options.plugins.length === 0) return decision;
       return applyPlugins(attempt, decision, options.plugins, { timeoutMs: options.pluginTimeoutMs, snapshot: current });
     },
-    reload,
-    async changed() {
-      await reload();
-      if (redis) {
-        await redis.publish(POLICY_CHANNEL, String(Date.now())).catch((err) => logger.error({ err }, 'policy broadcast failed'));
-      }
+    update: (write) => serially(() => run(write)),
+    changed: () => serially(() => run(async () => ({ result: undefined, delta: null }))),
+    reload: () => startLoad(false),
+    status: () => {
+      const skipped = snapshot.skipped;
+      const denylist = skipped.filter((s) => s.kind === 'email' || s.kind === 'domain' || s.kind === 'denylist').length;
+      return {
+        state,
+        version: held,
+        since: since === null ? null : new Date(since).toISOString(),
+        lastError,
+        skipped: { denylist, companies: skipped.length - denylist },
+      };
     },
+    whenCurrent: () => (state === 'current' ? Promise.resolve() : new Promise<void>((resolve) => currentWaiters.add(resolve))),
     async close() {
+      closed = true;
+      if (gapTimer) clearTimeout(gapTimer);
       if (subscriber) await subscriber.quit().catch(() => subscriber?.disconnect());
     },
   };

@@ -1,24 +1,26 @@
 /**
- * Cross-resource checks for admin writes: load the configuration as it is, build it
- * as it would be after the change, and run the policy engine's checkConfiguration()
- * on both. Only errors the change introduces block it (an inconsistency that already
- * existed must not freeze unrelated edits); warnings of the result are returned.
- * Issue paths of the edited resource are made relative to the request body.
+ * Cross-resource checks for admin writes: take the configuration as the live policy
+ * snapshot holds it (never a re-read of the store: with a million denylist entries
+ * that would take seconds), build it as it would be after the change, and run the
+ * policy engine's checkConfiguration() on both. Only errors the change introduces
+ * block it (an inconsistency that already existed must not freeze unrelated edits);
+ * warnings of the result are returned. Issue paths of the edited resource are made
+ * relative to the request body. Call it inside `policy.update()`, which hands over the
+ * newest snapshot under the configuration lock.
  *
- *   const report = await checkChange(gw.store, (c) => ({ ...c, policy }), ['policy']);
+ *   const report = checkChange(snapshot, (c) => ({ ...c, policy }), () => ['policy']);
  *   if (report.errors.length) throw validationFailed(report.errors);
  */
-import { checkConfiguration, DEFAULT_POLICY, type Configuration, type PolicyIssue } from '../../../policies/index.ts';
-import type { Store } from '../../../adapters/store.ts';
+import { checkConfiguration, type Configuration, type PolicyIssue, type Snapshot } from '../../../policies/index.ts';
 
-export async function loadConfiguration(store: Store): Promise<Configuration> {
-  const [policy, companies, services, denylist] = await Promise.all([
-    store.policy.get(),
-    store.companies.list(),
-    store.services.list(),
-    store.denylist.all(),
-  ]);
-  return { policy: policy ?? structuredClone(DEFAULT_POLICY), companies, services, denylist };
+/** The configuration a snapshot holds (the denylist as its denied domains: all the checks read). */
+export function configurationOf(snapshot: Snapshot): Configuration {
+  return {
+    policy: snapshot.policy,
+    companies: [...snapshot.companiesById.values()],
+    services: [...snapshot.servicesById.values()],
+    denylist: snapshot,
+  };
 }
 
 function startsWith(path: readonly (string | number)[], prefix: readonly (string | number)[]): boolean {
@@ -44,12 +46,12 @@ export interface ChangeReport {
  * @param change  builds the configuration after the write from the one before
  * @param focus   path prefix of the edited resource in the configuration (e.g. ['companies', 2]), or a function of the result
  */
-export async function checkChange(
-  store: Store,
+export function checkChange(
+  snapshot: Snapshot,
   change: (before: Configuration) => Configuration,
   focus: (after: Configuration) => (string | number)[] | null,
-): Promise<ChangeReport> {
-  const before = await loadConfiguration(store);
+): ChangeReport {
+  const before = configurationOf(snapshot);
   const after = change(before);
   const existing = new Set(checkConfiguration(before).errors.map(key));
   const report = checkConfiguration(after);

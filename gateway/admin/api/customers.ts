@@ -177,8 +177,10 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
         refuseSelf(principal, params.id, 'delete');
         const before = await existing(params.id);
         // Deny first: from this moment no path can mint the address again.
-        await gw.store.denylist.add([{ value: before.email, kind: 'email', createdAt: new Date(), createdBy: principal.actor, note: `delete-and-deny of customer ${before.id}` }]);
-        await gw.policy.changed();
+        await gw.policy.update(async () => ({
+          result: await gw.store.denylist.add([{ value: before.email, kind: 'email', createdAt: new Date(), createdBy: principal.actor, note: `delete-and-deny of customer ${before.id}` }]),
+          delta: { op: 'denylist.add', entries: [{ value: before.email, kind: 'email' }] },
+        }));
         await gw.store.customers.delete(params.id);
         const revoked = await endAccess(params.id);
         await gw.audit('customer.delete_and_deny', { actor: principal.actor, target: params.id, before: customerView(before), after: { denylisted: before.email }, data: { revoked } });

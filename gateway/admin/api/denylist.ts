@@ -1,13 +1,14 @@
 /**
  * The denylist: full addresses and domains nobody may sign up with (agents need an
  * admin override). `POST` takes one entry or tens of thousands in one request (parsed
- * and canonicalised by the policy engine, written in one store call); `GET` searches
+ * and canonicalised by the policy engine, written in one bulk store call whose unique
+ * index drops duplicates, applied to every process's snapshot as one delta); `GET` searches
  * and pages; `DELETE /:value` takes the URL-encoded address or domain.
  */
 import * as z from 'zod';
 import { checkConfiguration, parseDenylistEntries, type DenylistEntry, type DenylistValue, type ParseResult } from '../../../policies/index.ts';
 import { notFound } from '../../http/errors.ts';
-import { loadConfiguration } from './configuration.ts';
+import { configurationOf } from './configuration.ts';
 import { issuesFromZod, prefixIssues } from '../../http/validation.ts';
 import { defineRoute, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
 import { DenylistBody, DenylistQuery, DenylistValueParams, ErrorBody, Warnings } from './schemas.ts';
@@ -65,12 +66,14 @@ export function denylistRoutes(deps: AdminDeps): AdminRoute[] {
       async handle({ body: values, principal }) {
         const now = new Date();
         const entries: DenylistEntry[] = values.map((v) => ({ ...v, createdAt: now, createdBy: principal.actor }));
-        const added = await gw.store.denylist.add(entries);
+        const added = await gw.policy.update(async () => ({
+          result: await gw.store.denylist.add(entries),
+          delta: { op: 'denylist.add', entries: values.map(({ value, kind }) => ({ value, kind })) },
+        }));
         await gw.audit('denylist.add', { actor: principal.actor, target: values.length === 1 ? values[0]!.value : `${values.length} entries`, before: null, after: values.map((v) => v.value), data: { received: values.length, added } });
-        await gw.policy.changed();
         // A new domain entry may hit a company's accepted domain: say so (the denylist wins).
         const hasDomains = values.some((v) => v.kind === 'domain');
-        const warnings = hasDomains ? checkConfiguration(await loadConfiguration(gw.store)).warnings.filter((w) => w.code === 'denylisted_accepted_domain') : [];
+        const warnings = hasDomains ? checkConfiguration(configurationOf(gw.policy.current())).warnings.filter((w) => w.code === 'denylisted_accepted_domain') : [];
         return { body: { received: values.length, added, warnings } };
       },
     }),
@@ -84,9 +87,11 @@ export function denylistRoutes(deps: AdminDeps): AdminRoute[] {
       responses: { 204: { description: 'Removed' }, 404: { description: 'not_found', schema: ErrorBody } },
       async handle({ params, principal }) {
         const value = canonicalValue(params.value);
-        if (!(await gw.store.denylist.remove(value))) throw notFound(`"${value}" is not on the denylist.`);
+        await gw.policy.update(async () => {
+          if (!(await gw.store.denylist.remove(value))) throw notFound(`"${value}" is not on the denylist.`);
+          return { result: undefined, delta: { op: 'denylist.remove', values: [value] } };
+        });
         await gw.audit('denylist.remove', { actor: principal.actor, target: value, before: value, after: null });
-        await gw.policy.changed();
         return { status: 204 };
       },
     }),

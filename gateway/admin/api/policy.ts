@@ -4,7 +4,7 @@
  * PUT takes the whole policy with the `version` it was read at: parsed by the policy
  * engine (every problem listed, with paths), checked against companies, services and
  * the denylist, saved only if nobody saved in between (409 `version_conflict`), then
- * the live snapshot is rebuilt and broadcast to every gateway process.
+ * the change is applied to the live snapshot and broadcast to every gateway process.
  */
 import * as z from 'zod';
 import { DEFAULT_POLICY, parsePolicy, PolicySchema, type ParseResult, type Policy } from '../../../policies/index.ts';
@@ -43,19 +43,21 @@ function withoutVersion(policy: Policy): Omit<Policy, 'version'> {
 /** Saves a parsed policy after the cross-resource checks; shared with the Active Directory route. */
 export async function savePolicy(deps: AdminDeps, policy: Policy, actor: string, action = 'policy.update'): Promise<{ policy: Policy; warnings: unknown[] }> {
   const { gw } = deps;
-  const report = await checkChange(gw.store, (c) => ({ ...c, policy }), () => ['policy']);
-  if (report.errors.length > 0) throw validationFailed(report.errors, 'The policy conflicts with the rest of the configuration.');
-  let saved: Policy;
-  try {
-    saved = await gw.store.policy.save(withoutVersion(policy), policy.version);
-  } catch (err) {
-    if (err instanceof StoreConflictError && err.code === 'version_conflict') {
-      throw new AppError('version_conflict', 409, 'The policy was changed by someone else since you read it. Reload it and apply your change again.');
+  const { saved, report } = await gw.policy.update(async (snapshot) => {
+    const report = checkChange(snapshot, (c) => ({ ...c, policy }), () => ['policy']);
+    if (report.errors.length > 0) throw validationFailed(report.errors, 'The policy conflicts with the rest of the configuration.');
+    let saved: Policy;
+    try {
+      saved = await gw.store.policy.save(withoutVersion(policy), policy.version);
+    } catch (err) {
+      if (err instanceof StoreConflictError && err.code === 'version_conflict') {
+        throw new AppError('version_conflict', 409, 'The policy was changed by someone else since you read it. Reload it and apply your change again.');
+      }
+      throw err;
     }
-    throw err;
-  }
+    return { result: { saved, report }, delta: { op: 'policy.put', policy: saved } };
+  });
   await gw.audit(action, { actor, target: 'policy', before: report.before.policy, after: saved, data: { warnings: report.warnings } });
-  await gw.policy.changed();
   return { policy: saved, warnings: report.warnings };
 }
 

@@ -3,11 +3,12 @@
  * the policy engine (parseService / parseCompany: canonical domains, every problem with
  * its path), checked against the whole configuration (a service that takes requests from
  * anyone needs self-registration on, one for existing accounts needs it off; a domain is
- * claimed by one company only), written, audited with before/after, and then the live
- * policy is rebuilt and broadcast.
+ * claimed by one company only) against the live snapshot, written under the
+ * configuration lock, applied to every process's snapshot as a delta, and audited with
+ * before/after.
  */
 import * as z from 'zod';
-import { CompanySchema, parseCompany, parseService, ServiceSchema, type Company, type Configuration, type ParseResult, type Service } from '../../../policies/index.ts';
+import { CompanySchema, parseCompany, parseService, ServiceSchema, type Company, type Configuration, type ParseResult, type PolicyDelta, type Service, type Snapshot } from '../../../policies/index.ts';
 import { StoreConflictError } from '../../../adapters/store.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
@@ -77,11 +78,16 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
   const body: BodySpec<Item<K>, unknown> = { schema: spec.schema, parse: spec.parse, example: spec.example };
   const putBody: BodySpec<Item<K>, { id: string }> = { schema: spec.schema.partial({ id: true }), parse: withPathId(spec.parse), example: spec.putExample };
 
-  async function checked(id: string, item: Item<K> | null) {
-    const report = await checkChange(gw.store, (c) => withItem(spec.kind, c, id, item), focusOn(spec.kind, id));
+  function checked(snapshot: Snapshot, id: string, item: Item<K> | null) {
+    const report = checkChange(snapshot, (c) => withItem(spec.kind, c, id, item), focusOn(spec.kind, id));
     if (report.errors.length > 0) throw validationFailed(report.errors, `The ${spec.singular} conflicts with the rest of the configuration.`);
     return report;
   }
+
+  /** What every process applies to its snapshot after a write of this kind. */
+  const put = (item: Item<K>): PolicyDelta =>
+    spec.kind === 'companies' ? { op: 'company.put', company: item as Company } : { op: 'service.put', service: item as Service };
+  const removal = (id: string): PolicyDelta => ({ op: spec.kind === 'companies' ? 'company.delete' : 'service.delete', id });
 
   async function existing(id: string): Promise<Item<K>> {
     const found = await store.get(id);
@@ -116,16 +122,18 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
         422: { description: 'validation_failed', schema: ErrorBody },
       },
       async handle({ body: item, principal }) {
-        const report = await checked(item.id, item);
-        let created: Item<K>;
-        try {
-          created = await store.create(item);
-        } catch (err) {
-          if (err instanceof StoreConflictError) throw new AppError(spec.conflictCode, 409, `A ${spec.singular} with id "${item.id}" already exists.`);
-          throw err;
-        }
+        const { created, report } = await gw.policy.update(async (snapshot) => {
+          const report = checked(snapshot, item.id, item);
+          let created: Item<K>;
+          try {
+            created = await store.create(item);
+          } catch (err) {
+            if (err instanceof StoreConflictError) throw new AppError(spec.conflictCode, 409, `A ${spec.singular} with id "${item.id}" already exists.`);
+            throw err;
+          }
+          return { result: { created, report }, delta: put(created) };
+        });
         await gw.audit(`${spec.singular}.create`, { actor: principal.actor, target: item.id, before: null, after: created });
-        await gw.policy.changed();
         return { status: 201, body: { [spec.singular]: created, warnings: report.warnings } };
       },
     }),
@@ -156,11 +164,13 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       },
       async handle({ params, body: item, principal }) {
         const before = await existing(params.id);
-        const report = await checked(params.id, item);
-        const saved = await store.replace(item);
-        if (!saved) throw notFound(`No ${spec.singular} "${params.id}".`);
+        const { saved, report } = await gw.policy.update(async (snapshot) => {
+          const report = checked(snapshot, params.id, item);
+          const saved = await store.replace(item);
+          if (!saved) throw notFound(`No ${spec.singular} "${params.id}".`);
+          return { result: { saved, report }, delta: put(saved) };
+        });
         await gw.audit(`${spec.singular}.update`, { actor: principal.actor, target: params.id, before, after: saved });
-        await gw.policy.changed();
         return { body: { [spec.singular]: saved, warnings: report.warnings } };
       },
     }),
@@ -178,11 +188,13 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       },
       async handle({ params, principal }) {
         const before = await existing(params.id);
-        const report = await checked(params.id, null);
-        if (!(await store.delete(params.id))) throw notFound(`No ${spec.singular} "${params.id}".`);
+        const report = await gw.policy.update(async (snapshot) => {
+          const report = checked(snapshot, params.id, null);
+          if (!(await store.delete(params.id))) throw notFound(`No ${spec.singular} "${params.id}".`);
+          return { result: report, delta: removal(params.id) };
+        });
         const data = spec.kind === 'companies' ? { detachedCustomers: await detachEmployees(deps, params.id) } : undefined;
         await gw.audit(`${spec.singular}.delete`, { actor: principal.actor, target: params.id, before, after: null, data });
-        await gw.policy.changed();
         return { body: { deleted: params.id, warnings: report.warnings } };
       },
     }),
