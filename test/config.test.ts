@@ -31,7 +31,20 @@ const bad: Array<[Record<string, string>, RegExp]> = [
   [{ JWKS_FILE: '/nonexistent/jwks.json' }, /^JWKS_FILE cannot be read/],
   [{ LDAP_URL: 'ldap://127.0.0.1:1389' }, /^LDAP_SEARCH_BASE is required/],
   [{ NODE_ENV: 'staging' }, /^NODE_ENV /],
+  [{ GOOGLE_HOSTED_DOMAIN: 'not a domain' }, /^GOOGLE_HOSTED_DOMAIN must be a domain name/],
+  [{ GOOGLE_HOSTED_DOMAIN: 'https://corp.example' }, /^GOOGLE_HOSTED_DOMAIN must be a domain name/],
+  [{ MAIL_FROM: 'Gatehouse' }, /^MAIL_FROM must be an address/],
+  [{ MAIL_FROM: 'Gatehouse <no-reply@>' }, /^MAIL_FROM must be an address/],
+  [{ MAIL_FROM: 'a@example.com, b@example.com' }, /^MAIL_FROM must be an address/],
+  [{ MAIL_FROM: 'Gatehouse <x@example.com>\r\nBcc: y@example.com' }, /^MAIL_FROM must be an address/],
 ];
+
+test('a hosted domain is kept canonical; a sender may carry a display name', (t) => {
+  const c = loadConfig({ GOOGLE_HOSTED_DOMAIN: 'Corp.Example.', MAIL_FROM: 'Support Desk <help@corp.example>' });
+  t.is(c.GOOGLE_HOSTED_DOMAIN, 'corp.example');
+  t.is(c.MAIL_FROM, 'Support Desk <help@corp.example>');
+  t.is(loadConfig({ MAIL_FROM: 'help@corp.example' }).MAIL_FROM, 'help@corp.example');
+});
 
 for (const [env, expected] of bad) {
   test(`rejects ${JSON.stringify(env)} with one line naming the variable`, (t) => {

@@ -1,27 +1,36 @@
 /**
- * A policy edit applies everywhere at once: two gateway PROCESSES (this test process and
- * a child `node gateway/main.ts`) share one Redis and one MongoDB-wire store (FerretDB).
- * A change through the admin API of one is followed by the other within one second
- * (the Redis `gh:policy-changed` broadcast makes it rebuild its snapshot), in both
- * directions.
+ * A policy edit applies everywhere at once: gateway processes (this test process and
+ * child `node gateway/main.ts` processes) share one Redis and one MongoDB-wire store
+ * (FerretDB). A change made through one is followed by the others within one second,
+ * in both directions, as a versioned DELTA on the Redis channel `gh:policy-changed`
+ * (gateway/runtime/policy-runtime.ts): a process applies deltas without re-reading the
+ * store, rebuilds from the store when it sees a gap in the versions, keeps retrying a
+ * rebuild that fails (failing closed meanwhile), and every process agrees on a
+ * configuration version that only grows, also across a Redis reset.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { startTestGateway } from './helpers/gateway.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { startMongoServer } from './helpers/mongo-server.ts';
 import { freePort } from './helpers/ports.ts';
 import { call, clientToken } from './helpers/admin-api.ts';
-import { gatewayEnv, startGatewayProcess } from './helpers/process-gateway.ts';
+import { gatewayEnv, runGatewayProcess, startGatewayProcess } from './helpers/process-gateway.ts';
+import { Redis } from 'ioredis';
+import { createMongoStore } from '../adapters/store-mongo.ts';
+import { StoreUnavailableError, type Store } from '../adapters/store.ts';
+import { DEFAULT_POLICY, type Company } from '../policies/index.ts';
+import { POLICY_CHANNEL, POLICY_VERSION_KEY } from '../gateway/runtime/policy-runtime.ts';
 
 const FOLLOW_WITHIN_MS = 1000;
 
-/** Polls the simulator of `issuer` until it answers `reason`; returns the ms it took, or null after the deadline. */
-async function followsWithin(issuer: string, token: string, reason: string, since: number, withinMs: number): Promise<number | null> {
+/** Polls the simulator of `issuer` until it answers `reason` for `email`; returns the ms it took, or null after the deadline. */
+async function followsWithin(issuer: string, token: string, reason: string, since: number, withinMs: number, email = 'newcomer@anywhere.example'): Promise<number | null> {
   for (;;) {
-    const res = await call(issuer, token, 'POST', '/policy/simulate', { method: 'portal', email: 'newcomer@anywhere.example', emailVerified: true });
-    if (res.status !== 200) throw new Error(`simulate answered ${res.status}: ${JSON.stringify(res.body)}`);
+    const res = await call(issuer, token, 'POST', '/policy/simulate', { method: 'portal', email, emailVerified: true });
+    // 503 while a process rebuilds: it refuses to allow from a snapshot it knows is stale.
+    if (res.status !== 200 && res.status !== 503) throw new Error(`simulate answered ${res.status}: ${JSON.stringify(res.body)}`);
     const elapsed = performance.now() - since;
-    if (res.body.reason === reason) return elapsed;
+    if (res.status === 200 && res.body.reason === reason) return elapsed;
     if (elapsed > withinMs) return null;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -73,4 +82,155 @@ test('a policy change through one gateway process is followed by another process
   const closedAt = performance.now();
   const tookClose = await followsWithin(a.issuer, tokenA, 'registration_disabled', closedAt, FOLLOW_WITHIN_MS);
   t.not(tookClose, null, `process A follows within ${FOLLOW_WITHIN_MS} ms`);
+});
+
+/** What /readyz says about the live policy of a process. */
+async function policyStatus(issuer: string): Promise<{ state: string; version: number; lastError: string | null; skipped: { denylist: number; companies: number } }> {
+  const body = (await (await fetch(`${issuer}/readyz`)).json()) as { policy: { state: string; version: number; lastError: string | null; skipped: { denylist: number; companies: number } } };
+  return body.policy;
+}
+
+async function simulate(issuer: string, token: string, email: string): Promise<{ status: number; reason: string | undefined; error: string | undefined }> {
+  const res = await call(issuer, token, 'POST', '/policy/simulate', { method: 'portal', email, emailVerified: true });
+  return { status: res.status, reason: res.body?.reason, error: res.body?.error };
+}
+
+/** Polls until `check` holds; fails the test with `what` after `withinMs`. */
+async function eventually(t: ExecutionContext, what: string, check: () => Promise<boolean>, withinMs = 3000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  t.fail(`${what} (not within ${withinMs} ms)`);
+}
+
+async function setup(t: ExecutionContext, db: string) {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const mongo = await startMongoServer();
+  t.teardown(() => mongo.stop());
+  const store = createMongoStore({ uri: mongo.uri, dbName: db });
+  t.teardown(() => store.close());
+  await store.migrate();
+  const raw = new Redis(redis.url);
+  t.teardown(() => void raw.quit());
+  return { redis, mongo, store, raw, shared: { MONGODB_URI: mongo.uri, MONGODB_DB: db, REDIS_URL: redis.url } };
+}
+
+async function openSelfRegistration(issuer: string, token: string): Promise<void> {
+  const policy = (await call(issuer, token, 'GET', '/policy')).body;
+  const saved = await call(issuer, token, 'PUT', '/policy', { ...policy, selfRegistration: 'anyone' });
+  if (saved.status !== 200) throw new Error(`PUT /policy answered ${saved.status}`);
+}
+
+test('changes travel as deltas (no store re-read), a missed version makes a process rebuild, and versions only grow, also across a Redis reset', async (t) => {
+  const { store, raw, shared } = await setup(t, 'deltas');
+  const a = await startTestGateway(shared);
+  t.teardown(() => a.close());
+  const child = await startGatewayProcess(gatewayEnv({ port: await freePort(), extra: shared }));
+  t.teardown(() => child.stop());
+  const b = child.url;
+  const [tokenA, tokenB] = [await clientToken(a.issuer), await clientToken(b)];
+  await openSelfRegistration(a.issuer, tokenA);
+  t.not(await followsWithin(b, tokenB, 'allowed_anyone', performance.now(), FOLLOW_WITHIN_MS), null, 'B follows the policy change');
+  const start = await policyStatus(b);
+
+  // Written behind the gateways' backs: only a rebuild from the store can know it.
+  await store.denylist.add([{ value: 'sneaky.example', kind: 'domain', createdAt: new Date(), createdBy: 'test' }]);
+
+  // A denylists another domain through its API: B follows, by applying the delta.
+  t.is((await call(a.issuer, tokenA, 'POST', '/denylist', { entries: ['anywhere.example'] })).status, 200);
+  t.not(await followsWithin(b, tokenB, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS), null, 'B follows the denylist change');
+  t.is((await simulate(b, tokenB, 'x@sneaky.example')).reason, 'allowed_anyone', 'B applied a delta: it did not re-read the store');
+  t.is((await simulate(a.issuer, tokenA, 'x@sneaky.example')).reason, 'allowed_anyone', 'A applied its own delta too');
+  const afterDelta = await policyStatus(b);
+  t.true(afterDelta.version > start.version, 'the version grew');
+  t.is((await policyStatus(a.issuer)).version, afterDelta.version, 'both processes hold the same version');
+
+  // A message is lost (its version was taken, never published); the next one reveals the gap.
+  await raw.incr(POLICY_VERSION_KEY);
+  const next = await raw.incr(POLICY_VERSION_KEY);
+  await raw.publish(POLICY_CHANNEL, JSON.stringify({ v: next, delta: { op: 'denylist.remove', values: ['nothing-here.example'] } }));
+  t.not(await followsWithin(b, tokenB, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS, 'x@sneaky.example'), null, 'B saw the gap and rebuilt from the store');
+  t.not(await followsWithin(a.issuer, tokenA, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS, 'x@sneaky.example'), null, 'so did A');
+  await eventually(t, 'both hold the newest version', async () => (await policyStatus(b)).version === next && (await policyStatus(a.issuer)).version === next);
+  t.is((await policyStatus(b)).state, 'current');
+
+  // Redis loses everything: the next change still gets a higher version, and both follow it.
+  await raw.flushall();
+  const [freshA, freshB] = [await clientToken(a.issuer), await clientToken(b)]; // tokens lived in that Redis
+  t.is((await call(b, freshB, 'DELETE', `/denylist/${encodeURIComponent('anywhere.example')}`)).status, 204);
+  t.not(await followsWithin(a.issuer, freshA, 'allowed_anyone', performance.now(), FOLLOW_WITHIN_MS), null, 'A follows the change made after the reset');
+  await eventually(t, 'versions agree after the reset', async () => (await policyStatus(b)).version === (await policyStatus(a.issuer)).version);
+  t.true((await policyStatus(a.issuer)).version > next, 'versions never go back');
+});
+
+/** A store whose policy reads fail while `broken.value` is true (the process's own view of the store is down). */
+function flakyStore(inner: Store, broken: { value: boolean }): Store {
+  const fail = () => Promise.reject(new StoreUnavailableError('store_unavailable: test says so'));
+  return {
+    ...inner,
+    companies: { ...inner.companies, list: () => (broken.value ? fail() : inner.companies.list()) },
+    close: async () => undefined,
+  };
+}
+
+test('a change is broadcast even when the process that made it cannot rebuild; that process fails closed and retries until it holds the version', async (t) => {
+  const { store, shared } = await setup(t, 'failsafe');
+  const broken = { value: false };
+  const a = await startTestGateway(shared);
+  t.teardown(() => a.close());
+  const b = await startTestGateway(shared, { store: flakyStore(store, broken) });
+  t.teardown(() => b.close());
+  const [tokenA, tokenB] = [await clientToken(a.issuer), await clientToken(b.issuer)];
+  await openSelfRegistration(a.issuer, tokenA);
+  t.not(await followsWithin(b.issuer, tokenB, 'allowed_anyone', performance.now(), FOLLOW_WITHIN_MS), null);
+
+  // Written directly to the store, then announced through B, whose own rebuild fails.
+  await store.denylist.add([{ value: 'blocked.example', kind: 'domain', createdAt: new Date(), createdBy: 'test' }]);
+  broken.value = true;
+  const announced = b.context.policy.changed();
+  t.not(await followsWithin(a.issuer, tokenA, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS, 'x@blocked.example'), null, 'A got the broadcast although B could not rebuild');
+
+  await eventually(t, 'B says its policy is stale', async () => (await policyStatus(b.issuer)).state === 'stale');
+  t.truthy((await policyStatus(b.issuer)).lastError);
+  // B's snapshot predates the denylist entry: it must not allow the address, so it answers 503.
+  const meanwhile = await simulate(b.issuer, tokenB, 'x@blocked.example');
+  t.is(meanwhile.status, 503, 'an allow from a stale snapshot is refused');
+  t.is(meanwhile.error, 'service_unavailable');
+  t.is((await simulate(b.issuer, tokenB, 'not an address')).reason, 'invalid_email', 'a deny still answers');
+
+  broken.value = false;
+  await announced;
+  await eventually(t, 'B rebuilds on its own', async () => (await policyStatus(b.issuer)).state === 'current', 8000);
+  t.is((await simulate(b.issuer, tokenB, 'x@blocked.example')).reason, 'denylisted_domain');
+  t.is((await policyStatus(b.issuer)).version, (await policyStatus(a.issuer)).version, 'B holds the version A holds');
+});
+
+test('start: a bad stored policy stops the start with one clear line; bad stored entries are left out and reported', async (t) => {
+  const { store, shared } = await setup(t, 'boot');
+  await store.denylist.add([
+    { value: 'not a domain!', kind: 'domain', createdAt: new Date(), createdBy: 'test' },
+    { value: 'fine.example', kind: 'domain', createdAt: new Date(), createdBy: 'test' },
+  ]);
+  const bad: Company = { id: 'acme', name: 'Acme', acceptedDomains: ['acme.example', 'bad_domain'], allowSubdomains: true, selfRegistration: { permitted: true, portal: true, email: true, grantPortalAccess: true }, services: [] };
+  await store.companies.create(bad);
+
+  const gw = await startTestGateway(shared);
+  const status = await policyStatus(gw.issuer);
+  t.deepEqual(status.skipped, { denylist: 1, companies: 1 });
+  t.is(status.state, 'current');
+  const token = await clientToken(gw.issuer);
+  const detail = await call(gw.issuer, token, 'GET', '/policy/status');
+  t.is(detail.status, 200);
+  t.deepEqual(detail.body.skippedEntries.map((e: { value: string }) => e.value).sort(), ['bad_domain', 'not a domain!']);
+  await gw.close();
+
+  const { version: _v, ...fields } = DEFAULT_POLICY;
+  await store.policy.save({ ...fields, selfRegistration: 'sometimes' } as unknown as typeof fields, 0);
+  const port = await freePort();
+  const run = await runGatewayProcess({ ...shared, NODE_ENV: 'test', PORT: String(port), LOG_LEVEL: 'warn', ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' });
+  t.is(run.code, 78, run.stderr);
+  t.regex(run.stderr, /configuration error: the stored policy \(version 1\) is invalid: selfRegistration: /);
 });

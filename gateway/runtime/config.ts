@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { canonicalizeDomain, canonicalizeEmail } from '../../policies/email.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -33,6 +34,24 @@ const url = (protocols: string[]) =>
     },
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
+
+/** A domain, canonicalised by the one canonicaliser (so `Example.COM.` is `example.com`). */
+const domain = z.string().transform((value, ctx) => {
+  const result = canonicalizeDomain(value);
+  if (result.ok) return result.domain;
+  ctx.addIssue({ code: 'custom', message: 'must be a domain name such as example.com' });
+  return z.NEVER;
+});
+
+/** A sender: `addr@domain` or `Display Name <addr@domain>`, one address, no line breaks. */
+const mailbox = z.string().refine(
+  (value) => {
+    const match = /^(?:"?([^"<>\r\n]*)"?\s*<([^<>\s]+)>|([^<>\s"]+))$/.exec(value.trim());
+    const address = match?.[2] ?? match?.[3];
+    return address !== undefined && canonicalizeEmail(address).ok;
+  },
+  { message: 'must be an address such as no-reply@example.com, optionally as "Name <no-reply@example.com>"' },
+);
 
 /**
  * Every variable: schema (string in, typed value out) and default. Keep in step with
@@ -91,7 +110,7 @@ const schema = z.object({
 
   /** Outbound mail (verification, invites). Unset = messages stay queued in the outbox (logged as undeliverable). */
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
-  MAIL_FROM: z.string().min(3).default('Gatehouse <no-reply@gatehouse.invalid>'),
+  MAIL_FROM: mailbox.default('Gatehouse <no-reply@gatehouse.invalid>'),
   /** Built-in inbound SMTP intake port. Unset = off. */
   SMTP_INTAKE_PORT: int(0, 65535).optional(),
 
@@ -103,7 +122,7 @@ const schema = z.object({
   GOOGLE_TOKEN_URL: url(['http:', 'https:']).default('https://oauth2.googleapis.com/token'),
   GOOGLE_USERINFO_URL: url(['http:', 'https:']).default('https://openidconnect.googleapis.com/v1/userinfo'),
   /** Optional hosted-domain rule, checked server-side on the returned `hd` claim. */
-  GOOGLE_HOSTED_DOMAIN: z.string().min(1).optional(),
+  GOOGLE_HOSTED_DOMAIN: domain.optional(),
 
   /** Active Directory / LDAP. LDAP_URL set = enabled. */
   LDAP_URL: url(['ldap:', 'ldaps:']).optional(),

@@ -262,7 +262,7 @@ export async function createPolicyRuntime(options: {
   async function loadOnce(publishEarly: boolean): Promise<void> {
     const version = await readVersion().catch((err: Error) => {
       logger.warn({ err: { message: err.message } }, 'policy: configuration version unreadable; loading anyway');
-      return held;
+      return null;
     });
     const [stored, companies, services] = await Promise.all([store.policy.get(), store.companies.list(), store.services.list()]);
     let next = compileSnapshot({ policy: parseStoredPolicy(stored), companies, services, denylist: [] });
@@ -276,7 +276,8 @@ export async function createPolicyRuntime(options: {
       await yieldToLoop();
     }
     snapshot = next;
-    held = Math.max(held, version);
+    // The version read before the store: lower than `held` only after a Redis reset, which restarts the count.
+    if (version !== null) held = version;
     if (next.skipped.length > 0) logger.warn({ skipped: next.skipped.length }, 'policy: stored values left out of the snapshot (see /readyz and the console)');
   }
 
@@ -451,7 +452,11 @@ export async function createPolicyRuntime(options: {
     try {
       // Check against the newest configuration: wait for versions still in flight.
       const latest = await readVersion().catch(() => held);
-      if (latest > held) await holds(latest, OWN_CHANGE_WAIT_MS);
+      if (latest < held || (latest > held && !(await holds(latest, GAP_GRACE_MS * 2)))) {
+        // Not in flight after all (a lost message, a Redis reset): rebuild before checking.
+        void startLoad(false);
+        await holds(latest, OWN_CHANGE_WAIT_MS);
+      }
       const written = await write(snapshot);
       result = written.result;
       try {

@@ -15,6 +15,15 @@ import { defineRoute, zodBody, type AdminDeps, type AdminRoute, type BodySpec } 
 import { validationFailed } from '../../http/validation.ts';
 import { Decision, ErrorBody, issue, SimulateBody, Warnings } from './schemas.ts';
 
+const PolicyStatusBody = z.object({
+  state: z.enum(['loading', 'stale', 'current']),
+  version: z.number(),
+  since: z.string().nullable(),
+  lastError: z.string().nullable(),
+  skipped: z.object({ denylist: z.number(), companies: z.number() }),
+  skippedEntries: z.array(z.object({ kind: z.string(), value: z.string().nullable(), companyId: z.string().nullable() })),
+});
+
 export const PolicyPutBody = PolicySchema.extend({ version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -89,6 +98,18 @@ export function policyRoutes(deps: AdminDeps): AdminRoute[] {
       },
       async handle({ body, principal }) {
         return { body: await savePolicy(deps, body, principal.actor) };
+      },
+    }),
+    defineRoute({
+      name: 'getPolicyStatus',
+      method: 'get',
+      path: '/policy/status',
+      summary: "This process's live policy: state, configuration version, and the stored values it had to leave out",
+      roles: ['admin'],
+      responses: { 200: { description: 'The status; `skippedEntries` lists up to 100 left-out values', schema: PolicyStatusBody } },
+      async handle() {
+        const skipped = gw.policy.current().skipped;
+        return { body: { ...gw.policy.status(), skippedEntries: skipped.slice(0, 100).map((s) => ({ kind: s.kind, value: typeof s.value === 'string' ? s.value : JSON.stringify(s.value) ?? null, companyId: s.companyId ?? null })) } };
       },
     }),
     defineRoute({

@@ -44,8 +44,8 @@ function graceSeconds(f: Form): number {
 
 export const accessPages: PageGroup = (router, kit) => {
   async function page(c: Context, extra: PageData = {}, status = 200) {
-    const [policy, services, ad] = await Promise.all([kit.api.read(c, '/policy'), kit.api.read(c, '/services'), kit.api.read(c, '/active-directory')]);
-    kit.render(c, 'access', 'Customer access', { policy, services: services.items ?? [], ad, methods: METHODS, ...extra }, status);
+    const [policy, services, ad, policyStatus] = await Promise.all([kit.api.read(c, '/policy'), kit.api.read(c, '/services'), kit.api.read(c, '/active-directory'), kit.api.read(c, '/policy/status')]);
+    kit.render(c, 'access', 'Customer access', { policy, services: services.items ?? [], ad, policyStatus, methods: METHODS, ...extra }, status);
   }
 
   router.get('/access', (c) => page(c));
