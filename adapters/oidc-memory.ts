@@ -2,6 +2,8 @@
  * oidc-provider storage, in process: the embedded default for short-lived OIDC state
  * (sessions, interactions, codes, tokens, grants, replay detection) when no REDIS_URL
  * is set. State lives only as long as the process and is not shared between processes.
+ * Memory is bounded by what is alive: every write removes what has expired, found
+ * through an expiry heap (no scan of all records).
  *
  * This module also writes down, once, the adapter contract both backends keep
  * (`adapters/oidc-redis.ts` is the other one; `test/oidc-adapter.test.ts` runs one
@@ -18,6 +20,7 @@
  *     between, so two concurrent redemptions can both pass the check; the second one's
  *     consume() throwing `invalid_grant` is what makes exactly one of them get tokens.
  */
+import FlatQueue from 'flatqueue';
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
@@ -87,11 +90,19 @@ interface MemoryState {
   uidIndex: Map<string, string>;
   userCodeIndex: Map<string, string>;
   grantIndex: Map<string, Set<string>>;
-  writesSinceSweep: number;
+  /**
+   * Record keys by expiry time (a binary min-heap), so removing what expired costs
+   * O(log n) per record and never a scan of everything stored. A record written again
+   * leaves its older entry behind; such an entry is recognised (its time no longer
+   * matches the record's) and dropped when it comes up, and the heap is rebuilt from
+   * the records when stale entries outnumber live ones.
+   */
+  expiry: FlatQueue<string>;
 }
 
-/** Expired records are dropped on read, and swept in bulk every this many writes. */
-const SWEEP_EVERY_WRITES = 500;
+/** Rebuild the expiry heap when it holds more than this many entries per record (plus slack). */
+const HEAP_SLACK_FACTOR = 2;
+const HEAP_SLACK_MIN = 1024;
 
 function recordKey(model: string, id: string): string {
   return `${model}:${id}`;
@@ -123,11 +134,18 @@ function removeRecord(state: MemoryState, key: string): void {
   }
 }
 
+/** Removes every record that expired by `nowMs`: the heap's top entries only. */
 function sweepExpired(state: MemoryState, nowMs: number): void {
-  for (const [key, record] of state.records) {
-    if (!isLive(record, nowMs)) removeRecord(state, key);
+  const { expiry } = state;
+  while (expiry.length > 0 && (expiry.peekValue() ?? Infinity) <= nowMs) {
+    const key = expiry.pop() as string;
+    const record = state.records.get(key);
+    if (record && !isLive(record, nowMs)) removeRecord(state, key);
   }
-  state.writesSinceSweep = 0;
+  if (expiry.length > HEAP_SLACK_MIN + HEAP_SLACK_FACTOR * state.records.size) {
+    expiry.clear();
+    for (const [key, record] of state.records) if (Number.isFinite(record.expiresAt)) expiry.push(key, record.expiresAt);
+  }
 }
 
 function liveRecord(state: MemoryState, key: string): StoredRecord | undefined {
@@ -159,8 +177,8 @@ class MemoryOidcAdapter implements OidcAdapter {
     };
     this.#state.records.set(key, record);
     this.#index(key, record);
-    this.#state.writesSinceSweep += 1;
-    if (this.#state.writesSinceSweep >= SWEEP_EVERY_WRITES) sweepExpired(this.#state, now);
+    if (Number.isFinite(record.expiresAt)) this.#state.expiry.push(key, record.expiresAt);
+    sweepExpired(this.#state, now);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -228,7 +246,7 @@ export function createMemoryAdapterFactory(): OidcAdapterFactory {
     uidIndex: new Map(),
     userCodeIndex: new Map(),
     grantIndex: new Map(),
-    writesSinceSweep: 0,
+    expiry: new FlatQueue<string>(),
   };
   return (name: string) => new MemoryOidcAdapter(name, state);
 }

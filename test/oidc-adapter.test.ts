@@ -517,3 +517,29 @@ for (const backend of backends) {
     t.is(racing.refused(), rounds);
   });
 }
+
+test('[memory] a record written again with a later expiry outlives its first expiry; expired ones go, indexes included', async (t) => {
+  const factory = createMemoryAdapterFactory();
+  const sessions = factory('Session');
+  const codes = factory('AuthorizationCode');
+  await sessions.upsert('s-renewed', { uid: 'u-renewed', accountId: 'a' }, 1);
+  await sessions.upsert('s-renewed', { uid: 'u-renewed', accountId: 'a' }, 60); // its first heap entry is now stale
+  await sessions.upsert('s-short', { uid: 'u-short', accountId: 'a' }, 1);
+  await codes.upsert('c-short', codePayload('g-short'), 1);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  // Any write sweeps what expired, through the expiry heap.
+  await codes.upsert('c-trigger', codePayload('g-other'), 60);
+  t.truthy(await sessions.find('s-renewed'), 'renewed record kept past its first expiry');
+  t.truthy(await sessions.findByUid('u-renewed'));
+  t.is(await sessions.findByUid('u-short'), undefined);
+  t.is(await codes.find('c-short'), undefined);
+  await codes.revokeByGrantId('g-short'); // its grant index entry went with it: nothing to trip over
+  t.truthy(await codes.find('c-trigger'));
+});
+
+test('[memory] many rewrites of one record keep working (the expiry heap compacts itself)', async (t) => {
+  const sessions = createMemoryAdapterFactory()('Session');
+  for (let i = 0; i < 5000; i += 1) await sessions.upsert('s', { uid: 'u', accountId: 'a', n: i }, 60);
+  t.is((await sessions.find('s'))?.n, 4999);
+  t.is((await sessions.findByUid('u'))?.n, 4999);
+});
