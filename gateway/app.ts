@@ -70,6 +70,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
       companyRequestsVisible: () => policy.current().policy.portal.companyRequestsVisible,
     })),
     jwks: keys.jwks,
+    signing: { algs: keys.signingAlgs, idTokenDefault: config.ID_TOKEN_SIGNING_ALG },
     cookieKeys: keys.cookieKeys,
     views,
     logger,

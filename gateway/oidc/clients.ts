@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../runtime/config.ts';
 import type { GatehouseClientMetadata } from './provider.ts';
 import { ConfigError } from '../runtime/config.ts';
+import { SIGNING_ALGS } from '../runtime/signing-algs.ts';
 
 const clientSchema = z
   .object({
@@ -23,6 +24,8 @@ const clientSchema = z
     scope: z.string().optional(),
     first_party: z.boolean().optional(),
     service: z.string().optional(),
+    /** RS256 (or ID_TOKEN_SIGNING_ALG) when absent; ES256/EdDSA sign 5-8x cheaper. */
+    id_token_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   })
   .strict();
 

@@ -26,6 +26,8 @@ export interface ProviderOptions {
   clients: GatehouseClientMetadata[];
   findAccount: Configuration['findAccount'];
   jwks: { keys: Record<string, unknown>[] };
+  /** ID-token signing: what the keys can sign with, and the default for clients that do not choose. */
+  signing: { algs: readonly string[]; idTokenDefault: string };
   cookieKeys: string[];
   views: Views;
   logger: Logger;
@@ -46,6 +48,16 @@ export function createProvider(options: ProviderOptions): Provider {
     jwks: options.jwks as Configuration['jwks'],
     claims: CLAIMS,
     scopes: SCOPES,
+    // ID tokens: only algorithms our keys can sign with (RS256 for compatibility, ES256 /
+    // EdDSA at a fraction of RS256's CPU). A client chooses with id_token_signed_response_alg;
+    // the others get ID_TOKEN_SIGNING_ALG. The other clientDefaults are oidc-provider's own.
+    enabledJWA: { idTokenSigningAlgValues: [...options.signing.algs] as NonNullable<Configuration['enabledJWA']>['idTokenSigningAlgValues'] },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: options.signing.idTokenDefault as ClientMetadata['id_token_signed_response_alg'],
+    },
     // Cookies signed with our keys; oidc-provider's own defaults for names and flags.
     cookies: { keys: options.cookieKeys, long: { signed: true }, short: { signed: true } },
     // Every client, confidential or public, must use PKCE (issue #2: "PKCE required for every client").

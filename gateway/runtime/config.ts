@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { canonicalizeDomain, canonicalizeEmail } from '../../policies/email.ts';
+import { signingAlgsOf } from './signing-algs.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -92,6 +93,12 @@ const schema = z.object({
   /** Signing keys: a JWKS file path, or the JWKS JSON itself. Unset = generated at start (ephemeral; refused in production). */
   JWKS_FILE: z.string().min(1).optional(),
   JWKS: z.string().min(1).optional(),
+  /**
+   * ID-token signing algorithm for clients that do not choose one (`id_token_signed_response_alg`
+   * in CLIENTS_FILE chooses per client). RS256 is what every OIDC client accepts; ES256 and
+   * EdDSA are 5-8x cheaper to sign. The JWKS must hold a key for it.
+   */
+  ID_TOKEN_SIGNING_ALG: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA'], { message: 'must be RS256, PS256, ES256 or EdDSA' }).default('RS256'),
   /** Comma-separated cookie signing keys (newest first, each >= 32 chars). Unset = generated (ephemeral; refused in production). */
   COOKIE_KEYS: z.string().min(1).optional(),
 
@@ -191,6 +198,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
   const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   const jwks = readJwks(e, problems);
+  if (jwks && !signingAlgsOf(jwks).includes(e.ID_TOKEN_SIGNING_ALG)) {
+    problems.push(`ID_TOKEN_SIGNING_ALG is ${e.ID_TOKEN_SIGNING_ALG} but ${e.JWKS_FILE ? 'JWKS_FILE' : 'JWKS'} holds no private signing key for it (${e.ID_TOKEN_SIGNING_ALG === 'ES256' ? 'an EC P-256 key' : e.ID_TOKEN_SIGNING_ALG === 'EdDSA' ? 'an OKP Ed25519 key' : 'an RSA key'})`);
+  }
   const cookieKeys = e.COOKIE_KEYS ? e.COOKIE_KEYS.split(',').map((k) => k.trim()).filter(Boolean) : null;
   if (cookieKeys?.some((k) => k.length < 32)) problems.push('COOKIE_KEYS each key must be at least 32 characters');
 
