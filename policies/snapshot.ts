@@ -115,6 +115,9 @@ function companyDomains(company: Company, skip?: (entry: SkippedEntry) => void):
   return domains;
 }
 
+/** Lowercase ASCII labels: what the canonicaliser returns for most domains unchanged. */
+const CANONICAL_LOOKING = /^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/;
+
 /** A filter sized for `keys` with room to grow, holding them. */
 function filterOf(keys: Iterable<string>, size: number): StringFilter {
   const filter = new StringFilter(size);
@@ -274,7 +277,11 @@ export function changeCompany(snapshot: Snapshot, id: string, company: Company |
   // Rare (checkConfiguration forbids two claims): another company also claims a freed domain.
   if (freed.size > 0) {
     for (const other of parts.companiesById.values()) {
-      for (const domain of companyDomains(other)) if (freed.has(domain)) claimDomain(parts, domain, other);
+      for (const raw of other.acceptedDomains) {
+        // Stored domains are canonical: compare as is, canonicalise only what does not look it.
+        const domain = typeof raw === 'string' && CANONICAL_LOOKING.test(raw) ? raw : canonicalDomainOf(raw, false);
+        if (domain !== null && freed.has(domain)) claimDomain(parts, domain, other);
+      }
     }
   }
   parts.companyDomainFilter = roomyFilter(parts.companyDomainFilter, () => parts.companyByDomain.keys(), parts.companyByDomain.size);
