@@ -764,7 +764,16 @@ async function migrate(db: Db): Promise<void> {
       if (!(error instanceof MongoServerError && error.code === 48)) throw error;
     }
   }
+  // Only missing indexes are created: every gateway process migrates at start, and on
+  // FerretDB even a no-op createIndex on a big collection (a million denylist entries)
+  // takes longer than the start may.
+  const present = new Map<string, Set<string>>();
   for (const spec of INDEXES) {
+    if (!present.has(spec.collection)) {
+      const names = (await db.collection(spec.collection).listIndexes().toArray()).map((index) => String(index.name));
+      present.set(spec.collection, new Set(names));
+    }
+    if (present.get(spec.collection)!.has(spec.name)) continue;
     await db.collection(spec.collection).createIndex(spec.key, { name: spec.name, unique: spec.unique ?? false });
   }
 }

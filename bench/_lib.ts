@@ -112,6 +112,7 @@ export async function startServer(options: { env?: Record<string, string>; cpu?:
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
+      err = (err + d).slice(-4000);
       if (out.includes('is listening on')) resolve(performance.now() - started);
     });
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}: ${err}`)));
