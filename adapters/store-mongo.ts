@@ -451,7 +451,8 @@ function createDenylistStore(collection: () => Collection<StoredDoc>): DenylistS
     // Unsorted and projected to value + kind: a million entries stream in batches without
     // a server-side sort (FerretDB sorts in memory) and without decoding dates and notes.
     async *scan(batchSize) {
-      const cursor = guardedCursor(() => collection().find({}, { projection: { _id: 0, value: 1, kind: 1 }, batchSize }));
+      // Small driver batches: each round trip stays far inside the socket timeout, even on FerretDB.
+      const cursor = guardedCursor(() => collection().find({}, { projection: { _id: 0, value: 1, kind: 1 }, batchSize: Math.min(batchSize, 2_000) }));
       let batch: Array<Pick<DenylistEntry, 'value' | 'kind'>> = [];
       for await (const doc of cursor) {
         batch.push({ value: doc.value as string, kind: doc.kind as DenylistEntry['kind'] });
