@@ -190,7 +190,7 @@ export async function createPolicyRuntime(options: {
   logger: Logger;
   plugins: PolicyPlugin[];
   pluginTimeoutMs: number;
-  /** How long start waits for the denylist to compile before going on in the background (default 500 ms). */
+  /** How long start waits for the denylist to compile before going on in the background (default 1500 ms). */
   foregroundLoadMs?: number;
 }): Promise<PolicyRuntime> {
   const { store, redis, logger } = options;
@@ -391,7 +391,7 @@ export async function createPolicyRuntime(options: {
   const first = startLoad(true);
   first.catch(() => undefined);
   await Promise.race([first, early.promise]);
-  await Promise.race([first, sleep(options.foregroundLoadMs ?? 500)]);
+  await Promise.race([first, sleep(options.foregroundLoadMs ?? 1500)]);
   if (state === 'loading') logger.info('policy: compiling the denylist in the background; sign-ups answer 503 until it is done');
 
   /** Runs `fn` after every earlier update/changed of this process. */
