@@ -22,6 +22,8 @@ import { DEFAULT_POLICY, type Company } from '../policies/index.ts';
 import { POLICY_CHANNEL, POLICY_VERSION_KEY } from '../gateway/runtime/policy-runtime.ts';
 
 const FOLLOW_WITHIN_MS = 1000;
+/** A rebuild from the store (not a delta) on a loaded CI machine: behaviour is tested here, not speed. */
+const REBUILD_WITHIN_MS = 10_000;
 
 /** Polls the simulator of `issuer` until it answers `reason` for `email`; returns the ms it took, or null after the deadline. */
 async function followsWithin(issuer: string, token: string, reason: string, since: number, withinMs: number, email = 'newcomer@anywhere.example'): Promise<number | null> {
@@ -152,17 +154,17 @@ test('changes travel as deltas (no store re-read), a missed version makes a proc
   await raw.incr(POLICY_VERSION_KEY);
   const next = await raw.incr(POLICY_VERSION_KEY);
   await raw.publish(POLICY_CHANNEL, JSON.stringify({ v: next, delta: { op: 'denylist.remove', values: ['nothing-here.example'] } }));
-  t.not(await followsWithin(b, tokenB, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS, 'x@sneaky.example'), null, 'B saw the gap and rebuilt from the store');
-  t.not(await followsWithin(a.issuer, tokenA, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS, 'x@sneaky.example'), null, 'so did A');
-  await eventually(t, 'both hold the newest version', async () => (await policyStatus(b)).version === next && (await policyStatus(a.issuer)).version === next);
+  t.not(await followsWithin(b, tokenB, 'denylisted_domain', performance.now(), REBUILD_WITHIN_MS, 'x@sneaky.example'), null, 'B saw the gap and rebuilt from the store');
+  t.not(await followsWithin(a.issuer, tokenA, 'denylisted_domain', performance.now(), REBUILD_WITHIN_MS, 'x@sneaky.example'), null, 'so did A');
+  await eventually(t, 'both hold the newest version', async () => (await policyStatus(b)).version === next && (await policyStatus(a.issuer)).version === next, REBUILD_WITHIN_MS);
   t.is((await policyStatus(b)).state, 'current');
 
   // Redis loses everything: the next change still gets a higher version, and both follow it.
   await raw.flushall();
   const [freshA, freshB] = [await clientToken(a.issuer), await clientToken(b)]; // tokens lived in that Redis
   t.is((await call(b, freshB, 'DELETE', `/denylist/${encodeURIComponent('anywhere.example')}`)).status, 204);
-  t.not(await followsWithin(a.issuer, freshA, 'allowed_anyone', performance.now(), FOLLOW_WITHIN_MS), null, 'A follows the change made after the reset');
-  await eventually(t, 'versions agree after the reset', async () => (await policyStatus(b)).version === (await policyStatus(a.issuer)).version);
+  t.not(await followsWithin(a.issuer, freshA, 'allowed_anyone', performance.now(), REBUILD_WITHIN_MS), null, 'A follows the change made after the reset');
+  await eventually(t, 'versions agree after the reset', async () => (await policyStatus(b)).version === (await policyStatus(a.issuer)).version, REBUILD_WITHIN_MS);
   t.true((await policyStatus(a.issuer)).version > next, 'versions never go back');
 });
 
@@ -191,9 +193,9 @@ test('a change is broadcast even when the process that made it cannot rebuild; t
   await store.denylist.add([{ value: 'blocked.example', kind: 'domain', createdAt: new Date(), createdBy: 'test' }]);
   broken.value = true;
   const announced = b.context.policy.changed();
-  t.not(await followsWithin(a.issuer, tokenA, 'denylisted_domain', performance.now(), FOLLOW_WITHIN_MS, 'x@blocked.example'), null, 'A got the broadcast although B could not rebuild');
+  t.not(await followsWithin(a.issuer, tokenA, 'denylisted_domain', performance.now(), REBUILD_WITHIN_MS, 'x@blocked.example'), null, 'A got the broadcast although B could not rebuild');
 
-  await eventually(t, 'B says its policy is stale', async () => (await policyStatus(b.issuer)).state === 'stale');
+  await eventually(t, 'B says its policy is stale', async () => (await policyStatus(b.issuer)).state === 'stale', REBUILD_WITHIN_MS);
   t.truthy((await policyStatus(b.issuer)).lastError);
   // B's snapshot predates the denylist entry: it must not allow the address, so it answers 503.
   const meanwhile = await simulate(b.issuer, tokenB, 'x@blocked.example');
@@ -203,7 +205,7 @@ test('a change is broadcast even when the process that made it cannot rebuild; t
 
   broken.value = false;
   await announced;
-  await eventually(t, 'B rebuilds on its own', async () => (await policyStatus(b.issuer)).state === 'current', 8000);
+  await eventually(t, 'B rebuilds on its own', async () => (await policyStatus(b.issuer)).state === 'current', 2 * REBUILD_WITHIN_MS);
   t.is((await simulate(b.issuer, tokenB, 'x@blocked.example')).reason, 'denylisted_domain');
   t.is((await policyStatus(b.issuer)).version, (await policyStatus(a.issuer)).version, 'B holds the version A holds');
 });
