@@ -11,7 +11,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { startTestGateway } from './helpers/gateway.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
-import { startMongoServer } from './helpers/mongo-server.ts';
+import { startMongoServer, type MongoServer } from './helpers/mongo-server.ts';
 import { freePort } from './helpers/ports.ts';
 import { call, clientToken } from './helpers/admin-api.ts';
 import { gatewayEnv, runGatewayProcess, startGatewayProcess } from './helpers/process-gateway.ts';
@@ -38,11 +38,19 @@ async function followsWithin(issuer: string, token: string, reason: string, sinc
   }
 }
 
-test('a policy change through one gateway process is followed by another process within one second', async (t) => {
+// One MongoDB-wire server for the file (a database per test); tests run one at a time:
+// each starts several gateways, and at once they would starve a 2-core machine.
+let mongo: MongoServer;
+test.before(async () => {
+  mongo = await startMongoServer();
+});
+test.after.always(async () => {
+  await mongo?.stop();
+});
+
+test.serial('a policy change through one gateway process is followed by another process within one second', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
-  const mongo = await startMongoServer();
-  t.teardown(() => mongo.stop());
   const shared = { MONGODB_URI: mongo.uri, MONGODB_DB: 'broadcast', REDIS_URL: redis.url };
 
   const a = await startTestGateway(shared);
@@ -110,14 +118,12 @@ async function eventually(t: ExecutionContext, what: string, check: () => Promis
 async function setup(t: ExecutionContext, db: string) {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
-  const mongo = await startMongoServer();
-  t.teardown(() => mongo.stop());
   const store = createMongoStore({ uri: mongo.uri, dbName: db });
   t.teardown(() => store.close());
   await store.migrate();
   const raw = new Redis(redis.url);
   t.teardown(() => void raw.quit());
-  return { redis, mongo, store, raw, shared: { MONGODB_URI: mongo.uri, MONGODB_DB: db, REDIS_URL: redis.url } };
+  return { redis, store, raw, shared: { MONGODB_URI: mongo.uri, MONGODB_DB: db, REDIS_URL: redis.url } };
 }
 
 async function openSelfRegistration(issuer: string, token: string): Promise<void> {
@@ -126,7 +132,7 @@ async function openSelfRegistration(issuer: string, token: string): Promise<void
   if (saved.status !== 200) throw new Error(`PUT /policy answered ${saved.status}`);
 }
 
-test('changes travel as deltas (no store re-read), a missed version makes a process rebuild, and versions only grow, also across a Redis reset', async (t) => {
+test.serial('changes travel as deltas (no store re-read), a missed version makes a process rebuild, and versions only grow, also across a Redis reset', async (t) => {
   const { store, raw, shared } = await setup(t, 'deltas');
   const a = await startTestGateway(shared);
   t.teardown(() => a.close());
@@ -178,7 +184,7 @@ function flakyStore(inner: Store, broken: { value: boolean }): Store {
   };
 }
 
-test('a change is broadcast even when the process that made it cannot rebuild; that process fails closed and retries until it holds the version', async (t) => {
+test.serial('a change is broadcast even when the process that made it cannot rebuild; that process fails closed and retries until it holds the version', async (t) => {
   const { store, shared } = await setup(t, 'failsafe');
   const broken = { value: false };
   const a = await startTestGateway(shared);
@@ -210,7 +216,7 @@ test('a change is broadcast even when the process that made it cannot rebuild; t
   t.is((await policyStatus(b.issuer)).version, (await policyStatus(a.issuer)).version, 'B holds the version A holds');
 });
 
-test('start: a bad stored policy stops the start with one clear line; bad stored entries are left out and reported', async (t) => {
+test.serial('start: a bad stored policy stops the start with one clear line; bad stored entries are left out and reported', async (t) => {
   const { store, shared } = await setup(t, 'boot');
   await store.denylist.add([
     { value: 'not a domain!', kind: 'domain', createdAt: new Date(), createdBy: 'test' },
