@@ -5,7 +5,8 @@
  *   GET /readyz    every store this process uses answers (readiness; 503 names the one down),
  *                  plus `policy`: the snapshot's state (`current`, `loading` while the
  *                  denylist compiles at start, `stale` while a rebuild is pending),
- *                  configuration version and counts of stored values left out. Informational:
+ *                  configuration version and counts of stored values left out (no error
+ *                  texts: GET /admin/api/policy/status has them). Informational:
  *                  logins are served meanwhile; sign-ups that would be allowed answer 503.
  *   GET /metrics   Prometheus
  *   GET /static/app.css
@@ -59,8 +60,9 @@ export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics }): Router {
     const checks = await readiness(deps);
     const ready = Object.values(checks).every((v) => v === 'up');
     c.status = ready ? 200 : 503;
-    const policy = deps.policy?.status();
-    c.body = policy
+    // The error text stays out (it can name internal hosts): the admin API's /policy/status has it.
+    const { lastError: _hidden, ...policy } = deps.policy?.status() ?? { lastError: null };
+    c.body = deps.policy
       ? { status: ready ? 'ready' : 'not_ready', checks, policy }
       : { status: ready ? 'ready' : 'not_ready', checks };
   });
