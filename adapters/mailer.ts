@@ -21,6 +21,7 @@
  */
 import nodemailer from 'nodemailer';
 import type { OutboxMessage, OutboxStore } from './store.ts';
+import { describeError, startQueueWorker, type QueueWorker } from './queue-worker.ts';
 
 /** The subset of a pino-style logger this module uses. */
 export interface MailLogger {
@@ -57,7 +58,6 @@ export interface MailerConfig {
 
 export const AUTO_SUBMITTED_HEADER = 'Auto-Submitted';
 const DEFAULT_TIMEOUT_MS = 10_000;
-const MAX_ERROR_LENGTH = 500;
 
 /** Creates the SMTP mailer. Opens no connection until the first send. */
 export function createMailer(config: MailerConfig): Mailer {
@@ -127,12 +127,7 @@ function domainOf(from: string): string {
   return match?.[1] ?? 'gatehouse.invalid';
 }
 
-/** Exponential backoff with a cap: base * 2^(attempt-1), at most capMs. Attempt counts from 1. */
-export function exponentialBackoff(options: { baseMs?: number; capMs?: number } = {}): (attempt: number) => number {
-  const baseMs = options.baseMs ?? 5_000;
-  const capMs = options.capMs ?? 30 * 60_000;
-  return (attempt) => Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-}
+export { exponentialBackoff } from './queue-worker.ts';
 
 export interface OutboxWorkerOptions {
   outbox: OutboxStore;
@@ -152,36 +147,17 @@ export interface OutboxWorkerOptions {
   now?: () => Date;
 }
 
-export interface OutboxWorker {
-  /** Stops polling and waits for the sends in flight to be recorded. */
-  stop(): Promise<void>;
-  /** Polls now instead of waiting for the interval (e.g. right after an enqueue). */
-  kick(): void;
-  /**
-   * Runs one poll now, after the one in flight if any, and resolves when it is done:
-   * every message it claimed sent or its failure recorded. What a test awaits instead
-   * of sleeping.
-   */
-  poll(): Promise<void>;
-}
+export type OutboxWorker = QueueWorker;
 
-/** Starts draining the outbox. */
+/** Starts draining the outbox (adapters/queue-worker.ts: lease, retry with backoff, bury). */
 export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
-  const intervalMs = options.intervalMs ?? 500;
-  const leaseMs = options.leaseMs ?? 30_000;
-  const maxAttempts = options.maxAttempts ?? 12;
-  const backoff = options.backoff ?? exponentialBackoff();
-  const batchSize = options.batchSize ?? 10;
-  const now = options.now ?? (() => new Date());
-  const { outbox, mailer, logger } = options;
-
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> | null = null;
-  let rerun = false;
-
-  async function deliver(message: OutboxMessage): Promise<void> {
-    try {
+  const { outbox, mailer, ...rest } = options;
+  return startQueueWorker<OutboxMessage>({
+    ...rest,
+    name: 'mail',
+    queue: outbox,
+    describeError,
+    async deliver(message) {
       await mailer.send({
         id: message.id,
         to: message.to,
@@ -190,93 +166,6 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
         ...(message.html !== undefined ? { html: message.html } : {}),
         ...(message.headers ? { headers: message.headers } : {}),
       });
-    } catch (error) {
-      await recordFailure(message, error);
-      return;
-    }
-    await outbox.markSent(message.id, now());
-    logger.info({ code: 'mail_sent', outboxId: message.id, attempt: message.attempts }, 'mail sent');
-  }
-
-  async function recordFailure(message: OutboxMessage, error: unknown): Promise<void> {
-    const dead = message.attempts >= maxAttempts;
-    const next = new Date(now().getTime() + Math.max(0, backoff(message.attempts)));
-    const summary = describeSendError(error);
-    await outbox.markFailed(message.id, summary.text, next, dead);
-    const entry = { code: dead ? 'mail_dead' : 'mail_retry', outboxId: message.id, attempt: message.attempts, error: summary.code };
-    if (dead) logger.error(entry, 'mail given up after the last attempt');
-    else logger.warn({ ...entry, nextAttemptAt: next.toISOString() }, 'mail send failed; will retry');
-  }
-
-  /** One poll: claim and deliver batches until the due queue is empty. */
-  async function drain(): Promise<void> {
-    while (!stopped) {
-      const claimed = await outbox.claimDue(now(), leaseMs, batchSize);
-      for (const message of claimed) await deliver(message);
-      if (claimed.length < batchSize) return;
-    }
-  }
-
-  function schedule(delayMs: number): void {
-    if (stopped) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(tick, delayMs);
-  }
-
-  function tick(): void {
-    timer = null;
-    if (stopped) return;
-    if (running) {
-      rerun = true;
-      return;
-    }
-    void run();
-  }
-
-  /** One drain, then the next poll is scheduled (at once when a tick came meanwhile). */
-  function run(): Promise<void> {
-    running = drain()
-      .catch((error: unknown) => {
-        logger.error({ code: 'outbox_unavailable', error: describeSendError(error).code }, 'outbox poll failed');
-      })
-      .finally(() => {
-        running = null;
-        const again = rerun;
-        rerun = false;
-        schedule(again ? 0 : intervalMs);
-      });
-    return running;
-  }
-
-  schedule(0);
-
-  return {
-    kick() {
-      schedule(0);
     },
-    async poll() {
-      while (running) await running;
-      if (stopped) return;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await run();
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await running;
-    },
-  };
-}
-
-/** A short error text for the outbox record and a code for logs; never the message content. */
-function describeSendError(error: unknown): { code: string; text: string } {
-  if (error instanceof Error) {
-    const details = error as Error & { code?: unknown; responseCode?: unknown };
-    const code = typeof details.code === 'string' ? details.code : error.name;
-    const responseCode = typeof details.responseCode === 'number' ? ` ${details.responseCode}` : '';
-    return { code, text: `${code}${responseCode}: ${error.message}`.slice(0, MAX_ERROR_LENGTH) };
-  }
-  return { code: 'unknown_error', text: String(error).slice(0, MAX_ERROR_LENGTH) };
+  });
 }

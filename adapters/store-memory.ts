@@ -30,6 +30,8 @@ import {
   type OneTimeTokenKind,
   type OutboxMessage,
   type OutboxStore,
+  type Delivery,
+  type DeliveryStore,
   type Page,
   type PolicyStore,
   type ServiceStore,
@@ -337,25 +339,25 @@ function createAuditStore(): AuditStore {
   };
 }
 
-function isDue(message: OutboxMessage, now: Date): boolean {
-  if (message.status === 'pending') return message.nextAttemptAt.getTime() <= now.getTime();
-  if (message.status === 'sending') return message.leaseUntil !== null && message.leaseUntil.getTime() <= now.getTime();
+/** The queue fields the outbox and the delivery queue share. */
+type Leased = Pick<OutboxMessage, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'lastError' | 'createdAt' | 'sentAt'>;
+
+function isDue(item: Leased, now: Date): boolean {
+  if (item.status === 'pending') return item.nextAttemptAt.getTime() <= now.getTime();
+  if (item.status === 'sending') return item.leaseUntil !== null && item.leaseUntil.getTime() <= now.getTime();
   return false;
 }
 
-function createOutboxStore(): OutboxStore {
-  const byId = new Map<string, OutboxMessage>();
-  const byCreation = (a: OutboxMessage, b: OutboxMessage) => a.createdAt.getTime() - b.createdAt.getTime();
+/** Claim, lease, retry and bury for one queue (the outbox, the delivery queue). */
+function createLeasedQueue<T extends Leased>() {
+  const byId = new Map<string, T>();
+  const byCreation = (a: T, b: T) => a.createdAt.getTime() - b.createdAt.getTime();
   return {
-    async enqueue(input) {
+    add(fields: Omit<T, keyof Leased>): T {
       const now = new Date();
-      const message: OutboxMessage = withoutUndefined({
+      const item = withoutUndefined({
+        ...fields,
         id: newId(),
-        to: input.to,
-        subject: input.subject,
-        text: input.text,
-        html: input.html,
-        headers: input.headers ? copy(input.headers) : undefined,
         status: 'pending',
         attempts: 0,
         nextAttemptAt: now,
@@ -363,45 +365,73 @@ function createOutboxStore(): OutboxStore {
         lastError: null,
         createdAt: now,
         sentAt: null,
-      });
-      byId.set(message.id, message);
-      return copy(message);
+      } as unknown as T);
+      byId.set(item.id, item);
+      return copy(item);
     },
-    async claimDue(now, leaseMs, limit) {
+    async claimDue(now: Date, leaseMs: number, limit: number): Promise<T[]> {
       const due = [...byId.values()]
         .filter((m) => isDue(m, now))
         .sort((a, b) => a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || byCreation(a, b))
         .slice(0, Math.max(0, limit));
       const leaseUntil = new Date(now.getTime() + leaseMs);
-      for (const message of due) {
-        message.status = 'sending';
-        message.leaseUntil = new Date(leaseUntil);
-        message.attempts += 1;
+      for (const item of due) {
+        item.status = 'sending';
+        item.leaseUntil = new Date(leaseUntil);
+        item.attempts += 1;
       }
       return copy(due);
     },
-    async markSent(id, at) {
-      const message = byId.get(id);
-      if (!message) return;
-      message.status = 'sent';
-      message.sentAt = new Date(at);
-      message.leaseUntil = null;
+    async markSent(id: string, at: Date): Promise<void> {
+      const item = byId.get(id);
+      if (!item) return;
+      item.status = 'sent';
+      item.sentAt = new Date(at);
+      item.leaseUntil = null;
     },
-    async markFailed(id, error, nextAttemptAt, dead) {
-      const message = byId.get(id);
-      if (!message) return;
-      message.status = dead ? 'dead' : 'pending';
-      message.lastError = error;
-      message.nextAttemptAt = new Date(nextAttemptAt);
-      message.leaseUntil = null;
+    async markFailed(id: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void> {
+      const item = byId.get(id);
+      if (!item) return;
+      item.status = dead ? 'dead' : 'pending';
+      item.lastError = error;
+      item.nextAttemptAt = new Date(nextAttemptAt);
+      item.leaseUntil = null;
     },
+    select(keep: (item: T) => boolean): T[] {
+      return copy([...byId.values()].filter(keep).sort(byCreation));
+    },
+  };
+}
+
+function createOutboxStore(): OutboxStore {
+  const queue = createLeasedQueue<OutboxMessage>();
+  return {
+    async enqueue(input) {
+      return queue.add({ to: input.to, subject: input.subject, text: input.text, html: input.html, headers: input.headers ? copy(input.headers) : undefined });
+    },
+    claimDue: queue.claimDue,
+    markSent: queue.markSent,
+    markFailed: queue.markFailed,
     async list(filter) {
-      return copy(
-        [...byId.values()]
-          .filter((m) => filter.status === undefined || m.status === filter.status)
-          .filter((m) => filter.to === undefined || m.to === filter.to)
-          .sort(byCreation),
-      );
+      return queue.select((m) => (filter.status === undefined || m.status === filter.status) && (filter.to === undefined || m.to === filter.to));
+    },
+  };
+}
+
+function createDeliveryStore(): DeliveryStore {
+  const queue = createLeasedQueue<Delivery>();
+  return {
+    async enqueue(input) {
+      return queue.add({ kind: input.kind, target: input.target, payload: copy(input.payload) });
+    },
+    claimDue: queue.claimDue,
+    markSent: queue.markSent,
+    markFailed: queue.markFailed,
+    async list(filter) {
+      return queue.select((d) =>
+        (filter.status === undefined || d.status === filter.status) &&
+        (filter.kind === undefined || d.kind === filter.kind) &&
+        (filter.target === undefined || d.target === filter.target));
     },
   };
 }
@@ -431,6 +461,7 @@ export function createMemoryStore(): Store {
     tokens: createTokenStore(),
     audit: createAuditStore(),
     outbox: createOutboxStore(),
+    deliveries: createDeliveryStore(),
     settings: createSettingsStore(),
     async migrate() {},
     async ping() {},

@@ -29,7 +29,8 @@
  *     that decides a race relies on an update.
  *   - a unique violation raised by an update comes back as code 1 "UNIQUE constraint
  *     failed" instead of 11000; both are mapped to StoreConflictError.
- * Free-form payloads (token data, audit before/after/data, settings values, mail headers)
+ * Free-form payloads (token data, audit before/after/data, settings values, mail headers,
+ * delivery payloads)
  * are stored as Extended JSON strings, so no caller data can put a dotted or `$` key in
  * a document. Every document carries `schemaVersion: 1`.
  *
@@ -64,6 +65,8 @@ import {
   type OneTimeToken,
   type OutboxMessage,
   type OutboxStore,
+  type Delivery,
+  type DeliveryStore,
   type PolicyStore,
   type ServiceStore,
   type SettingsStore,
@@ -123,6 +126,8 @@ const COLLECTIONS = [
   'audit',
   'outbox',
   'outbox_claims',
+  'deliveries',
+  'delivery_claims',
   'settings',
 ] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
@@ -596,22 +601,26 @@ function toMessage(doc: Document): OutboxMessage {
   }) as OutboxMessage;
 }
 
-function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>): OutboxStore {
-  const messages = () => col('outbox');
-  const claims = () => col('outbox_claims');
+/** The queue fields the outbox and the delivery queue share. */
+type Leased = Pick<OutboxMessage, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'lastError' | 'createdAt' | 'sentAt'>;
 
-  /** Wins attempt `attempt` of a message for this caller: one insert of a unique claim id. */
-  async function winClaim(messageId: string, attempt: number, now: Date, leaseUntil: Date): Promise<boolean> {
-    const claimId = `${messageId}#${attempt}`;
+/**
+ * Claim, lease, retry and bury over one collection of queued items and one of claims
+ * (the outbox, the delivery queue). See the module header for why a claim is an insert.
+ */
+function createLeasedQueue<T extends Leased>(items: () => Collection<StoredDoc>, claims: () => Collection<StoredDoc>, fromDoc: (doc: Document) => T) {
+  /** Wins attempt `attempt` of an item for this caller: one insert of a unique claim id. */
+  async function winClaim(itemId: string, attempt: number, now: Date, leaseUntil: Date): Promise<boolean> {
+    const claimId = `${itemId}#${attempt}`;
     for (let round = 0; round < 2; round += 1) {
       try {
-        await claims().insertOne({ _id: claimId, messageId, leaseUntil, schemaVersion: SCHEMA_VERSION });
+        await claims().insertOne({ _id: claimId, messageId: itemId, leaseUntil, schemaVersion: SCHEMA_VERSION });
         return true;
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }
       // Someone holds this attempt. If that claim's lease ran out (the claimer died before
-      // taking the message), remove it only if it is still the same claim, then retry.
+      // taking the item), remove it only if it is still the same claim, then retry.
       const holder = await claims().findOne({ _id: claimId });
       if (holder && (holder.leaseUntil as Date).getTime() > now.getTime()) return false;
       if (holder) await claims().deleteOne({ _id: claimId, leaseUntil: holder.leaseUntil });
@@ -620,39 +629,21 @@ function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>)
   }
 
   return {
-    enqueue: (input) =>
+    /** Inserts a new pending item built from its own fields (stored form) and returns it. */
+    insert: (fields: Document, item: (leased: Leased) => T) =>
       guarded(async () => {
         const now = new Date();
-        const message: OutboxMessage = withoutUndefined({
-          id: newId(),
-          to: input.to,
-          subject: input.subject,
-          text: input.text,
-          html: input.html,
-          headers: input.headers ? structuredClone(input.headers) : undefined,
-          status: 'pending' as const,
-          attempts: 0,
-          nextAttemptAt: now,
-          leaseUntil: null,
-          lastError: null,
-          createdAt: now,
-          sentAt: null,
-        });
-        const { id, headers, ...fields } = message;
-        await messages().insertOne({
-          ...fields,
-          _id: id,
-          headers: headers ? toJsonText(headers) : null,
-          schemaVersion: SCHEMA_VERSION,
-        });
-        return message;
+        const leased: Leased = { id: newId(), status: 'pending', attempts: 0, nextAttemptAt: now, leaseUntil: null, lastError: null, createdAt: now, sentAt: null };
+        const { id, ...queueFields } = leased;
+        await items().insertOne({ ...fields, ...queueFields, _id: id, schemaVersion: SCHEMA_VERSION });
+        return item(leased);
       }),
 
-    claimDue: (now, leaseMs, limit) =>
+    claimDue: (now: Date, leaseMs: number, limit: number) =>
       guarded(async () => {
         if (limit <= 0) return [];
         const leaseUntil = new Date(now.getTime() + leaseMs);
-        const candidates = await messages()
+        const candidates = await items()
           .find({
             $or: [
               { status: 'pending', nextAttemptAt: { $lte: now } },
@@ -662,43 +653,99 @@ function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>)
           .sort({ nextAttemptAt: 1, _id: 1 })
           .limit(limit * 2)
           .toArray();
-        const claimed: OutboxMessage[] = [];
+        const claimed: T[] = [];
         for (const candidate of candidates) {
           if (claimed.length >= limit) break;
           const attempts = candidate.attempts as number;
           if (!(await winClaim(String(candidate._id), attempts + 1, now, leaseUntil))) continue;
-          const doc = await messages().findOneAndUpdate(
+          const doc = await items().findOneAndUpdate(
             { _id: candidate._id, attempts },
             { $set: { status: 'sending', leaseUntil, attempts: attempts + 1 } },
             { returnDocument: 'after' },
           );
-          if (doc) claimed.push(toMessage(doc));
+          if (doc) claimed.push(fromDoc(doc));
         }
         return claimed;
       }),
 
-    markSent: (id, at) =>
+    markSent: (id: string, at: Date) =>
       guarded(async () => {
-        await messages().updateOne({ _id: id }, { $set: { status: 'sent', sentAt: at, leaseUntil: null } });
+        await items().updateOne({ _id: id }, { $set: { status: 'sent', sentAt: at, leaseUntil: null } });
         await claims().deleteMany({ messageId: id });
       }),
 
-    markFailed: (id, error, nextAttemptAt, dead) =>
+    markFailed: (id: string, error: string, nextAttemptAt: Date, dead: boolean) =>
       guarded(async () => {
-        await messages().updateOne(
+        await items().updateOne(
           { _id: id },
           { $set: { status: dead ? 'dead' : 'pending', lastError: error, nextAttemptAt, leaseUntil: null } },
         );
         if (dead) await claims().deleteMany({ messageId: id });
       }),
 
-    list: (filter) =>
-      guarded(async () => {
-        const query: Document = {};
-        if (filter.status !== undefined) query.status = filter.status;
-        if (filter.to !== undefined) query.to = filter.to;
-        return (await messages().find(query).sort({ createdAt: 1, _id: 1 }).toArray()).map(toMessage);
-      }),
+    list: (query: Document) =>
+      guarded(async () => (await items().find(query).sort({ createdAt: 1, _id: 1 }).toArray()).map(fromDoc)),
+  };
+}
+
+function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>): OutboxStore {
+  const queue = createLeasedQueue(() => col('outbox'), () => col('outbox_claims'), toMessage);
+  return {
+    enqueue: (input) => {
+      const headers = input.headers ? structuredClone(input.headers) : undefined;
+      return queue.insert(
+        { to: input.to, subject: input.subject, text: input.text, html: input.html, headers: headers ? toJsonText(headers) : null },
+        (leased) => withoutUndefined({ ...leased, to: input.to, subject: input.subject, text: input.text, html: input.html, headers }) as OutboxMessage,
+      );
+    },
+    claimDue: queue.claimDue,
+    markSent: queue.markSent,
+    markFailed: queue.markFailed,
+    list: (filter) => {
+      const query: Document = {};
+      if (filter.status !== undefined) query.status = filter.status;
+      if (filter.to !== undefined) query.to = filter.to;
+      return queue.list(query);
+    },
+  };
+}
+
+/* ------------------------------------------------------------- deliveries */
+
+function toDelivery(doc: Document): Delivery {
+  return {
+    id: doc._id as string,
+    kind: doc.kind,
+    target: doc.target,
+    payload: (fromJsonText(doc.payload) as Record<string, string> | null) ?? {},
+    status: doc.status,
+    attempts: doc.attempts,
+    nextAttemptAt: doc.nextAttemptAt,
+    leaseUntil: doc.leaseUntil ?? null,
+    lastError: doc.lastError ?? null,
+    createdAt: doc.createdAt,
+    sentAt: doc.sentAt ?? null,
+  };
+}
+
+function createDeliveryStore(col: (name: CollectionName) => Collection<StoredDoc>): DeliveryStore {
+  const queue = createLeasedQueue(() => col('deliveries'), () => col('delivery_claims'), toDelivery);
+  return {
+    enqueue: (input) =>
+      queue.insert(
+        { kind: input.kind, target: input.target, payload: toJsonText(input.payload) },
+        (leased) => ({ ...leased, kind: input.kind, target: input.target, payload: structuredClone(input.payload) }),
+      ),
+    claimDue: queue.claimDue,
+    markSent: queue.markSent,
+    markFailed: queue.markFailed,
+    list: (filter) => {
+      const query: Document = {};
+      if (filter.status !== undefined) query.status = filter.status;
+      if (filter.kind !== undefined) query.kind = filter.kind;
+      if (filter.target !== undefined) query.target = filter.target;
+      return queue.list(query);
+    },
   };
 }
 
@@ -752,6 +799,8 @@ const INDEXES: IndexSpec[] = [
   { collection: 'audit', key: { at: -1, _id: -1 }, name: 'at' },
   { collection: 'outbox', key: { status: 1, nextAttemptAt: 1 }, name: 'status_next_attempt' },
   { collection: 'outbox_claims', key: { messageId: 1 }, name: 'message' },
+  { collection: 'deliveries', key: { status: 1, nextAttemptAt: 1 }, name: 'status_next_attempt' },
+  { collection: 'delivery_claims', key: { messageId: 1 }, name: 'message' },
 ];
 
 async function migrate(db: Db): Promise<void> {
@@ -809,6 +858,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     tokens: createTokenStore(collectionOf('tokens')),
     audit: createAuditStore(collectionOf('audit')),
     outbox: createOutboxStore(col),
+    deliveries: createDeliveryStore(col),
     settings: createSettingsStore(collectionOf('settings')),
     migrate: () =>
       guarded(async () => {

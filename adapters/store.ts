@@ -236,6 +236,41 @@ export interface OutboxStore {
   list(filter: { status?: OutboxMessage['status']; to?: string }): Promise<OutboxMessage[]>;
 }
 
+/**
+ * A notification to another server, waiting for delivery: today Back-Channel Logout 1.0
+ * (gateway/oidc/logout.ts). It holds WHO to tell, not the signed message: the logout token
+ * is signed at each attempt, so a retry hours later carries a fresh `iat`/`exp`.
+ * Same queue semantics as the mail outbox: claimed under a lease by one worker at a
+ * time, retried with backoff, `dead` after the last attempt.
+ */
+export interface Delivery {
+  id: string;
+  kind: 'backchannel-logout';
+  /** The receiver, e.g. the client id whose backchannel_logout_uri gets the token. */
+  target: string;
+  /** Plain string values (no dotted keys): for back-channel logout `issuer`, `sub`, `sid`. */
+  payload: Record<string, string>;
+  status: 'pending' | 'sending' | 'sent' | 'dead';
+  attempts: number;
+  nextAttemptAt: Date;
+  /** While `sending`, the claim expires at this time and the delivery becomes claimable again. */
+  leaseUntil: Date | null;
+  lastError: string | null;
+  createdAt: Date;
+  sentAt: Date | null;
+}
+
+/** The delivery queue: the outbox's claim/lease/retry contract for non-mail notifications. */
+export interface DeliveryStore {
+  enqueue(delivery: Pick<Delivery, 'kind' | 'target' | 'payload'>): Promise<Delivery>;
+  /** Atomically claims up to `limit` due deliveries (pending with nextAttemptAt <= now, or sending with an expired lease); each by one caller only. */
+  claimDue(now: Date, leaseMs: number, limit: number): Promise<Delivery[]>;
+  markSent(id: string, at: Date): Promise<void>;
+  /** Back to pending with a later nextAttemptAt, or `dead` when `dead` is true. */
+  markFailed(id: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void>;
+  list(filter: { status?: Delivery['status']; kind?: Delivery['kind']; target?: string }): Promise<Delivery[]>;
+}
+
 /** Small named settings (e.g. the Active Directory connector secret). Values are plain JSON. */
 export interface SettingsStore {
   get<T = unknown>(key: string): Promise<T | null>;
@@ -254,6 +289,8 @@ export interface Store {
   tokens: TokenStore;
   audit: AuditStore;
   outbox: OutboxStore;
+  /** Non-mail notifications (back-channel logout), same semantics as the outbox. */
+  deliveries: DeliveryStore;
   settings: SettingsStore;
   /** Creates collections and indexes; idempotent. */
   migrate(): Promise<void>;

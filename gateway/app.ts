@@ -16,10 +16,13 @@ import { createRedisAdapterFactory } from '../adapters/oidc-redis.ts';
 import type { MailIntake } from '../adapters/mail-intake.ts';
 import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
-  loadPlugins, openRedis, openStore, startBackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
+  loadPlugins, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
 } from './runtime/index.ts';
 import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, securityHeaders } from './http/index.ts';
-import { createFindAccount, createProvider, interactionRoutes, loadClients, serviceInteractionRoutes, trackAccountSessions } from './oidc/index.ts';
+import {
+  createBackchannel, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms, loadClients,
+  loadResourceServers, realmIssuer, realmPath, serviceInteractionRoutes, trackAccountSessions, webOriginsOf,
+} from './oidc/index.ts';
 import {
   adLoginOptions, createRegistration, createSignupMail, directoryFromConfig, emailSignupRoutes, googleLoginOption, googleSignupRoutes,
   portalRegisterLink, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
@@ -61,25 +64,38 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     pluginTimeoutMs: config.POLICY_PLUGIN_TIMEOUT_MS,
   });
 
-  const provider = createProvider({
-    issuer: config.ISSUER,
+  // One adapter, key set, client list and account lookup for both layouts (gateway/oidc/provider.ts).
+  const resources = loadResourceServers(config.RESOURCE_SERVERS_FILE);
+  const realm = { name: config.KEYCLOAK_REALM, issuer: realmIssuer(config.ISSUER, config.KEYCLOAK_REALM) };
+  const findAccount = createFindAccount(store, () => ({
+    companyName: (id) => policy.current().companiesById.get(id)?.name ?? null,
+    companyRequestsVisible: () => policy.current().policy.portal.companyRequestsVisible,
+  }));
+  const common = {
     adapter: redis ? createRedisAdapterFactory(redis) : createMemoryAdapterFactory(),
     clients: clients.clients,
-    findAccount: createFindAccount(store, () => ({
-      companyName: (id) => policy.current().companiesById.get(id)?.name ?? null,
-      companyRequestsVisible: () => policy.current().policy.portal.companyRequestsVisible,
-    })),
+    findAccount,
     jwks: keys.jwks,
     signing: { algs: keys.signingAlgs, idTokenDefault: config.ID_TOKEN_SIGNING_ALG },
     cookieKeys: keys.cookieKeys,
     views,
     logger,
     trustProxy: config.TRUST_PROXY,
+    resources,
     serviceAccess: { store, policy },
     discoveryExtras: () => portalDiscovery(policy.current().policy, config.ISSUER),
-  });
+  };
+  const provider = createProvider({ ...common, issuer: config.ISSUER, layout: { kind: 'root' } });
+  const realmProvider = createProvider({ ...common, issuer: realm.issuer, layout: { kind: 'keycloak', realm: realm.name } });
 
-  const jobs = startBackgroundJobs(config, store, logger);
+  const backchannel = createBackchannel({ store, providers: [provider, realmProvider], logger });
+  const mailJobs = startBackgroundJobs(config, store, logger);
+  const jobs: BackgroundJobs = {
+    outbox: mailJobs.outbox,
+    stop: async () => {
+      await Promise.all([mailJobs.stop(), backchannel.stop()]);
+    },
+  };
   const sendMail: GatewayContext['sendMail'] = async (message) => {
     await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
     jobs.outbox?.kick();
@@ -88,7 +104,9 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
 
   const context: GatewayContext = {
     config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs, sendMail,
-    sessions: trackAccountSessions(provider, redis, logger),
+    realms: [{ name: realm.name, provider: realmProvider, userinfoAudience: resources.realmUserinfo(realm.issuer) }],
+    findAccount,
+    sessions: trackAccountSessions([provider, realmProvider], redis, logger, backchannel),
     async audit(action, event) {
       await store.audit.append({ at: new Date(), action, ...event });
     },
@@ -133,6 +151,7 @@ function createApp(ctx: GatewayContext): Koa {
     portalRoutes(ctx),
     ...firstRunRoutes(ctx),
   ];
+  const webOrigins = new Set(ctx.clients.clients.flatMap((c) => [...webOriginsOf(c)]));
 
   const oidc = provider.callback();
   const ops = opsRoutes({ store: ctx.store, redis: ctx.redis, policy: ctx.policy, metrics });
@@ -151,6 +170,17 @@ function createApp(ctx: GatewayContext): Koa {
     ops.routes(),
     ops.allowedMethods(),
     ...routers.flatMap((r) => [r.routes(), r.allowedMethods()]),
+    // Logout with a valid id_token_hint, in both layouts, before oidc-provider asks.
+    endSessionWithHint({
+      routes: [
+        { path: '/session/end', provider, post: config.ISSUER.startsWith('https://') },
+        ...ctx.realms.map((r) => ({ path: `${realmPath(r.name)}${KEYCLOAK_ROUTES.end_session}`, provider: r.provider, post: config.ISSUER.startsWith('https://') })),
+      ],
+      sessions: ctx.sessions,
+      views,
+    }),
+    // The Keycloak layout: /realms/{realm}/... (its provider, userinfo, keycloak-js iframes).
+    keycloakRealms({ realms: ctx.realms, findAccount: ctx.findAccount, webOrigins }),
     // Everything else is oidc-provider's (discovery, /auth, /token, /me, /jwks, ...).
     async function oidcProvider(c: Context) {
       c.respond = false;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Checks for (and, as root, installs) the system programs the test suite starts itself:
 # redis-server, slapd + ldap-utils (LDAP/AD tests), chromium + fonts-liberation (browser
-# end-to-end), and a Go toolchain (scripts/ensure-ferretdb.sh builds FerretDB with it).
+# end-to-end), Apache httpd with mod_auth_openidc (a real relying party,
+# test/relying-parties.test.ts; apache2-bin only, so no system service comes with it),
+# unzip (scripts/ensure-keycloak.sh) and a Go toolchain (scripts/ensure-ferretdb.sh
+# builds FerretDB with it).
 #
 # Tests run their OWN servers on loopback ports, so the system services a Debian
 # install would start (slapd on :389, redis-server on :6379) are kept from starting
@@ -26,6 +29,9 @@ check_redis_server() { has_command redis-server || [[ -x /usr/bin/redis-server ]
 check_slapd() { has_command slapd || [[ -x /usr/sbin/slapd ]]; }
 check_ldap_utils() { has_command ldapadd && has_command ldapsearch; }
 check_chromium() { [[ -x /usr/bin/chromium ]]; }
+check_apache2_bin() { [[ -x /usr/sbin/apache2 ]]; }
+check_mod_auth_openidc() { [[ -f /usr/lib/apache2/modules/mod_auth_openidc.so ]]; }
+check_unzip() { has_command unzip; }
 check_fonts_liberation() {
   if has_command dpkg-query; then
     dpkg-query -W -f='${Status}' fonts-liberation 2>/dev/null | grep -q 'ok installed'
@@ -41,11 +47,14 @@ where_is() {
     ldap-utils) command -v ldapsearch ;;
     chromium) echo /usr/bin/chromium ;;
     fonts-liberation) echo /usr/share/fonts/truetype/liberation ;;
+    apache2-bin) echo /usr/sbin/apache2 ;;
+    libapache2-mod-auth-openidc) echo /usr/lib/apache2/modules/mod_auth_openidc.so ;;
+    unzip) command -v unzip ;;
   esac
 }
 
 # name -> check function; the name is also the Debian package that provides it.
-DEPS=(redis-server slapd ldap-utils chromium fonts-liberation)
+DEPS=(redis-server slapd ldap-utils chromium fonts-liberation apache2-bin libapache2-mod-auth-openidc unzip)
 check_dep() {
   case "$1" in
     redis-server) check_redis_server ;;
@@ -53,6 +62,9 @@ check_dep() {
     ldap-utils) check_ldap_utils ;;
     chromium) check_chromium ;;
     fonts-liberation) check_fonts_liberation ;;
+    apache2-bin) check_apache2_bin ;;
+    libapache2-mod-auth-openidc) check_mod_auth_openidc ;;
+    unzip) check_unzip ;;
   esac
 }
 

@@ -553,6 +553,49 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.true(claimedBy.every((batch) => batch.length <= 5));
   });
 
+  /* ------------------------------------------------------------ deliveries */
+
+  test(`${name}: deliveries (back-channel logout) are queued, leased, retried and buried like mail`, async (t) => {
+    const store = await open(t);
+    const queued = await store.deliveries.enqueue({ kind: 'backchannel-logout', target: 'portal-a', payload: { issuer: 'https://id.example', sub: 'c1', 'dotted.key': 'x' } });
+    t.like(queued, { kind: 'backchannel-logout', target: 'portal-a', status: 'pending', attempts: 0, leaseUntil: null, sentAt: null });
+    const other = await store.deliveries.enqueue({ kind: 'backchannel-logout', target: 'portal-b', payload: { issuer: 'https://id.example', sub: 'c1', sid: 's-1' } });
+
+    const now = new Date(Date.now() + 1000);
+    const claimed = await store.deliveries.claimDue(now, 30_000, 10);
+    t.deepEqual(claimed.map((d) => [d.target, d.attempts, d.status]), [['portal-a', 1, 'sending'], ['portal-b', 1, 'sending']]);
+    t.deepEqual(claimed[0]?.payload, { issuer: 'https://id.example', sub: 'c1', 'dotted.key': 'x' });
+    t.deepEqual(await store.deliveries.claimDue(now, 30_000, 10), [], 'leased deliveries are not claimable');
+    const reclaimed = await store.deliveries.claimDue(new Date(now.getTime() + 30_000), 30_000, 1);
+    t.deepEqual(reclaimed.map((d) => d.attempts), [2], 'an expired lease makes it claimable again');
+
+    const retryAt = new Date(now.getTime() + 2 * MINUTE);
+    await store.deliveries.markFailed(queued.id, 'HTTP 503', retryAt, false);
+    t.like((await store.deliveries.list({ target: 'portal-a' }))[0], { status: 'pending', lastError: 'HTTP 503' });
+    t.deepEqual(await store.deliveries.claimDue(new Date(retryAt.getTime() - 1), 1000, 10), [], 'not before nextAttemptAt');
+    t.is((await store.deliveries.claimDue(retryAt, 1000, 10)).length, 1);
+    await store.deliveries.markSent(queued.id, retryAt);
+    await store.deliveries.markFailed(other.id, 'HTTP 400', retryAt, true);
+    t.deepEqual((await store.deliveries.list({ status: 'sent' })).map((d) => d.id), [queued.id]);
+    t.deepEqual((await store.deliveries.list({ status: 'dead', kind: 'backchannel-logout' })).map((d) => d.id), [other.id]);
+    t.deepEqual(await store.deliveries.claimDue(new Date(retryAt.getTime() + 60 * MINUTE), 1000, 10), []);
+    t.is((await store.outbox.list({})).length, 0, 'deliveries never appear in the mail outbox');
+  });
+
+  test(`${name}: two concurrent claimers never get the same delivery`, async (t) => {
+    const store = await open(t);
+    const ids = new Set<string>();
+    for (let i = 0; i < 8; i += 1) ids.add((await store.deliveries.enqueue({ kind: 'backchannel-logout', target: `c${i}`, payload: { sub: 'x' } })).id);
+    const now = new Date(Date.now() + 1000);
+    const all: string[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      const [a, b] = await Promise.all([store.deliveries.claimDue(now, 60_000, 3), store.deliveries.claimDue(now, 60_000, 3)]);
+      all.push(...a.map((d) => d.id), ...b.map((d) => d.id));
+    }
+    t.is(new Set(all).size, all.length, 'no delivery was claimed twice');
+    t.deepEqual([...all].sort(), [...ids].sort());
+  });
+
   /* -------------------------------------------------------------- settings */
 
   test(`${name}: settings hold plain JSON values by key`, async (t) => {

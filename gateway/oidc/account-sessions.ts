@@ -1,17 +1,22 @@
 /**
- * Ending everything a customer holds at once (disable, delete, delete-and-deny).
+ * Ending what a customer holds: one session (RP-initiated logout), or everything of an
+ * account at once (disable, delete, delete-and-deny, password reset), with a Back-Channel
+ * Logout notice to every client that asked for one.
  *
- * oidc-provider has no "revoke everything for account X": its storage is keyed by
- * token, grant and session ids, not by account. findAccount already refuses a
- * disabled or deleted customer (userinfo and refresh stop working), but token
- * introspection only checks the token and its grant. So this module keeps an index
- * account -> grant ids and session ids, fed by the provider's own `grant.saved` and
- * `session.saved` events, in Redis when the gateway has it (shared by every process,
- * each key expiring with the longest grant/session TTL) or in memory otherwise (the
- * memory adapters are single-process anyway). `revokeAccount` destroys every grant
- * with its access tokens, refresh tokens and codes, and every session.
+ * oidc-provider has no "revoke everything for account X" and no "find the session of
+ * sid Y": its storage is keyed by token, grant and session ids. So this module keeps an
+ * index, fed by the providers' own events, in Redis when the gateway has it (shared by
+ * every process, each key expiring with the longest grant/session TTL) or in memory
+ * otherwise (the memory adapters are single-process anyway):
+ *   account -> grant ids, session ids      (grant.saved, session.saved)
+ *   session uid -> authorizations          (authorization.success: client, grant, sid, issuer)
+ *   sid -> session uid                     (the same event; server-side logout by id_token_hint)
+ * Every authorization has a grant of its own (gateway/oidc/provider.ts), so a session
+ * holds several grants per client; ending the session revokes them all, except grants
+ * with offline_access, which outlive the browser session as Keycloak's offline tokens do
+ * (ending the account revokes those too).
  *
- *   const sessions = trackAccountSessions(gw.provider, gw.redis, gw.logger);
+ *   const sessions = trackAccountSessions([root, realm], redis, logger, backchannel);
  *   await sessions.revokeAccount(customer.id);
  */
 import type { Redis } from 'ioredis';
@@ -19,19 +24,57 @@ import type { Provider } from 'oidc-provider';
 import type { Logger } from '../runtime/logger.ts';
 
 const KEY_PREFIX = 'gh:account-index:';
-/** The longest Grant / Session TTL configured in gateway/oidc.ts (14 days), plus a day. */
+/** The longest Grant / Session TTL configured in gateway/oidc/provider.ts (14 days), plus a day. */
 const INDEX_TTL_SECONDS = 15 * 24 * 3600;
 
 type Kind = 'grant' | 'session';
 
-interface AccountIndex {
+/** One authorization in a session: which client, which grant, which sid, which issuer (layout). */
+export interface AuthorizationRecord {
+  clientId: string;
+  grantId: string;
+  sid: string;
+  issuer: string;
+}
+
+/** Who must hear that a session ended (Back-Channel Logout 1.0, gateway/oidc/backchannel.ts). */
+export interface LogoutNotice {
+  clientId: string;
+  issuer: string;
+  sub: string;
+  /** The session id the client knows from the ID token; null when the session is gone (sub only). */
+  sid: string | null;
+}
+
+export interface LogoutNotifier {
+  /** Queues the notices durably (for clients with a backchannel_logout_uri; others are skipped). */
+  notify(notices: LogoutNotice[]): Promise<void>;
+}
+
+interface Index {
   add(accountId: string, kind: Kind, id: string): Promise<void>;
   /** Returns and forgets every id recorded for the account. */
   take(accountId: string): Promise<{ grant: string[]; session: string[] }>;
+  record(sessionUid: string, authorization: AuthorizationRecord): Promise<void>;
+  authorizations(sessionUid: string): Promise<AuthorizationRecord[]>;
+  /** Forgets the session's authorizations (of these clients, or all). */
+  forget(sessionUid: string, clientIds: string[] | null): Promise<void>;
+  sessionOf(sid: string): Promise<string | null>;
 }
 
-function redisIndex(redis: Redis): AccountIndex {
+function parseRecord(raw: string): AuthorizationRecord | null {
+  try {
+    const value = JSON.parse(raw) as AuthorizationRecord;
+    return typeof value.clientId === 'string' && typeof value.grantId === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function redisIndex(redis: Redis): Index {
   const key = (accountId: string, kind: Kind) => `${KEY_PREFIX}${kind}:${accountId}`;
+  const authKey = (uid: string) => `${KEY_PREFIX}session-authorizations:${uid}`;
+  const sidKey = (sid: string) => `${KEY_PREFIX}sid:${sid}`;
   return {
     async add(accountId, kind, id) {
       await redis.multi().sadd(key(accountId, kind), id).expire(key(accountId, kind), INDEX_TTL_SECONDS).exec();
@@ -46,11 +89,37 @@ function redisIndex(redis: Redis): AccountIndex {
       const members = (i: number) => ((result?.[i]?.[1] as string[] | undefined) ?? []);
       return { grant: members(0), session: members(1) };
     },
+    async record(uid, authorization) {
+      await redis
+        .multi()
+        .sadd(authKey(uid), JSON.stringify(authorization))
+        .expire(authKey(uid), INDEX_TTL_SECONDS)
+        .set(sidKey(authorization.sid), uid, 'EX', INDEX_TTL_SECONDS)
+        .exec();
+    },
+    async authorizations(uid) {
+      return (await redis.smembers(authKey(uid))).map(parseRecord).filter((r) => r !== null);
+    },
+    async forget(uid, clientIds) {
+      const raw = await redis.smembers(authKey(uid));
+      const gone = raw.filter((member) => {
+        const record = parseRecord(member);
+        return clientIds === null || (record !== null && clientIds.includes(record.clientId));
+      });
+      if (!gone.length) return;
+      const sids = gone.map(parseRecord).filter((r) => r !== null).map((r) => sidKey(r.sid));
+      await redis.multi().srem(authKey(uid), ...gone).del(...sids).exec();
+    },
+    async sessionOf(sid) {
+      return redis.get(sidKey(sid));
+    },
   };
 }
 
-function memoryIndex(): AccountIndex {
+function memoryIndex(): Index {
   const sets = new Map<string, Set<string>>();
+  const auths = new Map<string, AuthorizationRecord[]>();
+  const sids = new Map<string, string>();
   return {
     async add(accountId, kind, id) {
       const k = `${kind}:${accountId}`;
@@ -66,12 +135,43 @@ function memoryIndex(): AccountIndex {
       };
       return { grant: grab('grant'), session: grab('session') };
     },
+    async record(uid, authorization) {
+      const list = auths.get(uid) ?? [];
+      if (!list.some((r) => r.grantId === authorization.grantId && r.clientId === authorization.clientId)) list.push({ ...authorization });
+      auths.set(uid, list);
+      sids.set(authorization.sid, uid);
+    },
+    async authorizations(uid) {
+      return (auths.get(uid) ?? []).map((r) => ({ ...r }));
+    },
+    async forget(uid, clientIds) {
+      const list = auths.get(uid) ?? [];
+      const keep = list.filter((r) => clientIds !== null && !clientIds.includes(r.clientId));
+      for (const r of list) if (!keep.includes(r)) sids.delete(r.sid);
+      if (keep.length) auths.set(uid, keep);
+      else auths.delete(uid);
+    },
+    async sessionOf(sid) {
+      return sids.get(sid) ?? null;
+    },
   };
 }
 
+/** The part of an oidc-provider Session this module reads. */
+export interface SessionLike {
+  uid: string;
+  accountId?: string;
+  authorizations?: Record<string, { sid?: string; grantId?: string; persistsLogout?: boolean }>;
+  destroy(): Promise<void>;
+}
+
 export interface AccountSessions {
-  /** Destroys every grant (with its tokens and codes) and every session of the account. Returns counts. */
+  /** Destroys every grant (with its tokens and codes) and every session of the account, and notifies back-channel clients. Returns counts. */
   revokeAccount(accountId: string): Promise<{ grants: number; sessions: number }>;
+  /** Ends one session entirely: notices, grants revoked (offline_access ones kept), session destroyed. */
+  endSession(session: SessionLike, issuer: string): Promise<void>;
+  /** The live session that holds this sid (from an id_token_hint), if any. */
+  sessionForSid(sid: string): Promise<SessionLike | undefined>;
 }
 
 interface Recorded {
@@ -79,15 +179,53 @@ interface Recorded {
   jti?: string;
 }
 
-/** Starts indexing grants and sessions by account and returns the revoker. Call once per provider. */
-export function trackAccountSessions(provider: Provider, redis: Redis | null, logger: Logger): AccountSessions {
+/**
+ * Starts indexing grants, sessions and authorizations of every provider (the layouts
+ * share one adapter) and returns the revoker. Call once per gateway. Also routes
+ * oidc-provider's own back-channel logout (its end_session endpoint) through `notifier`.
+ */
+export function trackAccountSessions(providers: Provider[], redis: Redis | null, logger: Logger, notifier: LogoutNotifier): AccountSessions {
   const index = redis ? redisIndex(redis) : memoryIndex();
-  const record = (kind: Kind) => (model: Recorded) => {
-    if (typeof model?.accountId !== 'string' || typeof model.jti !== 'string') return;
-    index.add(model.accountId, kind, model.jti).catch((err: unknown) => logger.error({ err, kind }, 'account session index write failed'));
-  };
-  provider.on('grant.saved', record('grant'));
-  provider.on('session.saved', record('session'));
+  if (!providers[0]) throw new Error('trackAccountSessions needs a provider');
+  const provider: Provider = providers[0];
+  const failed = (what: string) => (err: unknown) => logger.error({ err, what }, 'account session index write failed');
+
+  async function issuerOf(sid: string | null, fallback: string): Promise<string> {
+    if (!sid) return fallback;
+    const uid = await index.sessionOf(sid);
+    const record = uid ? (await index.authorizations(uid)).find((r) => r.sid === sid) : undefined;
+    return record?.issuer ?? fallback;
+  }
+
+  for (const p of providers) {
+    const record = (kind: Kind) => (model: Recorded) => {
+      if (typeof model?.accountId !== 'string' || typeof model.jti !== 'string') return;
+      index.add(model.accountId, kind, model.jti).catch(failed(kind));
+    };
+    p.on('grant.saved', record('grant'));
+    p.on('session.saved', record('session'));
+    p.on('authorization.success', (ctx) => {
+      const { session, client, entities } = ctx.oidc;
+      const grant = entities.Grant as { jti?: string } | undefined;
+      if (!session?.accountId || !client || !grant?.jti) return;
+      const sid = session.sidFor(client.clientId);
+      if (!sid) return;
+      index.record(session.uid, { clientId: client.clientId, grantId: grant.jti, sid, issuer: p.issuer }).catch(failed('authorization'));
+    });
+    // oidc-provider's end_session (the confirmation page) revoked the session's LAST grant
+    // per client; the session's other grants of those clients go too.
+    p.on('end_session.success', (ctx) => {
+      const session = ctx.oidc.session as unknown as SessionLike | undefined;
+      if (!session?.uid) return;
+      const clients = ctx.oidc.params?.logout ? null : ctx.oidc.client ? [ctx.oidc.client.clientId] : [];
+      if (clients?.length === 0) return;
+      revokeSessionGrants(session.uid, clients).catch(failed('end_session'));
+    });
+    // oidc-provider's own back-channel call (from its end_session) becomes a durable notice.
+    (p.Client.prototype as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout = async function backchannelLogout(this: { clientId: string }, sub: string, sid: string) {
+      await notifier.notify([{ clientId: this.clientId, issuer: await issuerOf(sid ?? null, p.issuer), sub, sid: sid ?? null }]);
+    };
+  }
 
   const grantables = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode, provider.BackchannelAuthenticationRequest];
 
@@ -98,12 +236,70 @@ export function trackAccountSessions(provider: Provider, redis: Redis | null, lo
     ]);
   }
 
+  /** Revokes the session's grants of these clients (null = all), keeping offline_access grants. */
+  async function revokeSessionGrants(uid: string, clients: string[] | null, extra: string[] = []): Promise<void> {
+    const records = (await index.authorizations(uid)).filter((r) => clients === null || clients.includes(r.clientId));
+    const ids = new Set([...records.map((r) => r.grantId), ...extra]);
+    await Promise.all([...ids].map(async (id) => {
+      const grant = await provider.Grant.find(id);
+      if (grant && !grant.getOIDCScope().split(' ').includes('offline_access')) await revokeGrant(id);
+    }));
+    await index.forget(uid, clients);
+  }
+
+  async function noticesFor(session: SessionLike, fallbackIssuer: string): Promise<LogoutNotice[]> {
+    if (!session.accountId) return [];
+    const records = await index.authorizations(session.uid);
+    return Object.entries(session.authorizations ?? {}).map(([clientId, a]) => ({
+      clientId,
+      sub: session.accountId!,
+      sid: a.sid ?? null,
+      issuer: records.find((r) => r.clientId === clientId && r.sid === a.sid)?.issuer ?? fallbackIssuer,
+    }));
+  }
+
   return {
+    async endSession(session, issuer) {
+      await notifier.notify(await noticesFor(session, issuer));
+      const latest = Object.values(session.authorizations ?? {}).map((a) => a.grantId).filter((id): id is string => typeof id === 'string');
+      await revokeSessionGrants(session.uid, null, latest);
+      await session.destroy();
+    },
+
+    async sessionForSid(sid) {
+      const uid = await index.sessionOf(sid);
+      if (!uid) return undefined;
+      const session = (await provider.Session.findByUid(uid)) as unknown as SessionLike | undefined;
+      return session && Object.values(session.authorizations ?? {}).some((a) => a.sid === sid) ? session : undefined;
+    },
+
     async revokeAccount(accountId) {
       const ids = await index.take(accountId);
+      const notices = new Map<string, LogoutNotice>();
+      const add = (n: LogoutNotice) => notices.set(`${n.clientId} ${n.sid ?? ''}`, n);
+      let sessions = 0;
+      for (const id of ids.session) {
+        const session = (await provider.Session.find(id)) as unknown as SessionLike | undefined;
+        if (session) {
+          for (const n of await noticesFor(session, provider.issuer)) add(n);
+          await index.forget(session.uid, null);
+        }
+        await provider.Session.adapter.destroy(id);
+        sessions += 1;
+      }
+      // Clients whose only tie is a grant (the browser session is gone, refresh tokens are
+      // not) hear about the account by `sub` alone.
+      const notified = new Set([...notices.values()].map((n) => n.clientId));
+      for (const id of ids.grant) {
+        const grant = await provider.Grant.find(id);
+        if (grant?.clientId && !notified.has(grant.clientId)) {
+          add({ clientId: grant.clientId, sub: accountId, sid: null, issuer: provider.issuer });
+          notified.add(grant.clientId);
+        }
+      }
       await Promise.all(ids.grant.map(revokeGrant));
-      await Promise.all(ids.session.map((id) => provider.Session.adapter.destroy(id)));
-      return { grants: ids.grant.length, sessions: ids.session.length };
+      await notifier.notify([...notices.values()]);
+      return { grants: ids.grant.length, sessions };
     },
   };
 }

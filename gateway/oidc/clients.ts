@@ -11,6 +11,9 @@ import type { GatehouseClientMetadata } from './provider.ts';
 import { ConfigError } from '../runtime/config.ts';
 import { SIGNING_ALGS } from '../runtime/signing-algs.ts';
 
+const origin = z.string().refine((v) => v === '+' || (URL.canParse(v) && new URL(v).origin === v), { message: 'must be "+" or an origin such as https://portal.example.com (scheme, host, port; no path)' });
+const claimNames = z.array(z.string().regex(/^[a-z_]{1,64}$/));
+
 const clientSchema = z
   .object({
     client_id: z.string().regex(/^[\w.-]{3,128}$/),
@@ -26,8 +29,17 @@ const clientSchema = z
     service: z.string().optional(),
     /** RS256 (or ID_TOKEN_SIGNING_ALG) when absent; ES256/EdDSA sign 5-8x cheaper. */
     id_token_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
+    web_origins: z.array(origin).optional(),
+    /** Keycloak's spelling of web_origins, accepted so a Keycloak client export can be pasted. */
+    webOrigins: z.array(origin).optional(),
+    id_token_claims: claimNames.optional(),
+    access_token_claims: claimNames.optional(),
+    default_resource: z.url().optional(),
+    backchannel_logout_uri: z.url().optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .transform(({ webOrigins, ...client }) => (webOrigins ? { ...client, web_origins: [...(client.web_origins ?? []), ...webOrigins] } : client));
 
 export const CONSOLE_CLIENT_ID = 'gatehouse-admin-console';
 

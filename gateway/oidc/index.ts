@@ -7,14 +7,23 @@
  * ends it; interactions.ts serves the login and consent pages; service-prompt.ts and
  * service-interaction.ts are the per-service access prompt; flow-state.ts keeps any
  * path's state between two requests server-side (schema-checked, expiring, only an
- * opaque id in the browser). Modules here may import policies/, adapters/ store and
+ * opaque id in the browser). The Keycloak layout and logout: layouts.ts (paths), realm.ts
+ * (mounts /realms/{realm}/...), resources.ts (resource servers, RFC 9068 tokens), cors.ts
+ * (web origins), logout.ts (RP-initiated logout on a valid id_token_hint), backchannel.ts
+ * (durable Back-Channel Logout), refresh-envelope.ts (refresh tokens keycloak-js can read),
+ * form.ts. Modules here may import policies/, adapters/ store and
  * adapter types, gateway/runtime/ and gateway/http/; never gateway/signup/,
  * gateway/admin/ or gateway/portal/, which build on this folder.
  *
  *   const provider = createProvider({ issuer, adapter, clients, findAccount, ... });
  *   const interaction = await loadInteraction(provider, c, { prompt: 'login' });
  */
-export { createProvider, SCOPES, type GatehouseClientMetadata } from './provider.ts';
+export { createProvider, SCOPES, webOriginsOf, type GatehouseClientMetadata } from './provider.ts';
+export { loadResourceServers } from './resources.ts';
+export { KEYCLOAK_ROUTES, realmIssuer, realmPath } from './layouts.ts';
+export { createBackchannel } from './backchannel.ts';
+export { endSessionWithHint } from './logout.ts';
+export { keycloakRealms, type RealmMount } from './realm.ts';
 export { createFindAccount, customerClaims, CLAIMS } from './accounts.ts';
 export { loadClients } from './clients.ts';
 export { interactionRoutes, GENERIC_LOGIN_FAILURE, type LoginOption } from './interactions.ts';

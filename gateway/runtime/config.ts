@@ -90,6 +90,11 @@ const schema = z.object({
   /** JSON array of OIDC client metadata seeded as static clients (optionally `service` per client). Unset = one demo portal client. */
   CLIENTS_FILE: z.string().min(1).optional(),
 
+  /** JSON array of resource servers (APIs) access tokens may be for (RFC 8707; JWT access tokens by default). Unset = none. */
+  RESOURCE_SERVERS_FILE: z.string().min(1).optional(),
+  /** Name of the Keycloak-compatible realm served under /realms/{name}/ beside the root paths. */
+  KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: 'must be 1-64 letters, digits, _ or - (starting with a letter or digit)' }).default('gatehouse'),
+
   /** Signing keys: a JWKS file path, or the JWKS JSON itself. Unset = generated at start (ephemeral; refused in production). */
   JWKS_FILE: z.string().min(1).optional(),
   JWKS: z.string().min(1).optional(),
@@ -215,6 +220,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (e.LDAP_URL && !e.LDAP_SEARCH_BASE) problems.push('LDAP_SEARCH_BASE is required when LDAP_URL is set');
   if (!e.LDAP_SEARCH_FILTER.includes('{{login}}')) problems.push('LDAP_SEARCH_FILTER must contain the {{login}} placeholder');
+
+  // An https issuer means Secure cookies (and SameSite=None for POST at /auth): the gateway
+  // must know its requests came over TLS, which behind a TLS-terminating balancer it learns
+  // only from X-Forwarded-Proto.
+  if (issuer.startsWith('https://') && !e.TRUST_PROXY) {
+    problems.push('TRUST_PROXY must be true when ISSUER is https:// (TLS ends at the balancer; the gateway reads X-Forwarded-Proto to mark its cookies Secure)');
+  }
 
   if (e.NODE_ENV === 'production') {
     if (!jwks) problems.push('JWKS_FILE or JWKS is required when NODE_ENV=production (ephemeral signing keys would log everyone out on restart)');

@@ -8,12 +8,13 @@
  * Route modules take a `Pick<GatewayContext, ...>` of exactly what they use.
  */
 import type { Redis } from 'ioredis';
-import type { Provider } from 'oidc-provider';
+import type { Account, KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Store } from '../../adapters/store.ts';
 import type { OutboxWorker } from '../../adapters/mailer.ts';
 import type { Views } from '../http/views.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
 import type { ClientSetup } from '../oidc/clients.ts';
+import type { RealmMount } from '../oidc/realm.ts';
 import type { Registration } from '../signup/registration.ts';
 import type { Config } from './config.ts';
 import type { KeyMaterial } from './keys.ts';
@@ -51,14 +52,19 @@ export interface GatewayContext {
   logger: Logger;
   store: Store;
   redis: Redis | null;
+  /** The root layout's provider (issuer ISSUER). */
   provider: Provider;
+  /** The Keycloak layout: one provider per realm (issuer ISSUER/realms/{name}). */
+  realms: RealmMount[];
+  /** The account lookup both layouts share (claims by scope). */
+  findAccount(ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined>;
   hasher: PasswordHasher;
   limits: RateLimits;
   views: Views;
   keys: KeyMaterial;
   clients: ClientSetup;
   jobs: BackgroundJobs;
-  /** Ends every grant, token and session of an account (disable, delete, password reset). */
+  /** Ends every grant, token and session of an account (disable, delete, password reset), with back-channel logout. */
   sessions: AccountSessions;
   policy: PolicyRuntime;
   registration: Registration;
