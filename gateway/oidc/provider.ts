@@ -285,6 +285,11 @@ export function createProvider(options: ProviderOptions): Provider {
       await grant.save();
       return grant;
     },
+    // Tokens are not bound to the browser session's *current* grant (oidc-provider's
+    // expiresWithSession would invalidate a tab's tokens when another tab of the same client
+    // signs in, since every authorization has its own grant). Ending a session revokes its
+    // grants explicitly instead (gateway/oidc/account-sessions.ts), offline_access excepted.
+    expiresWithSession: async () => false,
     // Refresh tokens for every client allowed the grant (Keycloak-like), not only with
     // offline_access. With offline_access they also outlive the browser session (oidc-provider's
     // expiresWithSession), as Keycloak's offline tokens do.

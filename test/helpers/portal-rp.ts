@@ -27,6 +27,8 @@ export interface TestClient {
   first_party?: boolean;
   service?: string;
   grant_types?: string[];
+  /** Any other client metadata (web_origins, id_token_claims, backchannel_logout_uri, ...). */
+  [metadata: string]: unknown;
 }
 
 export function portalClient(id: string, extra: Partial<TestClient> = {}): TestClient {
