@@ -570,12 +570,12 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.deepEqual(reclaimed.map((d) => d.attempts), [2], 'an expired lease makes it claimable again');
 
     const retryAt = new Date(now.getTime() + 2 * MINUTE);
+    await store.deliveries.markFailed(other.id, 'HTTP 400', retryAt, true);
     await store.deliveries.markFailed(queued.id, 'HTTP 503', retryAt, false);
     t.like((await store.deliveries.list({ target: 'portal-a' }))[0], { status: 'pending', lastError: 'HTTP 503' });
     t.deepEqual(await store.deliveries.claimDue(new Date(retryAt.getTime() - 1), 1000, 10), [], 'not before nextAttemptAt');
     t.is((await store.deliveries.claimDue(retryAt, 1000, 10)).length, 1);
     await store.deliveries.markSent(queued.id, retryAt);
-    await store.deliveries.markFailed(other.id, 'HTTP 400', retryAt, true);
     t.deepEqual((await store.deliveries.list({ status: 'sent' })).map((d) => d.id), [queued.id]);
     t.deepEqual((await store.deliveries.list({ status: 'dead', kind: 'backchannel-logout' })).map((d) => d.id), [other.id]);
     t.deepEqual(await store.deliveries.claimDue(new Date(retryAt.getTime() + 60 * MINUTE), 1000, 10), []);
