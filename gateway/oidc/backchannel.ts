@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Provider } from 'oidc-provider';
 import type { Delivery, Store } from '../../adapters/store.ts';
-import { startQueueWorker, type QueueWorker } from '../../adapters/queue-worker.ts';
+import { exponentialBackoff, startQueueWorker, type QueueWorker } from '../../adapters/queue-worker.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { LogoutNotice, LogoutNotifier } from './account-sessions.ts';
 
@@ -86,7 +86,8 @@ export function createBackchannel(options: BackchannelOptions): Backchannel {
     queue: store.deliveries,
     logger,
     intervalMs: options.intervalMs ?? 1000,
-    ...(options.backoff ? { backoff: options.backoff } : {}),
+    maxAttempts: 16,
+    backoff: options.backoff ?? exponentialBackoff({ baseMs: 1000, capMs: 10 * 60_000 }),
     async deliver(item) {
       try {
         await deliver(item);
