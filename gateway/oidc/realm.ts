@@ -25,8 +25,10 @@
  *   stack: [..., keycloakRealms({ realms, views, findAccount, frameAncestors }), oidc-provider]
  */
 import type { Context, Middleware, Next } from 'koa';
+import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import type { Account, KoaContextWithOIDC, Provider } from 'oidc-provider';
 import { claimsForScopes } from './accounts.ts';
+import type { AccountSessions } from './account-sessions.ts';
 import { allowOrigin } from './cors.ts';
 import { KEYCLOAK_ROUTES } from './layouts.ts';
 import { webOriginsOf } from './provider.ts';
@@ -40,7 +42,11 @@ export interface RealmMount {
 
 export interface KeycloakRealmDeps {
   realms: RealmMount[];
+  /** The signing keys (private parts are dropped here): realm access tokens are verified like a resource server would. */
+  jwks: { keys: Record<string, unknown>[] };
   findAccount(ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined>;
+  /** Where a JWT's sid finds its session (userinfo answers while it lives). */
+  sessions: Pick<AccountSessions, 'sessionForSid'>;
   /** Every registered web origin: who may frame the status pages and preflight userinfo. */
   webOrigins: ReadonlySet<string>;
 }
@@ -82,6 +88,9 @@ function tokenError(ctx: Context, status: 401 | 403, error: string, description:
 
 export function keycloakRealms(deps: KeycloakRealmDeps): Middleware {
   const realms = new Map(deps.realms.map((r) => [r.name, { ...r, callback: r.provider.callback() }]));
+  const publicKeys = createLocalJWKSet({
+    keys: deps.jwks.keys.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub) as unknown as JWK[],
+  });
   const frameAncestors = deps.webOrigins.size ? [...deps.webOrigins].join(' ') : "'none'";
 
   function framable(ctx: Context): void {
@@ -108,13 +117,26 @@ export function keycloakRealms(deps: KeycloakRealmDeps): Middleware {
     const value = bearer(ctx);
     if (!value) return tokenError(ctx, 401, 'invalid_token', 'no access token provided');
     const { provider } = realm;
-    const token = (await provider.AccessToken.find(value)) as unknown as
-      | { isExpired: boolean; aud?: string | string[]; scope?: string; clientId: string; accountId?: string }
-      | undefined;
-    if (!token || token.isExpired) return tokenError(ctx, 401, 'invalid_token', 'invalid token provided');
-    if (token.aud !== undefined && token.aud !== realm.userinfoAudience) {
-      return tokenError(ctx, 401, 'invalid_token', 'token audience prevents accessing the userinfo endpoint');
+    // A JWT access token of this realm for its userinfo audience (JWTs are not stored, so
+    // like Keycloak's userinfo this one also wants the session that issued it alive, unless
+    // the token is for offline access), or an opaque one without audience.
+    let token: { aud?: string | string[]; scope?: string; clientId: string; accountId?: string } | undefined;
+    if (value.split('.').length === 3) {
+      try {
+        const { payload } = await jwtVerify(value, publicKeys, { issuer: provider.issuer, audience: realm.userinfoAudience, typ: 'at+jwt' });
+        const scope = String(payload.scope ?? '');
+        const offline = scope.split(' ').includes('offline_access');
+        const alive = offline || (typeof payload.sid === 'string' && (await deps.sessions.sessionForSid(payload.sid))?.accountId === payload.sub);
+        if (alive) token = { aud: realm.userinfoAudience, scope, clientId: String(payload.client_id), accountId: payload.sub };
+      } catch {
+        token = undefined;
+      }
+    } else {
+      const found = (await provider.AccessToken.find(value)) as unknown as { isExpired: boolean; aud?: string; scope?: string; clientId: string; accountId?: string } | undefined;
+      token = found && !found.isExpired ? found : undefined;
+      if (token?.aud !== undefined) return tokenError(ctx, 401, 'invalid_token', 'token audience prevents accessing the userinfo endpoint');
     }
+    if (!token) return tokenError(ctx, 401, 'invalid_token', 'invalid token provided');
     const scopes = (token.scope ?? '').split(' ');
     if (!scopes.includes('openid')) return tokenError(ctx, 403, 'insufficient_scope', 'access token missing openid scope');
     const client = await provider.Client.find(token.clientId);
