@@ -8,10 +8,14 @@
 # Keycloak 26 needs Java 21 or newer: the script also finds such a JDK (JAVA_HOME, else
 # the newest under /usr/lib/jvm) and prints it on a second line.
 #
+# The unpacked server is built once here (`kc.sh build --db=dev-file`): Quarkus'
+# augmentation takes minutes on a busy 2-core machine, and a pre-built server starts with
+# `kc.sh start --optimized` (dev-file database, plain HTTP on loopback) without redoing it.
+#
 # Usage: scripts/ensure-keycloak.sh   -> line 1: Keycloak home, line 2: JAVA_HOME
 # Env:   GATEHOUSE_CACHE   cache root (default ~/.cache/gatehouse)
 #        KEYCLOAK_VERSION  with KEYCLOAK_SHA256 to try another release
-# Idempotent: a cached, complete unpack (bin/kc.sh present) is reused as is.
+# Idempotent: a cached, complete, built unpack (its .gatehouse-built marker) is reused as is.
 set -euo pipefail
 
 version="${KEYCLOAK_VERSION:-26.7.3}"
@@ -38,7 +42,7 @@ find_java() {
 
 java_home=$(find_java)
 
-if [[ ! -x "$home/bin/kc.sh" ]]; then
+if [[ ! -f "$home/.gatehouse-built" ]]; then
   command -v curl >/dev/null 2>&1 || die "curl is required"
   command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || die "unzip or python3 is required"
   mkdir -p "$cache_root"
@@ -53,9 +57,13 @@ if [[ ! -x "$home/bin/kc.sh" ]]; then
     python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$work/kc.zip" "$work/unpacked"
   fi
   chmod +x "$work/unpacked/keycloak-$version/bin/"*.sh
+  log "building the server (dev-file database; one time, a few minutes)"
+  JAVA_HOME="$java_home" "$work/unpacked/keycloak-$version/bin/kc.sh" build --db=dev-file >"$work/build.log" 2>&1 \
+    || die "kc.sh build failed: $(tail -n 20 "$work/build.log")"
+  echo "build --db=dev-file" > "$work/unpacked/keycloak-$version/.gatehouse-built"
   rm -rf "$home"
   mv "$work/unpacked/keycloak-$version" "$home"
-  log "Keycloak $version unpacked into $home"
+  log "Keycloak $version unpacked and built into $home"
 fi
 
 echo "$home"
