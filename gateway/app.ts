@@ -180,7 +180,7 @@ function createApp(ctx: GatewayContext): Koa {
       views,
     }),
     // The Keycloak layout: /realms/{realm}/... (its provider, userinfo, keycloak-js iframes).
-    keycloakRealms({ realms: ctx.realms, jwks: ctx.keys.jwks, findAccount: ctx.findAccount, sessions: ctx.sessions, webOrigins }),
+    keycloakRealms({ realms: ctx.realms, jwks: ctx.keys.jwks, cookieKeys: ctx.keys.cookieKeys, findAccount: ctx.findAccount, sessions: ctx.sessions, webOrigins }),
     // Everything else is oidc-provider's (discovery, /auth, /token, /me, /jwks, ...).
     async function oidcProvider(c: Context) {
       c.respond = false;

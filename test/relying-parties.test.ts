@@ -68,7 +68,11 @@ function serve(port: number, handler: http.RequestListener): Promise<void> {
 }
 
 async function signInAtGatehouse(page: Page, who: { email: string }) {
-  await page.waitForURL((u) => u.href.startsWith(gw.issuer) && u.pathname.startsWith('/interaction/'), { timeout: 20_000 });
+  try {
+    await page.waitForURL((u) => u.href.startsWith(gw.issuer) && u.pathname.startsWith('/interaction/'), { timeout: 30_000 });
+  } catch (err) {
+    throw new Error(`expected Gatehouse's login page, at ${page.url()}: ${(await page.textContent('body').catch(() => ''))?.slice(0, 500)}`, { cause: err });
+  }
   await page.fill('input[name=email]', who.email);
   await page.fill('input[name=password]', PASSWORD);
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
@@ -90,7 +94,7 @@ async function startApache() {
     .replaceAll('@CLIENT_SECRET@', APACHE_RP.client_secret!)
     .replaceAll('@PASSPHRASE@', randomBytes(24).toString('hex'))
     // Started as root (CI), Apache drops to an unprivileged user for its workers.
-    .replaceAll('@USER_DIRECTIVES@', root ? 'LoadModule unixd_module /usr/lib/apache2/modules/mod_unixd.so\nUser nobody\nGroup nogroup' : '');
+    .replaceAll('@USER_DIRECTIVES@', root ? 'User nobody\nGroup nogroup' : '');
   writeFileSync(join(dir, 'httpd.conf'), conf);
   execFileSync('/usr/sbin/apache2', ['-t', '-f', join(dir, 'httpd.conf')], { stdio: 'pipe' });
   const child = spawn('/usr/sbin/apache2', ['-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], { stdio: 'ignore', detached: true });

@@ -18,6 +18,7 @@ import { decodeJwt } from 'jose';
 import type { Provider } from 'oidc-provider';
 import type { Views } from '../http/views.ts';
 import type { AccountSessions, SessionLike } from './account-sessions.ts';
+import { peekForm } from './form.ts';
 
 /** One layout's end-session path and the provider that owns it. */
 export interface EndSessionRoute {
@@ -31,23 +32,6 @@ export interface EndSessionDeps {
   routes: EndSessionRoute[];
   sessions: Pick<AccountSessions, 'endSession' | 'sessionForSid'>;
   views: Views;
-}
-
-const BODY_LIMIT = 56 * 1024;
-
-async function readForm(ctx: Context): Promise<Record<string, string> | null> {
-  if (!ctx.is('application/x-www-form-urlencoded')) return null;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) return null;
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks).toString('utf8');
-  // oidc-provider reads a consumed body from req.body when the request is passed on.
-  (ctx.req as unknown as { body?: string }).body = raw;
-  return Object.fromEntries(new URLSearchParams(raw));
 }
 
 interface HintClient {
@@ -114,7 +98,7 @@ export function endSessionWithHint(deps: EndSessionDeps): Middleware {
   return async function endSessionWithHintMiddleware(ctx: Context, next: Next) {
     const route = byPath.get(ctx.path);
     if (!route || !(ctx.method === 'GET' || (ctx.method === 'POST' && route.post))) return next();
-    const params = ctx.method === 'GET' ? (ctx.query as Record<string, string>) : await readForm(ctx);
+    const params = ctx.method === 'GET' ? (ctx.query as Record<string, string>) : await peekForm(ctx);
     if (!params || Object.values(params).some((v) => typeof v !== 'string')) return next();
     if (!(await handle(ctx, route, params))) return next();
   };

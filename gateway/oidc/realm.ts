@@ -14,6 +14,9 @@
  * RFC 9068 JWTs, which must carry an audience (here the realm's userinfo URL); oidc-provider's
  * userinfo refuses every token with an audience. This one accepts exactly that audience.
  *
+ * Refresh tokens leave this layout in a JWT-shaped envelope keycloak-js can decode and come
+ * back through it (gateway/oidc/refresh-envelope.ts).
+ *
  * The iframes: keycloak-js (default options) first loads 3p-cookies/step1.html and waits
  * for "supported" or "unsupported"; step1 sets a cookie the way the session cookie is set
  * (SameSite=None; Secure on https) and step2 reports whether it came back, i.e. whether
@@ -32,6 +35,8 @@ import type { AccountSessions } from './account-sessions.ts';
 import { allowOrigin } from './cors.ts';
 import { KEYCLOAK_ROUTES } from './layouts.ts';
 import { webOriginsOf } from './provider.ts';
+import { peekForm } from './form.ts';
+import { refreshEnvelope } from './refresh-envelope.ts';
 
 export interface RealmMount {
   name: string;
@@ -45,6 +50,8 @@ export interface KeycloakRealmDeps {
   /** The signing keys (private parts are dropped here): realm access tokens are verified like a resource server would. */
   jwks: { keys: Record<string, unknown>[] };
   findAccount(ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined>;
+  /** Cookie keys (newest first): the refresh-token envelope's key derives from them. */
+  cookieKeys: string[];
   /** Where a JWT's sid finds its session (userinfo answers while it lives). */
   sessions: Pick<AccountSessions, 'sessionForSid'>;
   /** Every registered web origin: who may frame the status pages and preflight userinfo. */
@@ -87,7 +94,13 @@ function tokenError(ctx: Context, status: 401 | 403, error: string, description:
 }
 
 export function keycloakRealms(deps: KeycloakRealmDeps): Middleware {
-  const realms = new Map(deps.realms.map((r) => [r.name, { ...r, callback: r.provider.callback() }]));
+  const realms = new Map(deps.realms.map((r) => {
+    // keycloak-js reads refresh tokens too: JWT-shaped ones in this layout (refresh-envelope.ts).
+    const envelope = refreshEnvelope(deps.cookieKeys, r.provider.issuer);
+    r.provider.use(envelope.wrapResponses);
+    return [r.name, { ...r, envelope, callback: r.provider.callback() }];
+  }));
+  const TOKEN_PATHS = new Set<string>([KEYCLOAK_ROUTES.token, KEYCLOAK_ROUTES.revocation, KEYCLOAK_ROUTES.introspection]);
   const publicKeys = createLocalJWKSet({
     keys: deps.jwks.keys.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub) as unknown as JWK[],
   });
@@ -213,6 +226,7 @@ export function keycloakRealms(deps: KeycloakRealmDeps): Middleware {
         return loginStatus(ctx, realm);
       default: {
         // The realm's provider sees its own paths; `originalUrl` tells it where it is mounted.
+        if (ctx.method === 'POST' && TOKEN_PATHS.has(rest)) await peekForm(ctx, realm.envelope.openParams);
         const req = ctx.req as typeof ctx.req & { originalUrl?: string };
         req.originalUrl = req.url;
         req.url = req.url!.slice(`/realms/${match[1]}`.length) || '/';
