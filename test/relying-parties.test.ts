@@ -36,7 +36,6 @@ let APACHE_RP: TestClient;
 
 let gw: Awaited<ReturnType<typeof startGatewayBehindTls>>;
 let browser: Browser;
-let context: BrowserContext;
 let keycloak: Promise<KeycloakServer> | null = null;
 const stops: Array<() => Promise<unknown>> = [];
 const people = {
@@ -159,8 +158,14 @@ test.before(async () => {
   });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   stops.push(() => browser.close());
-  context = await browser.newContext({ ignoreHTTPSErrors: true });
 });
+
+/** A fresh browser profile per test: no test inherits another's Gatehouse session. */
+async function freshContext(t: { teardown(fn: () => unknown): void }): Promise<BrowserContext> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  t.teardown(() => context.close());
+  return context;
+}
 
 test.after.always(async () => {
   const kc = await keycloak?.catch(() => null);
@@ -174,6 +179,7 @@ async function kcResult(page: Page): Promise<{ authenticated?: boolean; error?: 
 }
 
 test.serial('keycloak-js: login-required, updateToken, loadUserInfo, silent check-sso and logout against /realms/gatehouse', async (t) => {
+  const context = await freshContext(t);
   const page = await context.newPage();
   await page.goto(`${APP}/login-required.html`);
   await signInAtGatehouse(page, people.spa);
@@ -196,7 +202,7 @@ test.serial('keycloak-js: login-required, updateToken, loadUserInfo, silent chec
   });
   t.true(refreshed.updated);
   t.not(refreshed.token, first.token);
-  t.like(refreshed.info, { email: people.spa.email, services: people.spa.services });
+  t.like(refreshed.info, { email: people.spa.email, name: people.spa.name, preferred_username: people.spa.email });
 
   // check-sso in a second tab: silently, through the hidden iframe, no page leaves the app.
   const tab = await context.newPage();
@@ -219,6 +225,7 @@ test.serial('keycloak-js: login-required, updateToken, loadUserInfo, silent chec
 
 test.serial('Apache mod_auth_openidc: signs in through Gatehouse (code + PKCE), reads the claims, refreshes and logs out', async (t) => {
   await startApache();
+  const context = await freshContext(t);
   const page = await context.newPage();
   await page.goto(`${APACHE}/app/claims`);
   await signInAtGatehouse(page, people.apache);
@@ -248,6 +255,7 @@ test.serial('Keycloak brokers to Gatehouse: a customer signs into a Keycloak rea
   t.timeout(420_000);
   const kc = await keycloak!;
   t.log(`Keycloak ${kc.version} at ${kc.url}`);
+  const context = await freshContext(t);
   const page = await context.newPage();
   const verifier = randomBytes(32).toString('base64url');
   const challenge = (await import('node:crypto')).createHash('sha256').update(verifier).digest('base64url');

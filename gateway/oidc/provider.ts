@@ -92,16 +92,37 @@ export function webOriginsOf(client: unknown): Set<string> {
  * processing the request permitting offline access ... are in place"); for a first-party
  * portal those conditions are in place (consent is implied), so the scope is restored.
  */
-function restoreFirstPartyOfflineAccess(ctx: KoaContextWithOIDC): void {
-  const client = ctx.oidc.client;
-  if (!client || !isFirstParty(client) || !client.grantTypeAllowed('refresh_token')) return;
+function restoreFirstPartyOfflineAccess(ctx: KoaContextWithOIDC, scopes: Set<string>): void {
+  const client = ctx.oidc.client!;
+  if (!isFirstParty(client) || !client.grantTypeAllowed('refresh_token')) return;
   const raw = ctx.method === 'POST' ? (ctx.oidc.body as Record<string, unknown> | undefined)?.scope : ctx.query.scope;
   if (typeof raw !== 'string' || !raw.split(' ').includes('offline_access')) return;
   if (client.scope && !client.scope.split(' ').includes('offline_access')) return;
-  const scopes = new Set((ctx.oidc.params!.scope as string | undefined)?.split(' ') ?? []);
-  if (scopes.has('offline_access')) return;
   scopes.add('offline_access');
-  ctx.oidc.params!.scope = [...scopes].join(' ');
+}
+
+/**
+ * Keycloak's "default client scopes": a Keycloak realm releases `profile` and `email` with
+ * every sign-in (keycloak-js asks for `openid` only and apps read `email`, `name`,
+ * `preferred_username`), so the Keycloak layout adds them to what an openid request asks
+ * for, when the client may have them.
+ */
+const KEYCLOAK_DEFAULT_SCOPES = ['profile', 'email'];
+
+function addKeycloakDefaultScopes(ctx: KoaContextWithOIDC, scopes: Set<string>): void {
+  if (!scopes.has('openid')) return;
+  const allowed = ctx.oidc.client!.scope?.split(' ');
+  for (const scope of KEYCLOAK_DEFAULT_SCOPES) if (!allowed || allowed.includes(scope)) scopes.add(scope);
+}
+
+/** Runs after oidc-provider's own scope checks on every authorization request. */
+function adjustRequestedScopes(ctx: KoaContextWithOIDC, keycloak: boolean): void {
+  if (!ctx.oidc.client || !ctx.oidc.params) return;
+  const scopes = new Set((ctx.oidc.params.scope as string | undefined)?.split(' ').filter(Boolean) ?? []);
+  const before = scopes.size;
+  restoreFirstPartyOfflineAccess(ctx, scopes);
+  if (keycloak) addKeycloakDefaultScopes(ctx, scopes);
+  if (scopes.size !== before) ctx.oidc.params.scope = [...scopes].join(' ');
 }
 
 export function createProvider(options: ProviderOptions): Provider {
@@ -148,9 +169,10 @@ export function createProvider(options: ProviderOptions): Provider {
     conformIdTokenClaims: false,
     // Not a parameter anyone sends: extra-parameter validators are the hook oidc-provider
     // runs after its scope check on every authorization request, where first-party offline
-    // access is restored (and kept in the interaction's parameters for the resume).
+    // access is restored and the Keycloak layout's default scopes are added (both kept in
+    // the interaction's parameters for the resume).
     extraParams: {
-      gh_offline_access: (ctx: KoaContextWithOIDC) => restoreFirstPartyOfflineAccess(ctx),
+      gh_scope_adjustments: (ctx: KoaContextWithOIDC) => adjustRequestedScopes(ctx, keycloak),
     },
     features: {
       // Never the development login pages: ours live under /interaction.
