@@ -9,6 +9,8 @@
  *   worker.kick(); ...; await worker.stop();
  */
 
+import type { LeasedQueueStore, QueuedItem } from './store.ts';
+
 /** The subset of a pino-style logger this module uses. */
 export interface QueueLogger {
   info(obj: object, msg?: string): void;
@@ -16,20 +18,8 @@ export interface QueueLogger {
   error(obj: object, msg?: string): void;
 }
 
-export interface LeasedItem {
-  id: string;
-  attempts: number;
-}
-
-/** The claim/lease/retry part of the outbox and delivery store contracts. */
-export interface LeasedQueue<T extends LeasedItem> {
-  claimDue(now: Date, leaseMs: number, limit: number): Promise<T[]>;
-  markSent(id: string, at: Date): Promise<void>;
-  markFailed(id: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void>;
-}
-
-export interface QueueWorkerOptions<T extends LeasedItem> {
-  queue: LeasedQueue<T>;
+export interface QueueWorkerOptions<T extends QueuedItem> {
+  queue: LeasedQueueStore<T>;
   /** Delivers one item; rejects when it must be retried. */
   deliver(item: T): Promise<void>;
   /** Log code prefix and wording: `mail` gives mail_sent / mail_retry / mail_dead. */
@@ -84,7 +74,7 @@ export function describeError(error: unknown): { code: string; text: string } {
   return { code: 'unknown_error', text: String(error).slice(0, MAX_ERROR_LENGTH) };
 }
 
-export function startQueueWorker<T extends LeasedItem>(options: QueueWorkerOptions<T>): QueueWorker {
+export function startQueueWorker<T extends QueuedItem>(options: QueueWorkerOptions<T>): QueueWorker {
   const intervalMs = options.intervalMs ?? 500;
   const leaseMs = options.leaseMs ?? 30_000;
   const maxAttempts = options.maxAttempts ?? 12;

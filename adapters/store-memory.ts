@@ -32,6 +32,7 @@ import {
   type OutboxStore,
   type Delivery,
   type DeliveryStore,
+  type QueuedItem,
   type Page,
   type PolicyStore,
   type ServiceStore,
@@ -339,8 +340,7 @@ function createAuditStore(): AuditStore {
   };
 }
 
-/** The queue fields the outbox and the delivery queue share. */
-type Leased = Pick<OutboxMessage, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'lastError' | 'createdAt' | 'sentAt'>;
+type Leased = QueuedItem;
 
 function isDue(item: Leased, now: Date): boolean {
   if (item.status === 'pending') return item.nextAttemptAt.getTime() <= now.getTime();

@@ -67,6 +67,7 @@ import {
   type OutboxStore,
   type Delivery,
   type DeliveryStore,
+  type QueuedItem,
   type PolicyStore,
   type ServiceStore,
   type SettingsStore,
@@ -582,15 +583,10 @@ function createAuditStore(collection: () => Collection<StoredDoc>): AuditStore {
 
 /* ----------------------------------------------------------------- outbox */
 
-function toMessage(doc: Document): OutboxMessage {
-  const headers = fromJsonText(doc.headers) as Record<string, string> | null | undefined;
-  return withoutUndefined({
+/** The queue fields of a stored outbox message or delivery. */
+function queuedFields(doc: Document): QueuedItem {
+  return {
     id: doc._id as string,
-    to: doc.to,
-    subject: doc.subject,
-    text: doc.text,
-    html: doc.html ?? undefined,
-    headers: headers ?? undefined,
     status: doc.status,
     attempts: doc.attempts,
     nextAttemptAt: doc.nextAttemptAt,
@@ -598,17 +594,32 @@ function toMessage(doc: Document): OutboxMessage {
     lastError: doc.lastError ?? null,
     createdAt: doc.createdAt,
     sentAt: doc.sentAt ?? null,
+  };
+}
+
+function toMessage(doc: Document): OutboxMessage {
+  const headers = fromJsonText(doc.headers) as Record<string, string> | null | undefined;
+  return withoutUndefined({
+    ...queuedFields(doc),
+    to: doc.to,
+    subject: doc.subject,
+    text: doc.text,
+    html: doc.html ?? undefined,
+    headers: headers ?? undefined,
   }) as OutboxMessage;
 }
 
-/** The queue fields the outbox and the delivery queue share. */
-type Leased = Pick<OutboxMessage, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'lastError' | 'createdAt' | 'sentAt'>;
+
+/** A list filter as a query: the fields that are set, compared for equality. */
+function equalities(filter: Record<string, string | undefined>): Document {
+  return Object.fromEntries(Object.entries(filter).filter(([, value]) => value !== undefined));
+}
 
 /**
  * Claim, lease, retry and bury over one collection of queued items and one of claims
  * (the outbox, the delivery queue). See the module header for why a claim is an insert.
  */
-function createLeasedQueue<T extends Leased>(items: () => Collection<StoredDoc>, claims: () => Collection<StoredDoc>, fromDoc: (doc: Document) => T) {
+function createLeasedQueue<T extends QueuedItem>(items: () => Collection<StoredDoc>, claims: () => Collection<StoredDoc>, fromDoc: (doc: Document) => T) {
   /** Wins attempt `attempt` of an item for this caller: one insert of a unique claim id. */
   async function winClaim(itemId: string, attempt: number, now: Date, leaseUntil: Date): Promise<boolean> {
     const claimId = `${itemId}#${attempt}`;
@@ -630,10 +641,10 @@ function createLeasedQueue<T extends Leased>(items: () => Collection<StoredDoc>,
 
   return {
     /** Inserts a new pending item built from its own fields (stored form) and returns it. */
-    insert: (fields: Document, item: (leased: Leased) => T) =>
+    insert: (fields: Document, item: (leased: QueuedItem) => T) =>
       guarded(async () => {
         const now = new Date();
-        const leased: Leased = { id: newId(), status: 'pending', attempts: 0, nextAttemptAt: now, leaseUntil: null, lastError: null, createdAt: now, sentAt: null };
+        const leased: QueuedItem = { id: newId(), status: 'pending', attempts: 0, nextAttemptAt: now, leaseUntil: null, lastError: null, createdAt: now, sentAt: null };
         const { id, ...queueFields } = leased;
         await items().insertOne({ ...fields, ...queueFields, _id: id, schemaVersion: SCHEMA_VERSION });
         return item(leased);
@@ -683,30 +694,23 @@ function createLeasedQueue<T extends Leased>(items: () => Collection<StoredDoc>,
         if (dead) await claims().deleteMany({ messageId: id });
       }),
 
-    list: (query: Document) =>
-      guarded(async () => (await items().find(query).sort({ createdAt: 1, _id: 1 }).toArray()).map(fromDoc)),
+    list: (filter: Record<string, string | undefined>) =>
+      guarded(async () => (await items().find(equalities(filter)).sort({ createdAt: 1, _id: 1 }).toArray()).map(fromDoc)),
   };
 }
 
 function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>): OutboxStore {
-  const queue = createLeasedQueue(() => col('outbox'), () => col('outbox_claims'), toMessage);
+  const { insert, list, ...leased } = createLeasedQueue(() => col('outbox'), () => col('outbox_claims'), toMessage);
   return {
+    ...leased,
     enqueue: (input) => {
       const headers = input.headers ? structuredClone(input.headers) : undefined;
-      return queue.insert(
+      return insert(
         { to: input.to, subject: input.subject, text: input.text, html: input.html, headers: headers ? toJsonText(headers) : null },
-        (leased) => withoutUndefined({ ...leased, to: input.to, subject: input.subject, text: input.text, html: input.html, headers }) as OutboxMessage,
+        (item) => withoutUndefined({ ...item, to: input.to, subject: input.subject, text: input.text, html: input.html, headers }) as OutboxMessage,
       );
     },
-    claimDue: queue.claimDue,
-    markSent: queue.markSent,
-    markFailed: queue.markFailed,
-    list: (filter) => {
-      const query: Document = {};
-      if (filter.status !== undefined) query.status = filter.status;
-      if (filter.to !== undefined) query.to = filter.to;
-      return queue.list(query);
-    },
+    list: (filter) => list(filter),
   };
 }
 
@@ -714,38 +718,23 @@ function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>)
 
 function toDelivery(doc: Document): Delivery {
   return {
-    id: doc._id as string,
+    ...queuedFields(doc),
     kind: doc.kind,
     target: doc.target,
     payload: (fromJsonText(doc.payload) as Record<string, string> | null) ?? {},
-    status: doc.status,
-    attempts: doc.attempts,
-    nextAttemptAt: doc.nextAttemptAt,
-    leaseUntil: doc.leaseUntil ?? null,
-    lastError: doc.lastError ?? null,
-    createdAt: doc.createdAt,
-    sentAt: doc.sentAt ?? null,
   };
 }
 
 function createDeliveryStore(col: (name: CollectionName) => Collection<StoredDoc>): DeliveryStore {
-  const queue = createLeasedQueue(() => col('deliveries'), () => col('delivery_claims'), toDelivery);
+  const { insert, list, ...leased } = createLeasedQueue(() => col('deliveries'), () => col('delivery_claims'), toDelivery);
   return {
+    ...leased,
     enqueue: (input) =>
-      queue.insert(
+      insert(
         { kind: input.kind, target: input.target, payload: toJsonText(input.payload) },
-        (leased) => ({ ...leased, kind: input.kind, target: input.target, payload: structuredClone(input.payload) }),
+        (item) => ({ ...item, kind: input.kind, target: input.target, payload: structuredClone(input.payload) }),
       ),
-    claimDue: queue.claimDue,
-    markSent: queue.markSent,
-    markFailed: queue.markFailed,
-    list: (filter) => {
-      const query: Document = {};
-      if (filter.status !== undefined) query.status = filter.status;
-      if (filter.kind !== undefined) query.kind = filter.kind;
-      if (filter.target !== undefined) query.target = filter.target;
-      return queue.list(query);
-    },
+    list: (filter) => list(filter),
   };
 }
 

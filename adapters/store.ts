@@ -209,30 +209,38 @@ export interface AuditStore {
   list(query: AuditQuery): Promise<Page<AuditEvent>>;
 }
 
-export interface OutboxMessage {
+/** What every queued item (mail, delivery) carries for the claim/lease/retry contract. */
+export interface QueuedItem {
   id: string;
-  to: string;
-  subject: string;
-  text: string;
-  html?: string;
-  headers?: Record<string, string>;
   status: 'pending' | 'sending' | 'sent' | 'dead';
   attempts: number;
   nextAttemptAt: Date;
-  /** While `sending`, the claim expires at this time and the message becomes claimable again. */
+  /** While `sending`, the claim expires at this time and the item becomes claimable again. */
   leaseUntil: Date | null;
   lastError: string | null;
   createdAt: Date;
   sentAt: Date | null;
 }
 
-export interface OutboxStore {
-  enqueue(message: Pick<OutboxMessage, 'to' | 'subject' | 'text' | 'html' | 'headers'>): Promise<OutboxMessage>;
-  /** Atomically claims up to `limit` due messages (pending with nextAttemptAt <= now, or sending with an expired lease). Each message is claimed by one caller only. */
-  claimDue(now: Date, leaseMs: number, limit: number): Promise<OutboxMessage[]>;
+/** The claim/lease/retry part of a queue (the outbox, the delivery queue). */
+export interface LeasedQueueStore<T extends QueuedItem> {
+  /** Atomically claims up to `limit` due items (pending with nextAttemptAt <= now, or sending with an expired lease). Each item is claimed by one caller only. */
+  claimDue(now: Date, leaseMs: number, limit: number): Promise<T[]>;
   markSent(id: string, at: Date): Promise<void>;
   /** Back to pending with a later nextAttemptAt, or `dead` when `dead` is true. */
   markFailed(id: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void>;
+}
+
+export interface OutboxMessage extends QueuedItem {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  headers?: Record<string, string>;
+}
+
+export interface OutboxStore extends LeasedQueueStore<OutboxMessage> {
+  enqueue(message: Pick<OutboxMessage, 'to' | 'subject' | 'text' | 'html' | 'headers'>): Promise<OutboxMessage>;
   list(filter: { status?: OutboxMessage['status']; to?: string }): Promise<OutboxMessage[]>;
 }
 
@@ -243,31 +251,17 @@ export interface OutboxStore {
  * Same queue semantics as the mail outbox: claimed under a lease by one worker at a
  * time, retried with backoff, `dead` after the last attempt.
  */
-export interface Delivery {
-  id: string;
+export interface Delivery extends QueuedItem {
   kind: 'backchannel-logout';
   /** The receiver, e.g. the client id whose backchannel_logout_uri gets the token. */
   target: string;
   /** Plain string values (no dotted keys): for back-channel logout `issuer`, `sub`, `sid`. */
   payload: Record<string, string>;
-  status: 'pending' | 'sending' | 'sent' | 'dead';
-  attempts: number;
-  nextAttemptAt: Date;
-  /** While `sending`, the claim expires at this time and the delivery becomes claimable again. */
-  leaseUntil: Date | null;
-  lastError: string | null;
-  createdAt: Date;
-  sentAt: Date | null;
 }
 
 /** The delivery queue: the outbox's claim/lease/retry contract for non-mail notifications. */
-export interface DeliveryStore {
+export interface DeliveryStore extends LeasedQueueStore<Delivery> {
   enqueue(delivery: Pick<Delivery, 'kind' | 'target' | 'payload'>): Promise<Delivery>;
-  /** Atomically claims up to `limit` due deliveries (pending with nextAttemptAt <= now, or sending with an expired lease); each by one caller only. */
-  claimDue(now: Date, leaseMs: number, limit: number): Promise<Delivery[]>;
-  markSent(id: string, at: Date): Promise<void>;
-  /** Back to pending with a later nextAttemptAt, or `dead` when `dead` is true. */
-  markFailed(id: string, error: string, nextAttemptAt: Date, dead: boolean): Promise<void>;
   list(filter: { status?: Delivery['status']; kind?: Delivery['kind']; target?: string }): Promise<Delivery[]>;
 }
 
