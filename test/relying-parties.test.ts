@@ -138,7 +138,8 @@ test.before(async () => {
   keycloak = startKeycloak({ realmJson, trustPem: testCertificate().cert, port: ports.keycloak });
   keycloak.catch(() => {});
 
-  const keycloakJs = readFileSync(new URL('../node_modules/keycloak-js/lib/keycloak.js', import.meta.url));
+  // keycloak-js exactly as npm ships it (its ES module, served to the browser as is).
+  const keycloakJs = readFileSync(new URL(import.meta.resolve('keycloak-js')));
   await serve(ports.app, (req, res) => {
     const path = new URL(req.url!, APP).pathname;
     if (path === '/keycloak.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(keycloakJs);
