@@ -9,6 +9,7 @@ import * as oidc from 'openid-client';
 import { createLogger } from '../gateway/runtime/logger.ts';
 import { TEST_ADMIN, TEST_AUTOMATION, startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
+import { setPolicy } from './helpers/policy.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -23,6 +24,41 @@ test('an object logged with secret fields is redacted', (t) => {
   const text = out.text();
   for (const secret of ['hunter2-hunter2', 'tok-123456', 's3cr3t', 'nested-pw', 'Bearer abc.def', 'a=b']) t.false(text.includes(secret), secret);
   t.true(text.includes('[redacted]'));
+});
+
+test('the redaction list names secrets only: an error code stays, an authorization code in a query does not', (t) => {
+  const out = capture();
+  const logger = createLogger('trace', out.stream);
+  logger.info({ code: 'csrf_failed', err: { code: 'ECONNREFUSED' }, req: { query: { code: 'authz-code-123456' } }, params: { code: 'authz-code-abcdef' } }, 'request failed');
+  const text = out.text();
+  t.true(text.includes('"code":"csrf_failed"'));
+  t.true(text.includes('ECONNREFUSED'));
+  t.false(text.includes('authz-code-123456'));
+  t.false(text.includes('authz-code-abcdef'));
+});
+
+test('a refused POST to a still-valid one-time link logs its error code and never the link secret', async (t) => {
+  const out = capture();
+  const gw = await startTestGateway({ LOG_LEVEL: 'info' }, { logger: createLogger('info', out.stream) });
+  t.teardown(() => gw.close());
+  await setPolicy(gw, { selfRegistration: 'anyone', anyone: { email: true, grantPortalAccess: true } });
+  const automation = await oidc.discovery(new URL(gw.issuer), TEST_AUTOMATION.clientId, TEST_AUTOMATION.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const cc = await oidc.clientCredentialsGrant(automation, { scope: 'registrations:email' });
+  const created = await fetch(`${gw.issuer}/api/registrations/email`, { method: 'POST', headers: { authorization: `Bearer ${cc.access_token}`, 'content-type': 'application/json' }, body: '{"email":"invited@example.com"}' });
+  t.like(await created.json(), { invited: true });
+  const [mail] = await gw.context.store.outbox.list({ to: 'invited@example.com' });
+  const link = /\/invite\/([\w-]{20,})/.exec(mail!.text)!;
+  const secret = link[1]!;
+  // The link is valid; the POST is refused (no CSRF token) before anything is spent.
+  const refused = await fetch(`${gw.issuer}/invite/${secret}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'password=x&confirm=x' });
+  t.is(refused.status, 403);
+  t.true((await refused.text()).includes('csrf_failed'), 'the person sees the code');
+  const text = out.text();
+  t.true(text.includes('"code":"csrf_failed"'), 'the code a person sees can be found in the log');
+  t.true(text.includes('/invite/[redacted]'), 'the path is logged, redacted');
+  t.false(text.includes(secret), 'the link secret never reaches the log');
+  // Still valid: the refusal spent nothing.
+  t.is((await fetch(`${gw.issuer}/invite/${secret}`)).status, 200);
 });
 
 test('real flows at trace level log no password, token or link', async (t) => {

@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 import { AppError } from './errors.ts';
 import { StoreUnavailableError } from '../../adapters/store.ts';
-import type { Logger } from '../runtime/logger.ts';
+import { redactPath, type Logger } from '../runtime/logger.ts';
 import type { Views } from './views.ts';
 
 export function wantsJson(ctx: Context): boolean {
@@ -44,7 +44,7 @@ export function errorHandler(logger: Logger, views: Views) {
     } catch (raw) {
       const err = toAppError(raw);
       const log = err.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
-      log({ err: err.status >= 500 ? (err.cause ?? err) : undefined, code: err.code, detail: err.detail, status: err.status, path: ctx.path, requestId: ctx.state.requestId }, 'request failed');
+      log({ err: err.status >= 500 ? (err.cause ?? err) : undefined, code: err.code, detail: err.detail, status: err.status, path: redactPath(ctx.path), requestId: ctx.state.requestId }, 'request failed');
       ctx.status = err.status;
       for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
       const message = err.expose ? err.message : err.status === 503 ? err.message : 'Something went wrong on our side. Please try again.';

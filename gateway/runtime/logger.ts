@@ -1,7 +1,12 @@
 /**
  * Structured logs (pino). Secrets never reach a log line: request bodies are never
- * logged, and the redaction list below removes the fields that could carry a
- * password, token, cookie or one-time link even if someone logs an object by mistake.
+ * logged, paths that carry a one-time link secret are logged redacted (`redactPath`),
+ * and the redaction list below removes the fields that could carry a password, token,
+ * cookie, one-time link or OAuth authorization code even if someone logs an object by
+ * mistake. The list names secrets only: a field such as the error `code` a person sees
+ * on screen stays in the log so support can find it.
+ *
+ *   logger.info({ code: err.code, path: redactPath(ctx.path) }, 'request failed');
  */
 import { pino, type Logger } from 'pino';
 
@@ -10,8 +15,26 @@ export type { Logger };
 const REDACT = [
   'password', '*.password', 'passwordHash', '*.passwordHash', 'token', '*.token', 'secret', '*.secret',
   'client_secret', '*.client_secret', 'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-  'headers.authorization', 'headers.cookie', 'link', '*.link', 'text', '*.text', 'html', '*.html', 'code', 'refresh_token', 'access_token',
+  'headers.authorization', 'headers.cookie', 'link', '*.link', 'text', '*.text', 'html', '*.html',
+  'refresh_token', '*.refresh_token', 'access_token', '*.access_token', 'id_token', '*.id_token',
+  // OAuth authorization codes, where a request's parameters would carry them (never a bare
+  // `code`: that is the error code of AppError and the intake's log codes).
+  'query.code', '*.query.code', 'params.code', '*.params.code', 'body.code', '*.body.code', 'authorizationCode', '*.authorizationCode',
 ];
+
+/**
+ * Paths whose last segment is a one-time secret (invite, verify, reset links): the
+ * segment is replaced so a refused POST to a still-valid link cannot leak it.
+ */
+const SECRET_PATHS = [/^(\/invite\/)[^/]+/, /^(\/verify\/)[^/]+/, /^(\/password\/reset\/)[^/]+/];
+
+/** The path with any one-time link secret replaced by `[redacted]`. */
+export function redactPath(path: string): string {
+  for (const pattern of SECRET_PATHS) {
+    if (pattern.test(path)) return path.replace(pattern, '$1[redacted]');
+  }
+  return path;
+}
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
