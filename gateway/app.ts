@@ -80,7 +80,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     cookieKeys: keys.cookieKeys,
     views,
     logger,
-    trustProxy: config.TRUST_PROXY,
+    trustProxyHops: config.TRUST_PROXY,
     resources,
     serviceAccess: { store, policy },
     discoveryExtras: () => portalDiscovery(policy.current().policy, config.ISSUER),
@@ -119,7 +119,9 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
 
 function createApp(ctx: GatewayContext): Koa {
   const { config, logger, provider, views } = ctx;
-  const app = new Koa({ proxy: config.TRUST_PROXY, keys: ctx.keys.cookieKeys });
+  // Behind N trusted proxies the client address is the N-th X-Forwarded-For entry from the
+  // right (what the nearest trusted proxy saw); anything a client wrote left of it is ignored.
+  const app = new Koa({ proxy: config.TRUST_PROXY > 0, maxIpsCount: config.TRUST_PROXY, keys: ctx.keys.cookieKeys });
   const metrics = createMetrics();
   const directory = directoryFromConfig(config, logger);
 

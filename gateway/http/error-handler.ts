@@ -44,7 +44,7 @@ export function errorHandler(logger: Logger, views: Views) {
     } catch (raw) {
       const err = toAppError(raw);
       const log = err.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
-      log({ err: err.status >= 500 ? (err.cause ?? err) : undefined, code: err.code, detail: err.detail, status: err.status, path: redactPath(ctx.path), requestId: ctx.state.requestId }, 'request failed');
+      log({ err: err.status >= 500 ? (err.cause ?? err) : undefined, code: err.code, detail: err.detail, status: err.status, path: redactPath(ctx.path), ip: ctx.ip, requestId: ctx.state.requestId }, 'request failed');
       ctx.status = err.status;
       for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
       const message = err.expose ? err.message : err.status === 503 ? err.message : 'Something went wrong on our side. Please try again.';

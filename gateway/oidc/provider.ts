@@ -52,7 +52,8 @@ export interface ProviderOptions {
   cookieKeys: string[];
   views: Views;
   logger: Logger;
-  trustProxy: boolean;
+  /** Trusted proxy hops in front of the gateway (TRUST_PROXY): the same client address as the gateway's own Koa app. */
+  trustProxyHops: number;
   /** Resource servers (RESOURCE_SERVERS_FILE) and the Keycloak layout's own userinfo audience. */
   resources: ResourceServers;
   /** What the per-service prompt reads (gateway/oidc/service-prompt.ts). */
@@ -346,7 +347,9 @@ export function createProvider(options: ProviderOptions): Provider {
   };
 
   const provider = new Provider(options.issuer, configuration);
-  provider.proxy = options.trustProxy;
+  // Same rule as gateway/app.ts: the client is the address the nearest trusted proxy saw.
+  provider.proxy = options.trustProxyHops > 0;
+  provider.maxIpsCount = options.trustProxyHops;
   // Keycloak puts `sid` in every ID token (and keycloak-js reads it from the access token);
   // Gatehouse needs it to end a session from an id_token_hint without the browser's cookie.
   // oidc-provider adds it only for back-channel clients requiring it: always, here.

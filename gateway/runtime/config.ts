@@ -13,10 +13,6 @@ import { z } from 'zod';
 import { canonicalizeDomain, canonicalizeEmail } from '../../policies/email.ts';
 import { signingAlgsOf } from './signing-algs.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const int = (min: number, max: number) =>
   z
     .string()
@@ -67,8 +63,19 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   /** Public base URL (issuer). Every link in an email is built from it, never from the Host header. Default http://localhost:PORT. */
   ISSUER: url(['http:', 'https:']).optional(),
-  /** Trust X-Forwarded-* from a TLS-terminating proxy in front of the gateway. */
-  TRUST_PROXY: bool.default(false),
+  /**
+   * How many proxies in front of the gateway append to X-Forwarded-For (and set
+   * X-Forwarded-Proto/-Host): 0 = none, the socket address is the client (default);
+   * N = the client is the address the nearest trusted proxy saw, the N-th entry from the
+   * right (Koa's `proxy` with `maxIpsCount = N`), so whatever a client writes to the left
+   * of it is ignored. `false` means 0 and `true` means 1 (one balancer), for old configs.
+   */
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|\d{1,2})$/, { message: 'must be the number of trusted proxy hops (0-10), or true (= 1) / false (= 0)' })
+    .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)))
+    .pipe(z.number().int().max(10, { message: 'must be at most 10 trusted proxy hops' }))
+    .default(0),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
@@ -225,7 +232,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // must know its requests came over TLS, which behind a TLS-terminating balancer it learns
   // only from X-Forwarded-Proto.
   if (issuer.startsWith('https://') && !e.TRUST_PROXY) {
-    problems.push('TRUST_PROXY must be true when ISSUER is https:// (TLS ends at the balancer; the gateway reads X-Forwarded-Proto to mark its cookies Secure)');
+    problems.push('TRUST_PROXY must be at least 1 (true) when ISSUER is https:// (TLS ends at the balancer; the gateway reads X-Forwarded-Proto to mark its cookies Secure)');
   }
 
   if (e.NODE_ENV === 'production') {
