@@ -18,7 +18,7 @@ import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
   loadPlugins, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
 } from './runtime/index.ts';
-import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, securityHeaders } from './http/index.ts';
+import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
 import {
   createBackchannel, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms, loadClients,
   loadResourceServers, realmIssuer, realmPath, serviceInteractionRoutes, trackAccountSessions, webOriginsOf,
@@ -42,10 +42,12 @@ export interface Gateway {
   bootstrapAdmin: BootstrapAdmin;
   /** The built-in SMTP intake, when SMTP_INTAKE_PORT is set. */
   intake: MailIntake | null;
+  /** The Prometheus endpoint's own listener (METRICS_PORT), never the public port; null when off. */
+  metricsUrl: string | null;
   close(): Promise<void>;
 }
 
-export async function buildGateway(config: Config, deps: GatewayDeps = {}): Promise<{ context: GatewayContext; app: Koa; bootstrapAdmin: BootstrapAdmin }> {
+export async function buildGateway(config: Config, deps: GatewayDeps = {}): Promise<{ context: GatewayContext; app: Koa; bootstrapAdmin: BootstrapAdmin; metrics: Metrics }> {
   const logger = deps.logger ?? createLogger(config.LOG_LEVEL);
   const store = deps.store ?? (await openStore(config, logger));
   await store.migrate();
@@ -113,16 +115,16 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   };
 
   const bootstrapAdmin = await ensureBootstrapAdmin(config, store, hasher);
-  const app = createApp(context);
-  return { context, app, bootstrapAdmin };
+  const metrics = createMetrics();
+  const app = createApp(context, metrics);
+  return { context, app, bootstrapAdmin, metrics };
 }
 
-function createApp(ctx: GatewayContext): Koa {
+function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
   const { config, logger, provider, views } = ctx;
   // Behind N trusted proxies the client address is the N-th X-Forwarded-For entry from the
   // right (what the nearest trusted proxy saw); anything a client wrote left of it is ignored.
   const app = new Koa({ proxy: config.TRUST_PROXY > 0, maxIpsCount: config.TRUST_PROXY, keys: ctx.keys.cookieKeys });
-  const metrics = createMetrics();
   const directory = directoryFromConfig(config, logger);
 
   // The login page: the password form, then these ways in, in this order.
@@ -156,7 +158,7 @@ function createApp(ctx: GatewayContext): Koa {
   const webOrigins = new Set(ctx.clients.clients.flatMap((c) => [...webOriginsOf(c)]));
 
   const oidc = provider.callback();
-  const ops = opsRoutes({ store: ctx.store, redis: ctx.redis, policy: ctx.policy, metrics });
+  const ops = opsRoutes({ store: ctx.store, redis: ctx.redis, policy: ctx.policy });
 
   // The HTTP stack, outermost first.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- router middleware types differ from Koa's by design
@@ -195,7 +197,7 @@ function createApp(ctx: GatewayContext): Koa {
 
 /** Build, listen and return a handle whose close() drains connections and closes clients. */
 export async function startGateway(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
-  const { context, app, bootstrapAdmin } = await buildGateway(config, deps);
+  const { context, app, bootstrapAdmin, metrics } = await buildGateway(config, deps);
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -218,7 +220,10 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
         },
       })
     : null;
-  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${address.port}`;
+  const metricsServer = config.METRICS_PORT !== undefined ? await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST }) : null;
+  const hostUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = hostUrl(config.HOST, address.port);
+  const metricsUrl = metricsServer ? hostUrl(config.METRICS_HOST, (metricsServer.address() as AddressInfo).port) : null;
   let closing: Promise<void> | undefined;
   return {
     context,
@@ -227,9 +232,12 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
     url,
     bootstrapAdmin,
     intake,
+    metricsUrl,
     close() {
       closing ??= (async () => {
         await intake?.stop();
+        metricsServer?.closeAllConnections();
+        await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -47,6 +47,7 @@ async function main(): Promise<void> {
   if (links.samplePortal) lines.push(`  sample portal: ${links.samplePortal}   (a demo customer portal: sign up, sign in, see the claims)`);
   if (links.mailbox) lines.push(`  dev mailbox:   ${links.mailbox}   (outgoing mail, readable here because SMTP_URL is not set)`);
   lines.push(`  issuer:    ${config.ISSUER}`, `  discovery: ${links.discovery}`);
+  if (gateway.metricsUrl) lines.push(`  metrics:   ${gateway.metricsUrl}/metrics`);
   if (gateway.context.clients.demo) {
     const d = gateway.context.clients.demo;
     lines.push('  demo portal client:', `    client_id:     ${d.clientId}`, `    client_secret: ${d.clientSecret}`, `    redirect_uri:  ${d.redirectUri}`);

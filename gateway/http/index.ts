@@ -23,4 +23,4 @@ export { authenticateBearer, bearerAuth, bearerPrincipal, requireScope, type Pri
 export { securityHeaders } from './security.ts';
 export { issuerHostRedirect } from './issuer-host.ts';
 export { createViews, type Views } from './views.ts';
-export { countRequests, createMetrics, opsRoutes, requestId } from './ops.ts';
+export { countRequests, createMetrics, opsRoutes, requestId, startMetricsServer, type Metrics } from './ops.ts';

@@ -8,12 +8,18 @@
  *                  configuration version and counts of stored values left out (no error
  *                  texts: GET /admin/api/policy/status has them). Informational:
  *                  logins are served meanwhile; sign-ups that would be allowed answer 503.
- *   GET /metrics   Prometheus
  *   GET /static/app.css
  *
+ * and, on a port of its own (METRICS_PORT, loopback by default, off when unset), never on
+ * the public port:
+ *
+ *   GET /metrics   Prometheus
+ *
  *   app.use(requestId); app.use(countRequests(metrics.requests)); app.use(opsRoutes(...).routes());
+ *   const server = await startMetricsServer(metrics, { port: 9464, host: '127.0.0.1' });
  */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -51,7 +57,7 @@ export async function readiness(deps: ReadinessDeps): Promise<Record<string, 'up
   return checks;
 }
 
-export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics }): Router {
+export function opsRoutes(deps: ReadinessDeps): Router {
   const router = new Router();
   router.get('/healthz', (c) => {
     c.body = { status: 'ok' };
@@ -66,16 +72,38 @@ export function opsRoutes(deps: ReadinessDeps & { metrics: Metrics }): Router {
       ? { status: ready ? 'ready' : 'not_ready', checks, policy }
       : { status: ready ? 'ready' : 'not_ready', checks };
   });
-  router.get('/metrics', async (c) => {
-    c.type = deps.metrics.registry.contentType;
-    c.body = await deps.metrics.registry.metrics();
-  });
   router.get('/static/app.css', async (c) => {
     c.type = 'text/css';
     c.set('Cache-Control', 'public, max-age=3600');
     c.body = await readFile(new URL('static/app.css', `file://${VIEWS_DIR}`));
   });
   return router;
+}
+
+/**
+ * The metrics endpoint on its own listener, so the public port never serves it: only
+ * `GET /metrics` answers, everything else is 404. Resolves once the port is bound.
+ */
+export async function startMetricsServer(metrics: Metrics, options: { port: number; host: string }): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : body),
+      () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }
 
 export async function requestId(ctx: Context, next: Next): Promise<void> {

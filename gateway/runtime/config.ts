@@ -76,6 +76,12 @@ const schema = z.object({
     .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)))
     .pipe(z.number().int().max(10, { message: 'must be at most 10 trusted proxy hops' }))
     .default(0),
+  /**
+   * Prometheus metrics on a port of their own (GET /metrics), never on PORT. Unset = off.
+   * Bound to METRICS_HOST, loopback by default: let the scraper in deliberately.
+   */
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
