@@ -5,13 +5,18 @@
  */
 import module from 'node:module';
 import { ConfigError, loadConfig } from './runtime/config.ts';
-import { createLogger } from './runtime/logger.ts';
+import { createLogger, stdoutLogs } from './runtime/logger.ts';
 import { firstRunLinks } from './dev/index.ts';
 
 // Keep V8's compiled code of every module between starts (in the OS temp dir): a quarter
 // less start-up CPU. It covers what is imported after this line, hence the dynamic
 // import of the app below.
 module.enableCompileCache?.();
+
+/** SIGTERM/SIGINT: connections drain (gateway close) within this bound, then the process exits regardless. */
+const SHUTDOWN_DRAIN_MS = 15_000;
+/** How long the last log lines may take to reach a slow log reader at exit. */
+const LOG_FLUSH_MS = 1000;
 
 async function main(): Promise<void> {
   let config;
@@ -24,7 +29,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.LOG_LEVEL);
+  // Logs never block the process: a closed or stalled log pipe cannot stop a shutdown.
+  const logOutput = stdoutLogs();
+  const logger = createLogger(config.LOG_LEVEL, logOutput.stream);
   let gateway;
   try {
     const { startGateway } = await import('./app.ts');
@@ -35,6 +42,7 @@ async function main(): Promise<void> {
       process.exit(78);
     }
     logger.fatal({ err }, 'gateway failed to start');
+    await logOutput.close(LOG_FLUSH_MS);
     process.exit(1);
   }
 
@@ -63,10 +71,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15000);
+    const force = setTimeout(() => process.exit(1), SHUTDOWN_DRAIN_MS);
     force.unref();
     await gateway.close();
     logger.info('stopped');
+    await logOutput.close(LOG_FLUSH_MS);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
