@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { canonicalizeEmail } from '../../policies/index.ts';
 import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
-import { createPasswordRules, PASSWORD_MESSAGES } from './password-rules.ts';
+import { createPasswordRules } from './password-rules.ts';
 import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
@@ -78,8 +78,8 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     // Check the password before spending the single-use link.
     const pending = await peekLinkToken(ctx.store, kind, secret);
     const owner = pending?.customerId ? await ctx.store.customers.get(pending.customerId) : null;
-    const problem = rules.problem(form.password, owner?.email ?? '');
-    if (problem) return page(c, action, title, { password: PASSWORD_MESSAGES[problem] }, 400), null;
+    const weak = await rules.check(form.password, owner?.email ?? '', owner ? [owner.name] : []);
+    if (weak) return page(c, action, title, { password: weak.message }, 400), null;
     const redeemed = await redeemLinkToken(ctx.store, kind, secret);
     const customer = redeemed?.customerId ? await ctx.store.customers.get(redeemed.customerId) : null;
     if (!customer) return expiredLink(c, kind), null;

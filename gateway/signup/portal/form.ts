@@ -20,7 +20,7 @@ import { requireCsrf } from '../../http/csrf.ts';
 import { formRateLimited } from '../../http/form-limit.ts';
 import { refusal } from '../../http/refusals.ts';
 import { validated } from '../../http/validation.ts';
-import { codePointLength, PASSWORD_MESSAGES, type PasswordRules } from '../password-rules.ts';
+import { codePointLength, type PasswordRules } from '../password-rules.ts';
 import { OptionalUid, originOf, type SignupOrigin } from './origin.ts';
 import { INVALID_EMAIL, renderForm, renderSent, type FieldErrors } from './pages.ts';
 
@@ -44,17 +44,16 @@ export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router 
   const csrf = requireCsrf(ctx.config.ISSUER);
   const origin = (c: Context, uid: string | undefined) => originOf(ctx.provider, c, uid);
 
-  function fieldErrors(input: RegisterInput): { errors: FieldErrors; name: string; email: string | null } {
+  async function fieldErrors(input: RegisterInput): Promise<{ errors: FieldErrors; name: string; email: string | null }> {
     const errors: FieldErrors = {};
     const name = input.name.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
     if (!name) errors.name = 'Enter your name.';
     else if (codePointLength(name) > NAME_MAX) errors.name = `Use at most ${NAME_MAX} characters.`;
     const canonical = canonicalizeEmail(input.email.trim());
     if (!canonical.ok) errors.email = INVALID_EMAIL;
-    const problem = rules.problem(input.password, input.email);
-    if (problem) errors.password = PASSWORD_MESSAGES[problem];
-    else if (canonical.ok && rules.problem(input.password, canonical.email) === 'password_matches_email') errors.password = PASSWORD_MESSAGES.password_matches_email;
-    if (!problem && input.confirm !== input.password) errors.confirm = 'The two passwords do not match.';
+    const weak = await rules.check(input.password, input.email, canonical.ok ? [canonical.email, name] : [name]);
+    if (weak) errors.password = weak.message;
+    if (!weak && input.confirm !== input.password) errors.confirm = 'The two passwords do not match.';
     return { errors, name, email: canonical.ok ? canonical.email : null };
   }
 
@@ -68,7 +67,7 @@ export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router 
     const values = { name: input.name.slice(0, NAME_MAX * 2), email: input.email.slice(0, 320) };
     const ipLimited = await formRateLimited(c, ctx.limits, [['signupIp', c.ip]]);
     if (ipLimited) return renderForm(ctx.views, c, from, { values, formError: ipLimited });
-    const { errors, name, email } = fieldErrors(input);
+    const { errors, name, email } = await fieldErrors(input);
     if (Object.keys(errors).length > 0 || !email) {
       c.status = 400;
       return renderForm(ctx.views, c, from, { values, errors });

@@ -23,7 +23,7 @@ import { resendRoutes } from './resend.ts';
 import { verifyRoutes } from './verify.ts';
 
 export interface SignupPortalOptions {
-  /** Password rules (default: bundled common-passwords list). */
+  /** Password rules (default: length, not the address, zxcvbn-ts strength). */
   passwordRules?: PasswordRules;
 }
 
