@@ -385,7 +385,7 @@ test('weak, common and email-like passwords are refused next to the password fie
   t.is(await gw.context.store.customers.findByEmail('a@example.org'), null);
 });
 
-test('a hostile name renders escaped in every page and in the HTML email', async (t) => {
+test('a hostile name renders escaped in every page and never reaches the email', async (t) => {
   const { gw, sink } = await start(t);
   await setPolicy(gw, { selfRegistration: 'anyone' });
   const ua = new UserAgent();
@@ -399,10 +399,8 @@ test('a hostile name renders escaped in every page and in the HTML email', async
   t.false(sent.body.includes('<img'));
   const mail = await verifyMailFor(sink, 'xss@example.org');
   t.true(typeof mail.html === 'string' && mail.html.length > 0, 'the email has an HTML part');
-  t.false((mail.html as string).includes('<img'), 'HTML email escapes the name');
-  t.true((mail.html as string).includes('&lt;img src=x onerror=alert(1)&gt;'));
-  t.true((mail.text ?? '').includes(XSS_NAME), 'the text part carries the name as typed (plain text)');
-  t.false((mail.subject ?? '').includes('<'), 'the name never goes into a header');
+  // Mail to an address not yet proven carries nothing the person at the form typed.
+  t.false(/img src|onerror/.test(`${mail.html}${mail.text}${mail.subject}`), 'the name is not in the email at all');
 
   const { result } = await verify(ua, linkOf(mail));
   t.regex(result.body, /Your account is ready/);
@@ -410,11 +408,10 @@ test('a hostile name renders escaped in every page and in the HTML email', async
   t.true(result.body.includes('&lt;img src=x onerror=alert(1)&gt;'));
   t.is((await gw.context.store.customers.findByEmail('xss@example.org'))!.name, XSS_NAME.trim());
 
-  // The owner notice for an existing account is escaped too.
+  // The owner notice for an existing account does not carry it either.
   await signUp(new UserAgent(), `${gw.url}/register`, { name: 'Someone else', email: 'xss@example.org' });
   const notice = await sink.waitFor((m) => recipients(m).includes('xss@example.org') && /Someone tried/.test(m.subject ?? ''), 10_000);
-  t.false((notice.html as string).includes('<img'));
-  t.true((notice.html as string).includes('&lt;img'));
+  t.false(/img src|onerror/.test(`${notice.html}${notice.text}`), 'nor in the owner notice');
 });
 
 test('signing up with an address that already has an account shows the same page and mails the owner instead', async (t) => {

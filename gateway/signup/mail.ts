@@ -5,6 +5,10 @@
  * the durable outbox (`sendMail`); the outbox worker sends and retries it, so nothing
  * here waits on SMTP. Links are built from ISSUER, never from the Host header.
  *
+ * None of them carries text anyone else chose: no name (typed at a form, or a From
+ * display name at the intake), because they go to addresses nobody has proven yet and
+ * genuine Gatehouse mail must not carry someone's phishing text.
+ *
  * The registration service sends the first three from its post-write step
  * (gateway/signup/registration.ts); the re-send and reset routes call this directly.
  *
@@ -27,22 +31,20 @@ const LINK_MAILS = {
     ttlMs: INVITE_TTL_MS,
     subject: 'Set your password for the support portal',
     view: 'mail-invite',
-    text: (name: string, link: string) =>
-      `Hello ${name},\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
+    text: (link: string) =>
+      `Hello,\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
   },
   'reset-password': {
     path: '/password/reset',
     ttlMs: RESET_TTL_MS,
     subject: 'Reset your password',
     view: 'mail-reset',
-    text: (name: string, link: string) =>
-      `Hello ${name},\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
+    text: (link: string) =>
+      `Hello,\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
   },
 } as const;
 
 export interface VerificationLink {
-  /** The name to greet (the one typed now, for a repeated sign-up). */
-  name: string;
   /** A password hash (and name) this link, and only this one, activates when followed. */
   bind?: { passwordHash: string; name: string };
   /** The authorization request to continue once verified. */
@@ -87,7 +89,7 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
     await store.tokens.revokeFor(kind, customer.id);
     const { secret } = await issueLinkToken(store, kind, customer.id, mail.ttlMs);
     const link = `${base}${mail.path}/${secret}`;
-    await sendMail({ to: customer.email, subject: mail.subject, text: mail.text(customer.name, link), html: views.render(mail.view, { name: customer.name, link }) });
+    await sendMail({ to: customer.email, subject: mail.subject, text: mail.text(link), html: views.render(mail.view, { link }) });
   }
 
   return {
@@ -100,7 +102,7 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
         to: customer.email,
         subject: 'Confirm your email address',
         text: [
-          `Hello ${link.name},`,
+          'Hello,',
           '',
           'Confirm your email address to finish creating your account:',
           href,
@@ -108,7 +110,7 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
           `The link works once and expires in ${hours} hours.`,
           'If you did not create an account, ignore this email: nothing happens without the link.',
         ].join('\n'),
-        html: views.render('mail-verify', { name: link.name, link: href, hours }),
+        html: views.render('mail-verify', { link: href, hours }),
       });
     },
 
@@ -118,13 +120,13 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
         to: customer.email,
         subject: 'Someone tried to create an account with your address',
         text: [
-          `Hello ${customer.name},`,
+          'Hello,',
           '',
           'Someone tried to create a new account with this email address, which already has an account.',
           `If it was you: sign in with your existing account, or reset your password if you have forgotten it: ${resetLink}`,
           'If it was not you: you can ignore this email. Nothing was changed.',
         ].join('\n'),
-        html: views.render('mail-existing', { name: customer.name, resetLink }),
+        html: views.render('mail-existing', { resetLink }),
       });
     },
 

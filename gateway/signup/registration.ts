@@ -143,14 +143,14 @@ export function createRegistration(deps: RegistrationDeps): Registration {
       return 'invite';
     }
     if (kind === 'created') {
-      await mail.verification(customer, { name: customer.name, returnTo: asked.returnTo });
+      await mail.verification(customer, { returnTo: asked.returnTo });
       return 'verification';
     }
     if (customer.status === 'pending') {
       // Not verified yet: this link, and only this one, activates the password typed now.
       const name = displayName(r.name, customer.email);
       const bind = r.passwordHash ? { bind: { passwordHash: r.passwordHash, name } } : {};
-      await mail.verification(customer, { name, ...bind, returnTo: asked.returnTo });
+      await mail.verification(customer, { ...bind, returnTo: asked.returnTo });
       return 'verification';
     }
     await mail.accountExists(customer);

@@ -42,7 +42,7 @@ export function resendRoutes(ctx: ResendDeps, mail: SignupMail): Router {
     const customer = await ctx.store.customers.findByEmail(canonical.email);
     if (customer && customer.status === 'pending') {
       await ctx.store.tokens.revokeFor('verify-email', customer.id);
-      await mail.verification(customer, { name: customer.name, returnTo: from.returnTo });
+      await mail.verification(customer, { returnTo: from.returnTo });
       await ctx.audit('signup.verification_resent', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
     }
     // Same page whether or not a pending account exists.
