@@ -121,22 +121,47 @@ test('share invitations: an unknown address on a service open to anyone is invit
   const { gw, people } = await setup(t);
   const token = await userToken(gw.issuer, people.alice.email);
   const created = await invite(gw.issuer, token, { email: 'New.Colleague@Partner.example', service: 'open' });
-  t.is(created.status, 201);
-  t.like(created.body, { result: 'created', invited: true });
+  t.is(created.status, 202);
+  t.deepEqual(created.body, { result: 'sent' });
   const customer = await gw.context.store.customers.findByEmail('new.colleague@partner.example');
-  t.is(customer?.id, created.body.customerId as string);
+  t.truthy(customer);
   const queued = await gw.context.store.outbox.list({ to: 'new.colleague@partner.example' });
   t.is(queued.length, 1);
   t.regex(queued[0]!.text, new RegExp(`${gw.issuer}/invite/`));
   const audit = (await gw.context.store.audit.list({ action: 'portal.share_invitation' })).items;
   t.is(audit[0]?.actor, `customer:${people.alice.id}`);
-
-  const known = await invite(gw.issuer, token, { email: 'bob@acme.example', service: 'open' });
-  t.is(known.status, 409);
-  t.is(known.body.error, 'already_customer');
+  t.like(audit[0]?.data, { result: 'created', invited: true });
+  t.is(audit[0]?.target, customer!.id);
   const bad = await invite(gw.issuer, token, { email: 'not an address', service: 'open' });
   t.is(bad.status, 422);
   t.is(bad.body.error, 'invalid_email');
+});
+
+test('share invitations answer the same whether or not the address has an account, and never make a second one', async (t) => {
+  const { gw, people } = await setup(t);
+  const token = await userToken(gw.issuer, people.alice.email);
+  const before = (await gw.context.store.customers.list({ limit: 100 })).items.length;
+  const unknown = await invite(gw.issuer, token, { email: 'stranger@partner.example', service: 'open' });
+  const known = await invite(gw.issuer, token, { email: 'Bob@Acme.example', service: 'open' });
+  t.is(known.status, unknown.status);
+  t.deepEqual(known.body, unknown.body, 'the same body: the existing customer is not revealed');
+  t.is(known.status, 202);
+  // Still one account for bob, one new one for the stranger.
+  t.is((await gw.context.store.customers.list({ limit: 100 })).items.length, before + 1);
+  t.is((await gw.context.store.customers.findByEmail('bob@acme.example'))?.id, people.bob.id);
+  // Both got mail (the same kind of work): an invite link for the stranger, a sign-in notice for bob.
+  const [invited] = await gw.context.store.outbox.list({ to: 'stranger@partner.example' });
+  const [notice] = await gw.context.store.outbox.list({ to: 'bob@acme.example' });
+  t.regex(invited!.text, /\/invite\//);
+  t.regex(notice!.text, /already have an account/);
+  t.notRegex(notice!.text, /\/invite\/|Alice/, 'no link, nothing the sharer chose');
+  // The audit log, not the answer, says which was which.
+  const audit = (await gw.context.store.audit.list({ action: 'portal.share_invitation' })).items;
+  t.deepEqual(audit.map((e) => (e.data as { result?: string }).result).sort(), ['created', 'existing']);
+  // Invitations to one address are limited whether or not it has an account.
+  const statuses = [];
+  for (let i = 0; i < 5; i++) statuses.push((await invite(gw.issuer, token, { email: 'bob@acme.example', service: 'open' })).status);
+  t.true(statuses.includes(429));
 });
 
 test('share invitations: refused on a service not open to anyone, and when the policy refuses the address', async (t) => {

@@ -10,10 +10,14 @@
  *          project-or-organization  anyone holding the service or in the company (substring)
  *        never the caller, never disabled or pending customers.
  *   POST /api/portal/share-invitations { email, service }
- *        an unknown address on a service open to anyone (`requestAccess: anyone`) is
- *        invited as a new customer through the registration hook -> 201 { result, invited, customerId? }
- *        403 service_not_open (service not open to anyone), 409 already_customer, 422 invalid_email,
- *        422 invitation_denied (the policy refused the address, with its reason).
+ *        on a service open to anyone (`requestAccess: anyone`) the address goes through the
+ *        registration hook: an unknown one becomes a customer and is invited to set a
+ *        password; one that already has an account gets a notice to sign in instead (never a
+ *        second account). Both answer 202 { result: 'sent' }: the answer never tells the
+ *        caller whether the address has an account (the audit log does).
+ *        403 service_not_open (service not open to anyone), 422 invalid_email,
+ *        422 invitation_denied (the policy refused the address, with its reason: the same
+ *        for an address with or without an account), 429 over the per-address limit.
  *
  * The caller must hold the service they share in (403 service_not_held), and a token of a
  * client bound to a service is good for that service only (403 service_mismatch).
@@ -57,7 +61,28 @@ function asCandidate(c: Customer): ShareCandidate {
   return { id: c.id, name: c.name, email: c.email };
 }
 
-export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'policy' | 'registration' | 'audit'>): Router {
+/**
+ * Tells someone who already has an account that a customer wanted to share requests of a
+ * service with them. Fixed text only: nothing the sharer typed, not even their name.
+ */
+async function sendExistingAccountNotice(ctx: Pick<GatewayContext, 'sendMail' | 'config'>, email: string, service: Service): Promise<void> {
+  const base = ctx.config.ISSUER;
+  await ctx.sendMail({
+    to: email,
+    subject: 'You were invited to the support portal',
+    text: [
+      'Hello,',
+      '',
+      `A customer of the support portal wants to share requests of the service "${service.name}" with you.`,
+      'You already have an account with this address: sign in as usual.',
+      `If you have forgotten your password, choose a new one here: ${base}/password/forgot`,
+      '',
+      'If you do not know what this is about, ignore this message.',
+    ].join('\n'),
+  });
+}
+
+export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'policy' | 'registration' | 'audit' | 'sendMail' | 'config'>): Router {
   const router = new Router();
 
   /** The signed-in customer sharing in `serviceId`, or a 401/403. */
@@ -103,17 +128,19 @@ export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | '
     }
     const canonical = canonicalizeEmail(body.email);
     if (!canonical.ok) throw new AppError('invalid_email', 422, 'Enter a valid email address.');
-    if (await ctx.store.customers.findByEmail(canonical.email)) {
-      throw new AppError('already_customer', 409, 'This person already has an account; share with them by searching for their address.');
-    }
+    await ctx.limits.hit('signupAddress', canonical.email);
+    // The same path for every address: the registration hook decides, and its unique index
+    // (not a lookup first) says whether the address already had an account.
     const outcome = await registerEmailSender(ctx, { email: canonical.email }, `customer:${customer.id}`);
     if (outcome.result === 'denied') {
       // The code the customer side may see: never that a denylist or a plugin refused.
       throw new AppError('invitation_denied', 422, 'This address cannot be invited.', { details: { reason: refusal(outcome.reason, 'portal').code } });
     }
+    // An existing customer is told, like a new one is invited: mail work in both cases.
+    if (outcome.result === 'existing') await sendExistingAccountNotice(ctx, canonical.email, service);
     await ctx.audit('portal.share_invitation', { actor: `customer:${customer.id}`, target: outcome.customerId, data: { serviceId: service.id, result: outcome.result, invited: outcome.invited } });
-    c.status = outcome.result === 'created' ? 201 : 200;
-    c.body = { result: outcome.result, invited: outcome.invited, customerId: outcome.customerId };
+    c.status = 202;
+    c.body = { result: 'sent' };
   }));
 
   return router;
