@@ -9,6 +9,8 @@ import * as oidc from 'openid-client';
 import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { startSmtpSink } from './helpers/smtp-sink.ts';
 import { UserAgent } from './helpers/user-agent.ts';
+import { createMemoryStore } from '../adapters/store-memory.ts';
+import type { Store } from '../adapters/store.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };
@@ -70,4 +72,59 @@ test('a forgotten password is reset by a single-use link, and old tokens stop wo
   await t.throwsAsync(oidc.refreshTokenGrant(config, before!.refresh_token!), undefined, 'refresh tokens from before the reset are revoked');
   const introspected = await oidc.tokenIntrospection(config, before!.access_token);
   t.false(introspected.active, 'access tokens from before the reset are revoked');
+});
+
+/** Records `collection.method` of every store call, in order. */
+function recording(store: Store): { store: Store; calls: string[] } {
+  const calls: string[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, name, receiver) {
+      const part = Reflect.get(target, name, receiver) as unknown;
+      if (typeof name !== 'string' || !part || typeof part !== 'object') return part;
+      return new Proxy(part, {
+        get(inner, method, innerReceiver) {
+          const fn = Reflect.get(inner, method, innerReceiver) as unknown;
+          if (typeof fn !== 'function' || typeof method !== 'string') return fn;
+          return (...args: unknown[]) => {
+            calls.push(`${name}.${method}`);
+            return (fn as (...a: unknown[]) => unknown).apply(inner, args);
+          };
+        },
+      });
+    },
+  });
+  return { store: wrapped, calls };
+}
+
+test('a reset request does the same store work for a known and an unknown address; only the known one gets mail', async (t) => {
+  const { store, calls } = recording(createMemoryStore());
+  const gw = await startTestGateway({ CLIENTS_FILE: clientsFile() }, { store });
+  t.teardown(async () => {
+    await gw.close();
+    await store.close();
+  });
+  await store.customers.create({
+    id: randomUUID(), email: 'known@example.com', emailVerified: true, name: 'Known', passwordHash: null,
+    status: 'active', roles: [], companyId: null, services: [], portalAccess: true, identities: [], createdVia: 'agent',
+  });
+  const ua = new UserAgent();
+  const page = await ua.get(`${gw.issuer}/password/forgot`);
+  const form = ua.form(page.body, '/password/forgot');
+  const work = async (email: string) => {
+    await new Promise((r) => setTimeout(r, 50));
+    calls.length = 0;
+    let answered: string[] = [];
+    const res = await ua.post(new URL(form.action, gw.issuer).toString(), { ...form.fields, email }).finally(() => (answered = [...calls]));
+    t.is(res.status, 200);
+    t.deepEqual(answered.slice(0, 1), ['audit.append'], 'the request starts with its audit, before any lookup');
+    await new Promise((r) => setTimeout(r, 100));
+    return [...calls];
+  };
+  const known = await work('known@example.com');
+  const unknown = await work('nobody@example.com');
+  // Before the answer: the audit of the request only. After it: the same lookup and writes.
+  t.deepEqual(unknown, ['audit.append', 'customers.findByEmail', 'tokens.revokeFor', 'tokens.create']);
+  t.deepEqual(known, [...unknown, 'outbox.enqueue', 'audit.append'], 'the same store work, then the mail queued');
+  t.is((await store.outbox.list({ to: 'known@example.com' })).length, 1);
+  t.is((await store.outbox.list({ to: 'nobody@example.com' })).length, 0, 'nobody who never asked is mailed');
 });

@@ -11,6 +11,7 @@
  * GET never spends a link (mail scanners prefetch links); the POST checks the password
  * first, then redeems the link once.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -23,7 +24,8 @@ import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
 import { LinkSecret, peekLinkToken, redeemLinkToken } from './link-tokens.ts';
-import { createSignupMail } from './mail.ts';
+import { createSignupMail, RESET_TTL_MS } from './mail.ts';
+import { hashSecret } from '../runtime/secrets.ts';
 
 const SecretParams = z.object({ secret: LinkSecret });
 const passwordForm = z.object({ password: z.string().max(1024), confirm: z.string().max(1024), csrf: z.string() });
@@ -86,6 +88,43 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     return { customer, password: form.password };
   }
 
+  /**
+   * A reset request answers in the same time whatever the address, on every store: the
+   * request itself does only address-independent work (limits, then the audit of the
+   * request, which also fails closed with 503 when the store is down) and answers. The
+   * address-dependent work runs after the answer has gone out, through the outbox: one
+   * lookup, then the same store writes for every address (older links revoked, a link
+   * stored). For an address without a usable account the link is a decoy bound to no
+   * account (nobody ever sees its secret; it expires and is swept like any other) and
+   * nobody is mailed; for an account, the mail is queued in the outbox and the outbox
+   * worker sends it. A failure after the answer is logged; the person can ask again.
+   * (Measured on FerretDB, whose lookup of an unknown address scans and is several times
+   * slower than that of a known one: bench/reset-timing.ts.)
+   */
+  async function requestReset(email: string | null, ip: string): Promise<void> {
+    await ctx.audit('customer.password_reset_requested', { actor: 'anonymous', data: { ip } });
+    setImmediate(() => {
+      prepareReset(email).catch((err: unknown) => ctx.logger.error({ err }, 'password reset could not be prepared'));
+    });
+  }
+
+  async function prepareReset(email: string | null): Promise<void> {
+    const found = email ? await ctx.store.customers.findByEmail(email) : null;
+    const customer = found && found.status === 'active' && found.portalAccess ? found : null;
+    if (customer) {
+      await mail.passwordReset(customer);
+      await ctx.audit('customer.password_reset_sent', { actor: 'system', target: customer.id });
+      return;
+    }
+    // The same writes as mail.passwordReset, bound to no account.
+    await ctx.store.tokens.revokeFor('reset-password', randomUUID());
+    const now = new Date();
+    await ctx.store.tokens.create({
+      kind: 'reset-password', hash: hashSecret(randomBytes(32).toString('base64url')), customerId: null, data: {},
+      expiresAt: new Date(now.getTime() + RESET_TTL_MS), createdAt: now,
+    });
+  }
+
   // ---- Invite -----------------------------------------------------------------------
   router.get('/invite/:secret', linkPage('invite'));
   router.post('/invite/:secret', formBody, csrf, validated({ params: SecretParams, body: passwordForm }, async (c, { params, body }) => {
@@ -125,11 +164,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     const canonical = canonicalizeEmail(raw);
     await ctx.limits.hit('signupIp', c.ip);
     await ctx.limits.hit('resendAddress', addressKey(raw));
-    const customer = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
-    if (customer && customer.status === 'active' && customer.portalAccess) {
-      await mail.passwordReset(customer);
-      await ctx.audit('customer.password_reset_requested', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
-    }
+    await requestReset(canonical.ok ? canonical.email : null, c.ip);
     // The same answer whether or not the address has an account.
     c.type = 'html';
     c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: true, email: raw.slice(0, 320) });
