@@ -8,10 +8,21 @@
  * are ignored so they can never mint accounts or start mail loops. For a person's mail
  * the intake calls `onSender({ email, name, messageId })`; the policy decides the rest.
  *
- * SMTP answers never reveal a decision: accepted and ignored mail both get 250 (no
- * enumeration). When `onSender` throws (store down, ...) the answer is a 451 temporary
- * failure so the sending MTA keeps the message and retries. `onSender` must therefore
- * RESOLVE for every policy outcome, allow or deny, and throw only for transient trouble.
+ * With `authenticate` (the gateway always passes one, adapters/mail-auth.ts) a person's
+ * mail reaches `onSender` only when its From address is authenticated (DMARC pass, or an
+ * aligned SPF/DKIM pass): a forged From is refused with 550 5.7.1 at SMTP time (no
+ * backscatter to the forged address) and reported to `onRejected` for the audit; a DNS
+ * timeout gets 451 so the sending MTA retries.
+ *
+ * SMTP answers never reveal a policy decision: accepted and ignored mail both get 250 (no
+ * enumeration). When `onSender` throws (store down, a rate limit, ...) the answer is a 451
+ * temporary failure so the sending MTA keeps the message and retries. `onSender` must
+ * therefore RESOLVE for every policy outcome, allow or deny, and throw only for transient
+ * trouble.
+ *
+ * One connection may carry at most `maxMessagesPerConnection` messages (then 421) and
+ * `maxRecipientsPerConnection` recipients (then 452): a flood has to reconnect, and each
+ * connection is counted by whoever throttles connections in front.
  *
  * The sender's address is handed over as written (the From address, else the envelope
  * sender): canonicalising it is the job of policies' one email normaliser. Bodies are
@@ -24,6 +35,7 @@
  */
 import { simpleParser, type ParsedMail, type AddressObject, type EmailAddress } from 'mailparser';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { SenderAuthVerdict } from './mail-auth.ts';
 
 export interface InboundSender {
   /** The address as written in From (or the envelope sender); not canonicalised. */
@@ -58,13 +70,46 @@ export interface IntakeLogger {
   error(obj: object, msg?: string): void;
 }
 
+/** What the intake knows about a message beyond its sender, for `authenticate` and `onSender`. */
+export interface InboundContext {
+  /** The sender's address as the intake read it (From, else MAIL FROM). */
+  sender: string;
+  /** The connecting client's address (IPv4-mapped IPv6 unwrapped). */
+  ip: string;
+  /** What the client said in EHLO/HELO. */
+  helo: string;
+  /** MAIL FROM, '' for the null return path. */
+  mailFrom: string;
+  /** RCPT TO addresses of this message. */
+  recipients: string[];
+  /** Authentication-Results header values, top-most first (for a trusted relay's verdict). */
+  authenticationResults: string[];
+}
+
+/** A person's mail refused because its sender is not authenticated. */
+export interface InboundRejection {
+  email: string;
+  reason: string;
+  domain: string | null;
+  messageId?: string;
+  ip: string;
+}
+
 export interface MailIntakeOptions {
   /** 0 picks a free port (see the returned `port`). */
   port: number;
   /** Default 127.0.0.1: put a real MTA in front of it. */
   host?: string;
-  /** Called once per message from a person. Resolve for any decision; throw only for transient failures (-> 451). */
-  onSender: (sender: InboundSender) => Promise<void>;
+  /** Called once per message from an (authenticated) person. Resolve for any decision; throw only for transient failures (-> 451). */
+  onSender: (sender: InboundSender, context: InboundContext) => Promise<void>;
+  /** Checks the sender (SPF/DKIM/DMARC or a trusted relay's verdict); none = every From is believed (tests of the SMTP plumbing only). */
+  authenticate?: (raw: Buffer, context: InboundContext) => Promise<SenderAuthVerdict>;
+  /** Told about each refused sender (audit). Its failure does not change the SMTP answer. */
+  onRejected?: (rejection: InboundRejection) => Promise<void>;
+  /** Messages per SMTP connection before 421. Default 20. */
+  maxMessagesPerConnection?: number;
+  /** Recipients per SMTP connection (all its messages) before 452. Default 50. */
+  maxRecipientsPerConnection?: number;
   logger: IntakeLogger;
   /** Larger messages are refused with 552 (and are not buffered past the limit). */
   maxMessageBytes: number;
@@ -179,6 +224,16 @@ export async function startMailIntake(options: MailIntakeOptions): Promise<MailI
   const onSenderTimeoutMs = options.onSenderTimeoutMs ?? 30_000;
   const { logger, maxMessageBytes } = options;
 
+  const maxMessages = options.maxMessagesPerConnection ?? 20;
+  const maxRecipients = options.maxRecipientsPerConnection ?? 50;
+  // Keyed by connection id (smtp-server renews the session object per transaction); dropped on close.
+  const perConnection = new Map<string, { messages: number; recipients: number }>();
+  const countersOf = (session: SMTPServerSession) => {
+    let counters = perConnection.get(session.id);
+    if (!counters) perConnection.set(session.id, (counters = { messages: 0, recipients: 0 }));
+    return counters;
+  };
+
   async function handleMessage(raw: Buffer, session: SMTPServerSession): Promise<void> {
     const parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
@@ -188,9 +243,36 @@ export async function startMailIntake(options: MailIntakeOptions): Promise<MailI
       logger.info({ code: 'mail_intake_ignored', reason: verdict.reason, messageId }, 'inbound mail ignored');
       return;
     }
+    const context: InboundContext = {
+      sender: verdict.email,
+      ip: (session.remoteAddress ?? '').replace(/^::ffff:/i, ''),
+      helo: session.hostNameAppearsAs ?? '',
+      mailFrom,
+      recipients: session.envelope.rcptTo.map((r) => r.address),
+      authenticationResults: (rawHeaders(parsed).get('authentication-results') ?? []),
+    };
+    if (options.authenticate) {
+      let auth: SenderAuthVerdict;
+      try {
+        auth = await withTimeout(options.authenticate(raw, context), onSenderTimeoutMs);
+      } catch (error) {
+        logger.warn({ code: 'mail_intake_auth_deferred', messageId, error: (error as Error)?.name }, 'sender authentication failed to run');
+        throw new SmtpReply(451, '4.7.0 Sender authentication could not be completed, please try again later');
+      }
+      // The authenticated From domain must be the domain of the address acted on (two parsers, one header).
+      const domain = verdict.email.slice(verdict.email.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
+      const refused = !auth.pass ? auth : auth.domain !== domain ? { reason: 'author_mismatch' as const, domain: auth.domain, transient: false } : null;
+      if (refused) {
+        if (refused.transient) throw new SmtpReply(451, '4.7.0 Sender authentication could not be completed, please try again later');
+        logger.info({ code: 'mail_intake_rejected', reason: refused.reason, messageId }, 'inbound mail refused: sender not authenticated');
+        await options.onRejected?.({ email: verdict.email, reason: refused.reason, domain: refused.domain, ip: context.ip, ...(messageId ? { messageId } : {}) })
+          .catch((error: unknown) => logger.error({ code: 'mail_intake_audit_failed', error: (error as Error)?.name }, 'intake rejection not recorded'));
+        throw new SmtpReply(550, '5.7.1 Sender authentication failed: the From address is not verified (DMARC)');
+      }
+    }
     try {
       await withTimeout(
-        options.onSender({ email: verdict.email, name: verdict.name, ...(messageId ? { messageId } : {}) }),
+        options.onSender({ email: verdict.email, name: verdict.name, ...(messageId ? { messageId } : {}) }, context),
         onSenderTimeoutMs,
       );
     } catch (error) {
@@ -210,6 +292,27 @@ export async function startMailIntake(options: MailIntakeOptions): Promise<MailI
     maxClients: options.maxClients ?? 50,
     logger: false,
     closeTimeout: 2000,
+    onClose(session) {
+      perConnection.delete(session.id);
+    },
+    onMailFrom(_address, session, callback) {
+      const counters = countersOf(session);
+      if (counters.messages >= maxMessages) {
+        callback(new SmtpReply(421, '4.7.0 Too many messages on this connection, reconnect and try again'));
+        return;
+      }
+      counters.messages += 1;
+      callback();
+    },
+    onRcptTo(_address, session, callback) {
+      const counters = countersOf(session);
+      if (counters.recipients >= maxRecipients) {
+        callback(new SmtpReply(452, '4.5.3 Too many recipients on this connection'));
+        return;
+      }
+      counters.recipients += 1;
+      callback();
+    },
     onData(stream, session, callback) {
       readBounded(stream, maxMessageBytes)
         .then((raw) => {

@@ -14,6 +14,7 @@ import type Router from '@koa/router';
 import { createMemoryAdapterFactory } from '../adapters/oidc-memory.ts';
 import { createRedisAdapterFactory } from '../adapters/oidc-redis.ts';
 import type { MailIntake } from '../adapters/mail-intake.ts';
+import { readTrustedAuthResults, verifyMessage } from '../adapters/mail-auth.ts';
 import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
   loadPlugins, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
@@ -25,7 +26,7 @@ import {
 } from './oidc/index.ts';
 import {
   adLoginOptions, createRegistration, createSignupMail, directoryFromConfig, emailSignupRoutes, googleLoginOption, googleSignupRoutes,
-  portalRegisterLink, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
+  guardIntakeSender, portalRegisterLink, recordIntakeRejection, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
 } from './signup/index.ts';
 import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
@@ -212,10 +213,17 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
         host: config.HOST,
         maxMessageBytes: 10 * 1024 * 1024,
         logger: context.logger,
-        onSender: async (sender) => {
-          await context.limits.hit('intakeAddress', addressKey(sender.email)).catch(() => {
-            throw Object.assign(new Error('rate limited'), { responseCode: 451 });
-          });
+        maxMessagesPerConnection: config.MAIL_INTAKE_MAX_MESSAGES_PER_CONNECTION,
+        maxRecipientsPerConnection: config.MAIL_INTAKE_MAX_RECIPIENTS_PER_CONNECTION,
+        // The From address must be the sender's: checked here, or a trusted relay's verdict.
+        authenticate: config.MAIL_INTAKE_AUTH === 'relay'
+          ? async (_raw, c) => readTrustedAuthResults(c.authenticationResults, config.MAIL_INTAKE_AUTHSERV_ID!, c.sender.slice(c.sender.lastIndexOf('@') + 1))
+          : (raw, c) => verifyMessage(raw, { ip: c.ip, helo: c.helo, mailFrom: c.mailFrom, ...(deps.mailResolver ? { resolver: deps.mailResolver } : {}) }),
+        onRejected: (r) => recordIntakeRejection(context, { email: r.email, via: 'smtp-intake', ip: r.ip, ...(r.messageId ? { messageId: r.messageId } : {}) }, r.reason, r.domain),
+        onSender: async (sender, c) => {
+          const gate = await guardIntakeSender(context, { email: sender.email, recipients: c.recipients, auth: null, via: 'smtp-intake', ip: c.ip, ...(sender.messageId ? { messageId: sender.messageId } : {}) });
+          if (!gate.ok) return;
+          await context.limits.hit('intakeAddress', addressKey(sender.email));
           await registerEmailSender(context, sender, 'smtp-intake');
         },
       })

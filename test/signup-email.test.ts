@@ -11,6 +11,7 @@ import { startSmtpSink } from './helpers/smtp-sink.ts';
 import { freePort } from './helpers/ports.ts';
 import { addCompany, addService, setPolicy } from './helpers/policy.ts';
 import { UserAgent } from './helpers/user-agent.ts';
+import { dnsTable } from './helpers/dns-table.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };
@@ -34,7 +35,9 @@ async function report(issuer: string, token: string, body: unknown, contentType 
 async function setup(t: import('ava').ExecutionContext, extraEnv: Record<string, string> = {}) {
   const sink = await startSmtpSink();
   t.teardown(() => sink.stop());
-  const gw = await startTestGateway({ SMTP_URL: sink.url, CLIENTS_FILE: clientsFile(), ...extraEnv });
+  // The SMTP intake checks senders against DNS: example.org sends from loopback (SPF).
+  const dns = dnsTable({ 'TXT example.org': ['v=spf1 ip4:127.0.0.1 -all'] });
+  const gw = await startTestGateway({ SMTP_URL: sink.url, CLIENTS_FILE: clientsFile(), ...extraEnv }, { mailResolver: dns.resolve });
   t.teardown(() => gw.close());
   await addService(gw, { id: 'helpdesk', name: 'Help desk', requestAccess: 'granted' });
   await setPolicy(gw, { selfRegistration: 'anyone', anyone: { email: true, grantPortalAccess: true, defaultServices: ['helpdesk'] } });

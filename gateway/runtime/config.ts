@@ -138,6 +138,22 @@ const schema = z.object({
   MAIL_FROM: mailbox.default('Gatehouse <no-reply@gatehouse.invalid>'),
   /** Built-in inbound SMTP intake port. Unset = off. */
   SMTP_INTAKE_PORT: int(0, 65535).optional(),
+  /**
+   * How the SMTP intake knows a From address is the sender's: `verify` checks SPF, DKIM and
+   * DMARC itself (system DNS); `relay` believes the Authentication-Results of the relay in
+   * front whose authserv-id is MAIL_INTAKE_AUTHSERV_ID. Either way a message without DMARC
+   * pass (or, without a DMARC policy, an aligned SPF/DKIM pass) registers nobody.
+   */
+  MAIL_INTAKE_AUTH: z.enum(['verify', 'relay'], { message: 'must be verify or relay' }).default('verify'),
+  /** authserv-id of the trusted relay. Required with MAIL_INTAKE_AUTH=relay; when set, the HTTP intake API also requires that relay's Authentication-Results. */
+  MAIL_INTAKE_AUTHSERV_ID: z.string().regex(/^[\w.-]{1,253}$/, { message: 'must be a host name-like token (letters, digits, . _ -)' }).optional(),
+  /** The intake's own addresses (comma-separated), e.g. support@desk.example: never registered, and their domains neither. */
+  MAIL_INTAKE_ADDRESSES: z.string().optional(),
+  /** SMTP intake: messages and recipients one connection may carry. */
+  MAIL_INTAKE_MAX_MESSAGES_PER_CONNECTION: int(1, 10000).default(20),
+  MAIL_INTAKE_MAX_RECIPIENTS_PER_CONNECTION: int(1, 10000).default(50),
+  /** Inbound mail (both intakes) per sender domain per hour, then deferred (SMTP 451, API 429). */
+  MAIL_INTAKE_DOMAIN_LIMIT: int(1, 1000000).default(100),
 
   /** Sign in with Google (or any OIDC provider standing in for it). All of ID/SECRET set = enabled. */
   GOOGLE_CLIENT_ID: z.string().min(1).optional(),
@@ -170,7 +186,9 @@ const schema = z.object({
 
 type Env = z.output<typeof schema>;
 
-export interface Config extends Omit<Env, 'ISSUER' | 'COOKIE_KEYS' | 'JWKS' | 'JWKS_FILE' | 'POLICY_PLUGINS' | 'SAMPLE_PORTAL'> {
+export interface Config extends Omit<Env, 'ISSUER' | 'COOKIE_KEYS' | 'JWKS' | 'JWKS_FILE' | 'POLICY_PLUGINS' | 'SAMPLE_PORTAL' | 'MAIL_INTAKE_ADDRESSES'> {
+  /** MAIL_INTAKE_ADDRESSES as a list. */
+  intakeAddresses: string[];
   ISSUER: string;
   /** SAMPLE_PORTAL resolved: on unless NODE_ENV=production or SAMPLE_PORTAL=off. */
   samplePortal: boolean;
@@ -231,6 +249,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if ((e.GOOGLE_CLIENT_ID === undefined) !== (e.GOOGLE_CLIENT_SECRET === undefined)) {
     problems.push('GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together');
   }
+  if (e.MAIL_INTAKE_AUTH === 'relay' && !e.MAIL_INTAKE_AUTHSERV_ID) problems.push('MAIL_INTAKE_AUTHSERV_ID is required when MAIL_INTAKE_AUTH=relay (the relay whose Authentication-Results are believed)');
+  const intakeAddresses = (e.MAIL_INTAKE_ADDRESSES ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  for (const address of intakeAddresses) if (!/^[^@\s]+@[^@\s]+$/.test(address)) problems.push(`MAIL_INTAKE_ADDRESSES has an entry that is not an address: ${JSON.stringify(address)}`);
   if (e.LDAP_URL && !e.LDAP_SEARCH_BASE) problems.push('LDAP_SEARCH_BASE is required when LDAP_URL is set');
   if (!e.LDAP_SEARCH_FILTER.includes('{{login}}')) problems.push('LDAP_SEARCH_FILTER must contain the {{login}} placeholder');
 
@@ -252,9 +273,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const { ISSUER: _i, COOKIE_KEYS: _c, JWKS: _j, JWKS_FILE: _f, POLICY_PLUGINS, SAMPLE_PORTAL, ...rest } = e;
+  const { ISSUER: _i, COOKIE_KEYS: _c, JWKS: _j, JWKS_FILE: _f, POLICY_PLUGINS, SAMPLE_PORTAL, MAIL_INTAKE_ADDRESSES: _m, ...rest } = e;
   return {
     ...rest,
+    intakeAddresses,
     ISSUER: issuer,
     samplePortal: e.NODE_ENV !== 'production' && SAMPLE_PORTAL !== 'off',
     jwks,

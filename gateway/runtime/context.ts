@@ -10,6 +10,7 @@
 import type { Redis } from 'ioredis';
 import type { Account, KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Store } from '../../adapters/store.ts';
+import type { DNSResolver } from '../../adapters/mail-auth.ts';
 import type { OutboxWorker } from '../../adapters/mailer.ts';
 import type { Views } from '../http/views.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
@@ -80,4 +81,6 @@ export interface GatewayDeps {
   store?: Store;
   /** Inject a Redis client; default from REDIS_URL or none. */
   redis?: Redis | null;
+  /** DNS lookups of the SMTP intake's SPF/DKIM/DMARC checks; default the system resolver (tests: a table). */
+  mailResolver?: DNSResolver;
 }

@@ -28,6 +28,7 @@ export type LimitName =
   | 'resendAddress'
   | 'intakeAddress'
   | 'intakeClient'
+  | 'intakeDomain'
   | 'searchUser';
 
 export interface LimitSpec {
@@ -79,6 +80,7 @@ export function defaultLimitSpecs(config: {
   RATE_LIMIT_WINDOW_S: number;
   RATE_LIMIT_SIGNUP_IP: number;
   RATE_LIMIT_SIGNUP_ADDRESS: number;
+  MAIL_INTAKE_DOMAIN_LIMIT: number;
 }): Record<LimitName, LimitSpec> {
   const w = config.RATE_LIMIT_WINDOW_S;
   return {
@@ -89,6 +91,9 @@ export function defaultLimitSpecs(config: {
     resendAddress: { points: 3, durationS: w },
     intakeAddress: { points: 10, durationS: w },
     intakeClient: { points: 1000, durationS: 60 },
+    // Inbound mail per authenticated sender domain per hour (both intakes): a domain that
+    // passes DMARC still cannot mint accounts in bulk.
+    intakeDomain: { points: config.MAIL_INTAKE_DOMAIN_LIMIT, durationS: 3600 },
     searchUser: { points: 60, durationS: 60 },
   };
 }

@@ -7,7 +7,8 @@
  * verification link, with return-to.ts for the way back to the application), google/
  * and active-directory/ (each with one identity-resolution entry point, resolve.ts),
  * email.ts (inbound email, which the visitor API in visitor.ts and portal sharing
- * reuse), one-time-links.ts (invite and password reset pages) and password-rules.ts.
+ * reuse; intake-guard.ts is the gate both intakes pass first: authenticated senders,
+ * never our own addresses, a limit per sender domain), one-time-links.ts (invite and password reset pages) and password-rules.ts.
  * Modules here may import policies/, adapters/ (the store and directory ports),
  * gateway/runtime/, gateway/http/ and gateway/oidc/ (interactions, flow state); they
  * never import gateway/admin/, gateway/portal/ or gateway/app.ts. Outside this folder,
@@ -23,5 +24,6 @@ export { portalRegisterLink, signupPortalRoutes } from './portal/index.ts';
 export { googleLoginOption, googleSignupRoutes } from './google/index.ts';
 export { adLoginOptions, directoryFromConfig, signupAdRoutes } from './active-directory/index.ts';
 export { emailSignupRoutes, registerEmailSender } from './email.ts';
+export { guardIntakeSender, recordIntakeRejection } from './intake-guard.ts';
 export { visitorRoutes } from './visitor.ts';
 export { setPasswordRoutes } from './one-time-links.ts';
