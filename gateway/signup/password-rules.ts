@@ -6,14 +6,14 @@
  * names, keyboard patterns (`123qweasdzxc`), sequences, dates, repeats and l33t spellings
  * (`Password@123`). The person's own email and name count as dictionary words too.
  * A refusal carries zxcvbn's feedback (its warning and suggestions) for the form.
+ * The estimator runs in a worker thread (password-strength-worker.ts), so a burst of
+ * sign-ups never stalls the event loop.
  *
  *   const rules = createPasswordRules();
- *   rules.problem('password1234', 'jo@corp.example');             // 'password_common'
- *   rules.check('Password@123', 'jo@corp.example')?.message;      // 'This password is too common or too easy to guess. This is similar to ...'
+ *   await rules.problem('password1234', 'jo@corp.example');             // 'password_common'
+ *   (await rules.check('Password@123', 'jo@corp.example'))?.message;    // 'This password is too common or too easy to guess. This is similar to ...'
  */
-import { ZxcvbnFactory } from '@zxcvbn-ts/core';
-import { adjacencyGraphs, dictionary as commonDictionary } from '@zxcvbn-ts/language-common';
-import { dictionary as englishDictionary, translations } from '@zxcvbn-ts/language-en';
+import { Worker } from 'node:worker_threads';
 
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 128;
@@ -41,11 +41,11 @@ export interface PasswordVerdict {
 
 export interface PasswordRules {
   /** The first rule the password breaks, or null when it is acceptable. */
-  problem(password: string, email: string): PasswordProblem | null;
+  problem(password: string, email: string): Promise<PasswordProblem | null>;
   /** The same decision with the message and feedback for the form; `userInputs` (name, other spellings of the address) count as guessable words. */
-  check(password: string, email: string, userInputs?: string[]): PasswordVerdict | null;
+  check(password: string, email: string, userInputs?: string[]): Promise<PasswordVerdict | null>;
   /** True when the estimator finds the password guessable (below PASSWORD_MIN_SCORE). */
-  isCommon(password: string): boolean;
+  isCommon(password: string): Promise<boolean>;
 }
 
 /** Length in code points, so an emoji or a CJK character counts as one. */
@@ -55,15 +55,45 @@ export function codePointLength(value: string): number {
   return n;
 }
 
-// Building the ranked dictionaries takes about a second: once per process, on first use.
-let estimator: ZxcvbnFactory | undefined;
-function zxcvbn(): ZxcvbnFactory {
-  estimator ??= new ZxcvbnFactory({
-    translations,
-    graphs: adjacencyGraphs,
-    dictionary: { ...commonDictionary, ...englishDictionary },
+interface Estimate {
+  score: number;
+  feedback: string[];
+}
+
+/**
+ * One estimator thread per process, started on first use (building the ranked dictionaries
+ * takes about a second); it keeps the process alive only while a check is pending. Checks queue in
+ * order; if the thread dies, the checks waiting on it fail (the request answers 500) and
+ * the next check starts a new one.
+ */
+let worker: Worker | null = null;
+let nextId = 0;
+const pending = new Map<number, { resolve: (e: Estimate) => void; reject: (err: Error) => void }>();
+
+function estimate(password: string, userInputs: string[]): Promise<Estimate> {
+  if (!worker) {
+    const started = new Worker(new URL('./password-strength-worker.ts', import.meta.url));
+    started.on('message', (m: Estimate & { id: number }) => {
+      pending.get(m.id)?.resolve(m);
+      pending.delete(m.id);
+      if (pending.size === 0) started.unref();
+    });
+    const fail = (err: Error) => {
+      if (worker === started) worker = null;
+      for (const waiting of pending.values()) waiting.reject(err);
+      pending.clear();
+    };
+    started.on('error', fail);
+    started.on('exit', (code) => fail(new Error(`password estimator exited (${code})`)));
+    worker = started;
+  }
+  const id = ++nextId;
+  // Keeps the process alive while a check is pending, never when idle.
+  if (pending.size === 0) worker.ref();
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker!.postMessage({ id, password, userInputs });
   });
-  return estimator;
 }
 
 export function createPasswordRules(): PasswordRules {
@@ -75,7 +105,7 @@ export function createPasswordRules(): PasswordRules {
     return address !== '' && (lowered === address || lowered === local || lowered === address.replace(/\.$/, ''));
   }
 
-  function check(password: string, email: string, userInputs: string[] = []): PasswordVerdict | null {
+  async function check(password: string, email: string, userInputs: string[] = []): Promise<PasswordVerdict | null> {
     const length = codePointLength(password);
     const plain = (problem: PasswordProblem): PasswordVerdict => ({ problem, message: PASSWORD_MESSAGES[problem], feedback: [] });
     if (length < PASSWORD_MIN_LENGTH) return plain('password_too_short');
@@ -89,15 +119,14 @@ export function createPasswordRules(): PasswordRules {
       const parts = input.split(/[@\s._+-]+/).filter(Boolean);
       return [input, at > 0 ? input.slice(0, at) : '', ...parts, parts.join('')];
     }).filter((w) => w.length >= 3);
-    const result = zxcvbn().check(password, words);
-    if (result.score >= PASSWORD_MIN_SCORE) return null;
-    const feedback = [result.feedback.warning, ...result.feedback.suggestions].filter((s): s is string => !!s);
+    const { score, feedback } = await estimate(password, words);
+    if (score >= PASSWORD_MIN_SCORE) return null;
     return { problem: 'password_common', message: [PASSWORD_MESSAGES.password_common, ...feedback].join(' '), feedback };
   }
 
   return {
     check,
-    problem: (password, email) => check(password, email)?.problem ?? null,
-    isCommon: (password) => zxcvbn().check(password).score < PASSWORD_MIN_SCORE,
+    problem: async (password, email) => (await check(password, email))?.problem ?? null,
+    isCommon: async (password) => (await estimate(password, [])).score < PASSWORD_MIN_SCORE,
   };
 }
