@@ -18,9 +18,13 @@
  *   const verdict = await verifyMessage(raw, { ip: '203.0.113.5', helo: 'mx.corp.example', mailFrom: 'jo@corp.example' });
  *   if (!verdict.pass) ...verdict.reason   // 'dmarc_fail', 'no_aligned_pass', ...
  */
-import { authenticate, type DNSResolver } from 'mailauth';
+import type { DNSResolver } from 'mailauth';
 
 export type { DNSResolver };
+
+// mailauth is a large module tree (seconds to load on a busy machine): loaded on the first
+// message to verify, not at every gateway start.
+let mailauth: Promise<typeof import('mailauth')> | undefined;
 
 export type SenderAuthFailure =
   | 'dmarc_fail'
@@ -82,6 +86,8 @@ export interface VerifyOptions {
 
 /** SPF, DKIM and DMARC for one message, checked here (mailauth). */
 export async function verifyMessage(raw: Buffer, options: VerifyOptions): Promise<SenderAuthVerdict & { summary: SenderAuthSummary }> {
+  mailauth ??= import('mailauth');
+  const { authenticate } = await mailauth;
   const result = await authenticate(raw, {
     ip: options.ip,
     ...(options.helo ? { helo: options.helo } : {}),
