@@ -21,3 +21,5 @@ export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isS
 export type { AccountState, ServiceRefusal, ServiceVerdict, SharingSearches } from './access.ts';
 export { admission, awaitsProof } from './admission.ts';
 export type { Admission, Hold } from './admission.ts';
+export { resolveIdentity, pendingHolds, isPrivileged, EXTERNAL_SOURCES } from './identity.ts';
+export type { ExternalSource, IdentityInput, IdentityResolution, IdentityKey, AccountFacts, LinkProof, IdentityRefusal, ProofOffer } from './identity.ts';
