@@ -9,7 +9,9 @@
  * unless an agent adds with an explicit admin override; agents may always add;
  * otherwise the self-registration mode decides (off / anyone / companies).
  * Services are deduplicated and only those that exist are granted.
- * `hostedDomain` and `serviceId` are informational for now (trace only).
+ * `hostedDomain` and `serviceId` are informational (trace only); what a source proves
+ * arrives as `emailVerified` and `domainVerified` (policies/sources.ts): joining a
+ * company needs both.
  *
  * Cost: one pass over the canonical address hashes it, its +tag-less form and each
  * parent domain (right to left, see policies/filter.ts); the snapshot's Bloom
@@ -168,10 +170,11 @@ function decideAnyone(attempt: Attempt, email: string, count: number, snapshot: 
   trace.push({ rule: 'method_enabled', result: 'pass', detail: method });
   const company = settings.joinCompanyByDomain ? companyForIndexed(email, count, snapshot) : undefined;
   const verified = attempt.emailVerified === true;
-  const joins = company !== undefined && verified;
+  const joins = company !== undefined && verified && attempt.domainVerified !== false;
   if (!settings.joinCompanyByDomain) trace.push({ rule: 'company_match', result: 'info', detail: 'joinCompanyByDomain is off' });
   else if (company === undefined) trace.push({ rule: 'company_match', result: 'info', detail: 'no company' });
   else if (joins) trace.push({ rule: 'company_match', result: 'pass', detail: `joins company "${company.id}"` });
+  else if (verified) trace.push({ rule: 'company_match', result: 'info', detail: `company "${company.id}" needs proof of its domain, which this source does not give; joins no company` });
   else trace.push({ rule: 'company_match', result: 'info', detail: `company "${company.id}" needs a verified address; verification pending` });
   const services = grantable([...settings.defaultServices, ...(joins ? company.services : [])], snapshot, trace);
   const portalAccess = method === 'email' ? settings.grantPortalAccess : true;
@@ -208,6 +211,10 @@ function decideCompanies(attempt: Attempt, email: string, domain: string, count:
     return deny('email_unverified', trace, email, true);
   }
   trace.push({ rule: 'email_verified', result: 'pass' });
+  if (attempt.domainVerified === false) {
+    trace.push({ rule: 'domain_verified', result: 'fail', detail: `joining company "${company.id}" needs proof of its domain, which this source does not give` });
+    return deny('domain_unverified', trace, email);
+  }
   const services = grantable(company.services, snapshot, trace);
   const portalAccess = method === 'email' ? company.selfRegistration.grantPortalAccess : true;
   return allow('allowed_company', email, company, services, portalAccess, trace);

@@ -13,6 +13,8 @@
  * - Rules within one resource are errors here (Active Directory only in `anyone`
  *   mode; a company permitting self-registration needs an accepted domain). Rules
  *   across resources live in checkConfiguration() (policies/configuration.ts).
+ * - `activeDirectory.provenDomains` (the directory's own domains) goes through the one
+ *   domain canonicaliser like every other domain.
  *
  * Issue codes are zod's (`invalid_type`, `unrecognized_keys`, `too_small`, ...) or
  * ours (`invalid_domain`, `invalid_email`, `invalid_url`,
@@ -70,8 +72,11 @@ export const PolicySchema = z.strictObject({
   selfRegistration: z.enum(['off', 'anyone', 'companies']).default(DEFAULT_POLICY.selfRegistration),
   anyone: AnyoneSchema.default(() => structuredClone(DEFAULT_POLICY.anyone)),
   activeDirectory: z
-    .strictObject({ loginUrl: LoginUrl.nullable().default(null) })
-    .default(() => ({ loginUrl: null })),
+    .strictObject({
+      loginUrl: LoginUrl.nullable().default(null),
+      provenDomains: z.array(Domain).max(1000).transform(dedupe).default(() => []),
+    })
+    .default(() => ({ loginUrl: null, provenDomains: [] })),
   portal: z
     .strictObject({
       access: z.enum(['public', 'registered']).default(DEFAULT_POLICY.portal.access),

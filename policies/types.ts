@@ -28,7 +28,15 @@ export interface Policy {
     joinCompanyByDomain: boolean;
     defaultServices: string[];
   };
-  activeDirectory: { loginUrl: string | null };
+  activeDirectory: {
+    loginUrl: string | null;
+    /**
+     * The directory's own domains (canonical): the AD form and the connector prove an
+     * address only inside them (subdomains included); any other address they assert
+     * counts as unverified (policies/sources.ts).
+     */
+    provenDomains: string[];
+  };
   portal: {
     access: PortalAccessMode;
     companyRequestsVisible: boolean;
@@ -83,7 +91,7 @@ export const DEFAULT_POLICY: Policy = {
     joinCompanyByDomain: true,
     defaultServices: [],
   },
-  activeDirectory: { loginUrl: null },
+  activeDirectory: { loginUrl: null, provenDomains: [] },
   portal: { access: 'registered', companyRequestsVisible: false, sharing: 'organization' },
   version: 0,
 };
@@ -99,6 +107,12 @@ export interface Attempt {
   email: unknown;
   /** True only when the address is proven (verification link, IdP assertion). */
   emailVerified: boolean;
+  /**
+   * Whether the person is proven to belong to the address's domain, which joining a
+   * company by domain needs. Absent = the same as emailVerified. A personal Google
+   * account on a work address proves the address but not the domain (policies/sources.ts).
+   */
+  domainVerified?: boolean;
   /** Only meaningful for `agent`: an admin explicitly overrides the denylist. */
   adminOverride?: boolean;
   /** Informational for now (Google `hd` claim): recorded in the trace. */
@@ -116,6 +130,7 @@ export type DecisionReason =
   | 'domain_not_accepted'
   | 'company_method_disabled'
   | 'email_unverified'
+  | 'domain_unverified'
   | `plugin:${string}`
   | 'allowed_anyone'
   | 'allowed_company'

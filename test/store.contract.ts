@@ -52,7 +52,7 @@ function company(id: string, overrides: Partial<Company> = {}): Company {
 
 function policyBody(selfRegistration: Policy['selfRegistration'], loginUrl: string | null = null): Omit<Policy, 'version'> {
   const { version: _version, ...rest } = structuredClone(DEFAULT_POLICY);
-  return { ...rest, selfRegistration, activeDirectory: { loginUrl } };
+  return { ...rest, selfRegistration, activeDirectory: { ...rest.activeDirectory, loginUrl } };
 }
 
 function token(overrides: Partial<OneTimeToken> = {}): OneTimeToken {

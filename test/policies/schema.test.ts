@@ -34,13 +34,14 @@ test('parsePolicy lists every issue with its path, including the AD cross-rule',
   const result = parsePolicy({
     selfRegistration: 'companies',
     anyone: { activeDirectory: true, portal: 'yes', defaultServices: ['ok', 'bad id!'] },
-    activeDirectory: { loginUrl: 'javascript:alert(1)' },
+    activeDirectory: { loginUrl: 'javascript:alert(1)', provenDomains: ['corp.com', 'corp.com/evil'] },
     portal: { access: 'everyone', sharing: 'organization' },
     version: -1,
     selfRegistraton: 'off',
   });
   t.deepEqual(issuesOf(result).sort(), [
     ['activeDirectory.loginUrl', 'invalid_url'],
+    ['activeDirectory.provenDomains.1', 'invalid_domain'],
     ['anyone.activeDirectory', 'active_directory_requires_anyone_mode'],
     ['anyone.defaultServices.1', 'invalid_format'],
     ['anyone.portal', 'invalid_type'],
@@ -54,6 +55,20 @@ test('parsePolicy: AD registration is an error outside anyone mode, fine inside 
   t.deepEqual(issuesOf(parsePolicy({ selfRegistration: 'off', anyone: { activeDirectory: true } })), [['anyone.activeDirectory', 'active_directory_requires_anyone_mode']]);
   t.deepEqual(issuesOf(parsePolicy({ anyone: { activeDirectory: true } })), [['anyone.activeDirectory', 'active_directory_requires_anyone_mode']]);
   t.true(parsePolicy({ selfRegistration: 'anyone', anyone: { activeDirectory: true } }).ok);
+});
+
+test('parsePolicy canonicalises the directory\'s own domains with the one canonicaliser, and lists every bad one', (t) => {
+  const result = parsePolicy({ activeDirectory: { provenDomains: ['CORP.com.', 'corp.com', 'Bücher.de', 'ａｃｍｅ.com'] } });
+  t.true(result.ok);
+  if (result.ok) t.deepEqual(result.value.activeDirectory, { loginUrl: null, provenDomains: ['corp.com', 'xn--bcher-kva.de', 'acme.com'] });
+  t.deepEqual(parsePolicy({}), { ok: true, value: DEFAULT_POLICY }, 'absent = none listed');
+  t.deepEqual(issuesOf(parsePolicy({ activeDirectory: { provenDomains: ['ok.com', 'bad_domain.com', 'com', 42, 'evil..com'] } })), [
+    ['activeDirectory.provenDomains.1', 'invalid_domain'],
+    ['activeDirectory.provenDomains.2', 'invalid_domain'],
+    ['activeDirectory.provenDomains.3', 'invalid_type'],
+    ['activeDirectory.provenDomains.4', 'invalid_domain'],
+  ]);
+  t.deepEqual(issuesOf(parsePolicy({ activeDirectory: { provenDomains: 'corp.com' } })), [['activeDirectory.provenDomains', 'invalid_type']]);
 });
 
 test('parsePolicy refuses non-objects', (t) => {

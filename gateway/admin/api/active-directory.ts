@@ -62,7 +62,8 @@ export function activeDirectoryRoutes(deps: AdminDeps): AdminRoute[] {
       },
       async handle({ body, principal }) {
         const current = (await gw.store.policy.get()) ?? structuredClone(DEFAULT_POLICY);
-        const candidate = { ...current, activeDirectory: { loginUrl: body.loginUrl }, version: body.version ?? current.version };
+        // Only the login URL changes; the directory's own domains stay as saved.
+        const candidate = { ...current, activeDirectory: { ...current.activeDirectory, loginUrl: body.loginUrl }, version: body.version ?? current.version };
         const parsed = parsePolicy(candidate);
         if (!parsed.ok) {
           throw validationFailed(parsed.issues.map((i) => relativize(i, ['activeDirectory'])));

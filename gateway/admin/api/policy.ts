@@ -5,9 +5,16 @@
  * engine (every problem listed, with paths), checked against companies, services and
  * the denylist, saved only if nobody saved in between (409 `version_conflict`), then
  * the change is applied to the live snapshot and broadcast to every gateway process.
+ * GET answers the saved policy with every key present (a policy saved before a setting
+ * existed reads with that setting's default).
+ *
+ * Simulate takes what the source would claim (`emailVerified` and `hostedDomain` for
+ * Google; `source: 'directory' | 'connector'` for Active Directory) and applies what the
+ * source proves under the policy (policies/sources.ts) before deciding; the trace says
+ * what was proven.
  */
 import * as z from 'zod';
-import { DEFAULT_POLICY, parsePolicy, PolicySchema, type ParseResult, type Policy } from '../../../policies/index.ts';
+import { DEFAULT_POLICY, parsePolicy, PolicySchema, proveAddress, type Attempt, type Decision as DecisionData, type ParseResult, type Policy, type SourceClaims } from '../../../policies/index.ts';
 import { StoreConflictError } from '../../../adapters/store.ts';
 import { AppError } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
@@ -43,6 +50,50 @@ export const policyBody: BodySpec<Policy, unknown> = {
   parse: parsePolicyPut,
   example: { ...structuredClone(DEFAULT_POLICY), selfRegistration: 'anyone', version: 0 },
 };
+
+/** The saved policy with every key present: one saved before a setting existed gets its default. */
+function withDefaults(stored: Policy | null): Policy {
+  if (!stored) return structuredClone(DEFAULT_POLICY);
+  const parsed = parsePolicy(stored);
+  return parsed.ok ? parsed.value : stored;
+}
+
+type SimulateInput = z.output<typeof SimulateBody>;
+
+/** What the source of a simulated attempt claims, or null for a method without an external source. */
+function claimsOf(body: SimulateInput): SourceClaims | null {
+  const problems = [];
+  if (body.method === 'google' && body.source !== undefined && body.source !== 'google') {
+    problems.push(issue(['source'], 'source_mismatch', 'method "google" is asserted by the source "google"'));
+  }
+  if (body.method === 'activeDirectory' && body.source === 'google') {
+    problems.push(issue(['source'], 'source_mismatch', 'method "activeDirectory" is asserted by the source "directory" or "connector"'));
+  }
+  if (body.method !== 'google' && body.method !== 'activeDirectory' && body.source !== undefined) {
+    problems.push(issue(['source'], 'source_mismatch', `method "${body.method}" has no external source`));
+  }
+  if (body.method !== 'google' && body.hostedDomain !== undefined) {
+    problems.push(issue(['hostedDomain'], 'source_mismatch', 'hostedDomain is a Google claim: use it with method "google"'));
+  }
+  if (problems.length > 0) throw validationFailed(problems);
+  if (body.method === 'google') return { source: 'google', email: body.email, emailVerified: body.emailVerified, hostedDomain: body.hostedDomain };
+  if (body.method === 'activeDirectory') return { source: body.source === 'connector' ? 'connector' : 'directory', email: body.email };
+  return null;
+}
+
+/** Decides a simulated attempt: the source's proof first, then the policy; the proof's line joins the trace. */
+async function simulate(deps: AdminDeps, body: SimulateInput): Promise<DecisionData> {
+  const { gw } = deps;
+  const attempt: Attempt = { method: body.method, email: body.email, emailVerified: body.emailVerified };
+  if (body.adminOverride !== undefined) attempt.adminOverride = body.adminOverride;
+  if (body.hostedDomain !== undefined) attempt.hostedDomain = body.hostedDomain;
+  const claims = claimsOf(body);
+  if (!claims) return gw.policy.decide(attempt);
+  const proof = proveAddress(claims, gw.policy.current().policy);
+  const decision = await gw.policy.decide({ ...attempt, emailVerified: proof.address, domainVerified: proof.domain });
+  const [first, ...rest] = decision.trace;
+  return { ...decision, trace: first ? [first, ...proof.trace, ...rest] : proof.trace };
+}
 
 function withoutVersion(policy: Policy): Omit<Policy, 'version'> {
   const { version: _version, ...rest } = policy;
@@ -81,7 +132,7 @@ export function policyRoutes(deps: AdminDeps): AdminRoute[] {
       roles: ['admin'],
       responses: { 200: { description: 'The policy', schema: PolicyPutBody } },
       async handle() {
-        return { body: (await gw.store.policy.get()) ?? structuredClone(DEFAULT_POLICY) };
+        return { body: withDefaults(await gw.store.policy.get()) };
       },
     }),
     defineRoute({
@@ -116,13 +167,15 @@ export function policyRoutes(deps: AdminDeps): AdminRoute[] {
       name: 'simulatePolicy',
       method: 'post',
       path: '/policy/simulate',
-      summary: 'What the policy would decide for a sign-up attempt (no account is created)',
+      summary: 'What the policy would decide for a sign-up attempt, given what its source claims (no account is created)',
       roles: ['admin'],
-      body: zodBody(SimulateBody, { method: 'google', email: 'someone@example.com', emailVerified: true }),
-      responses: { 200: { description: 'The decision with its trace', schema: Decision }, 422: { description: 'validation_failed', schema: ErrorBody } },
+      body: zodBody(SimulateBody, { method: 'google', email: 'someone@example.com', emailVerified: true, hostedDomain: 'example.com' }),
+      responses: {
+        200: { description: 'The decision with its trace (a `source_proof` line says what the source proved)', schema: Decision },
+        422: { description: 'validation_failed (source_mismatch: a source or hostedDomain that does not fit the method)', schema: ErrorBody },
+      },
       async handle({ body, principal }) {
-        const attempt = { method: body.method, email: body.email, emailVerified: body.emailVerified, adminOverride: body.adminOverride };
-        const decision = await gw.registration.decide(attempt);
+        const decision = await simulate(deps, body);
         await gw.audit('policy.simulate', { actor: principal.actor, target: decision.email ?? body.email.slice(0, 320), data: { attempt: body, decision } });
         return { body: decision };
       },

@@ -4,7 +4,7 @@
  * validate with them and the OpenAPI document is generated from them.
  */
 import * as z from 'zod';
-import type { PolicyIssue, SignupMethod } from '../../../policies/index.ts';
+import type { ExternalSource, PolicyIssue, SignupMethod } from '../../../policies/index.ts';
 import type { Customer } from '../../../adapters/store.ts';
 
 export const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
@@ -46,8 +46,13 @@ export const AuditQuery = z.strictObject({
 export const SimulateBody = z.strictObject({
   method: z.enum(['portal', 'google', 'email', 'activeDirectory', 'agent'] satisfies readonly SignupMethod[]),
   email: z.string().max(1024),
+  /** For `google`, Google's email_verified claim. Ignored for `activeDirectory`: the directory proves by its own domains. */
   emailVerified: z.boolean(),
   adminOverride: z.boolean().optional(),
+  /** Google's `hd` claim (method `google` only): proves the company domain when it covers the address. */
+  hostedDomain: z.string().max(255).optional(),
+  /** The source asserting the address: `google` for method google, `directory` (the AD form, default) or `connector` for activeDirectory. */
+  source: z.enum(['google', 'directory', 'connector'] satisfies readonly ExternalSource[]).optional(),
 });
 
 const DenylistItem = z.union([

@@ -1,6 +1,7 @@
 /**
  * Customer Access (GoTo's page of that name): self-registration mode and methods, default
- * services, the Active Directory login URL and secret token, portal access and sharing.
+ * services, the Active Directory login URL, the directory's own domains and secret token,
+ * portal access and sharing.
  *
  *   GET  /admin/access            the settings
  *   POST /admin/access            save (PUT /admin/api/policy with the version read; 409 when someone saved meanwhile)
@@ -8,7 +9,7 @@
  */
 import type { Context } from 'koa';
 import type { ApiBody } from './api-client.ts';
-import { afterWrite, formOf, list, METHODS, on, text, type Form, type PageData, type PageGroup } from './page.ts';
+import { afterWrite, formOf, lines, list, METHODS, on, text, type Form, type PageData, type PageGroup } from './page.ts';
 
 const DEFAULT_GRACE_HOURS = 24;
 
@@ -26,7 +27,7 @@ function policyFromForm(f: Form, current: ApiBody) {
       joinCompanyByDomain: on(f, 'joinCompanyByDomain'),
       defaultServices: list(f.defaultServices),
     },
-    activeDirectory: { loginUrl: text(f, 'adLoginUrl') || null },
+    activeDirectory: { loginUrl: text(f, 'adLoginUrl') || null, provenDomains: lines(f.adProvenDomains) },
     portal: {
       access: f.portalAccess === 'public' ? 'public' : 'registered',
       companyRequestsVisible: on(f, 'companyRequestsVisible'),
