@@ -7,15 +7,14 @@
  * Inputs are already parsed (canonical). Paths are rooted at the resource list:
  * `['companies', 3, 'acceptedDomains', 0]`, `['policy', 'anyone', 'activeDirectory']`.
  *
- * Errors: active_directory_requires_anyone_mode, company_needs_accepted_domain,
- * service_requires_self_registration, service_requires_self_registration_off,
- * domain_claimed_twice, duplicate_id.
+ * Errors: company_needs_accepted_domain, service_requires_self_registration,
+ * service_requires_self_registration_off, domain_claimed_twice, duplicate_id.
  * Warnings: denylisted_accepted_domain, unknown_default_service,
- * unknown_company_service, overlapping_company_domains.
+ * unknown_company_service, overlapping_company_domains, active_directory_dormant.
  */
 import { prefixIssues } from './issues.ts';
 import { labelSuffixes } from './match.ts';
-import { companyRuleIssues, policyRuleIssues } from './schema.ts';
+import { companyRuleIssues } from './schema.ts';
 import type { Company, DenylistEntry, Policy, PolicyIssue, Service } from './types.ts';
 
 export interface Configuration {
@@ -97,6 +96,20 @@ function denylistConflictWarnings(companies: readonly Company[], denylist: Confi
   return warnings;
 }
 
+/**
+ * The anyone sub-options are kept outside anyone mode, dormant. For Active Directory that
+ * means more than "no new accounts": both AD styles refuse everyone, earlier AD users
+ * included, which the admin should hear when saving.
+ */
+function dormantWarnings(policy: Policy): PolicyIssue[] {
+  if (policy.selfRegistration === 'anyone' || !policy.anyone.activeDirectory) return [];
+  return [{
+    path: ['policy', 'anyone', 'activeDirectory'],
+    code: 'active_directory_dormant',
+    message: `Active Directory registration & authentication is ticked but dormant while self-registration is "${policy.selfRegistration}": both Windows sign-in styles refuse everyone, earlier AD users included (a password they set keeps working)`,
+  }];
+}
+
 function unknownServiceWarnings(policy: Policy, companies: readonly Company[], services: readonly Service[]): PolicyIssue[] {
   const known = new Set(services.map((service) => service.id));
   const warnings: PolicyIssue[] = [];
@@ -120,7 +133,6 @@ function unknownServiceWarnings(policy: Policy, companies: readonly Company[], s
 export function checkConfiguration(config: Configuration): ConfigurationReport {
   const claims = domainClaimIssues(config.companies);
   const errors = [
-    ...prefixIssues(['policy'], policyRuleIssues(config.policy)),
     ...config.companies.flatMap((company, index) => prefixIssues(['companies', index], companyRuleIssues(company))),
     ...serviceModeIssues(config.policy, config.services),
     ...duplicateIdIssues('companies', config.companies),
@@ -131,6 +143,7 @@ export function checkConfiguration(config: Configuration): ConfigurationReport {
     ...denylistConflictWarnings(config.companies, config.denylist),
     ...unknownServiceWarnings(config.policy, config.companies, config.services),
     ...claims.warnings,
+    ...dormantWarnings(config.policy),
   ];
   return { errors, warnings };
 }

@@ -23,5 +23,5 @@ export { admission, awaitsProof } from './admission.ts';
 export type { Admission, Hold } from './admission.ts';
 export { resolveIdentity, pendingHolds, isPrivileged, EXTERNAL_SOURCES } from './identity.ts';
 export type { ExternalSource, IdentityInput, IdentityResolution, IdentityKey, AccountFacts, LinkProof, IdentityRefusal, ProofOffer } from './identity.ts';
-export { proveAddress, directoryDomains } from './sources.ts';
+export { proveAddress, directorySignInAllowed, directoryDomains } from './sources.ts';
 export type { SourceClaims, AddressProof } from './sources.ts';

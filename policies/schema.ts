@@ -10,15 +10,17 @@
  *   company and service defaults.
  * - Domains are canonicalised with the one canonicaliser (policies/email.ts) and
  *   lists are deduplicated, keeping first-seen order.
- * - Rules within one resource are errors here (Active Directory only in `anyone`
- *   mode; a company permitting self-registration needs an accepted domain). Rules
- *   across resources live in checkConfiguration() (policies/configuration.ts).
+ * - Rules within one resource are errors here (a company permitting self-registration
+ *   needs an accepted domain). Rules across resources live in checkConfiguration()
+ *   (policies/configuration.ts).
+ * - The `anyone` sub-options are kept whatever the mode: outside anyone mode they are
+ *   dormant (evaluate() and directorySignInAllowed() read the mode), so switching to
+ *   `off` and back loses nothing.
  * - `activeDirectory.provenDomains` (the directory's own domains) goes through the one
  *   domain canonicaliser like every other domain.
  *
  * Issue codes are zod's (`invalid_type`, `unrecognized_keys`, `too_small`, ...) or
- * ours (`invalid_domain`, `invalid_email`, `invalid_url`,
- * `active_directory_requires_anyone_mode`, `company_needs_accepted_domain`).
+ * ours (`invalid_domain`, `invalid_email`, `invalid_url`, `company_needs_accepted_domain`).
  */
 import * as z from 'zod';
 import { canonicalizeDomain, canonicalizeEmail } from './email.ts';
@@ -111,20 +113,6 @@ export const ServiceSchema = z.strictObject({
   requestAccess: z.enum(['granted', 'anyone', 'existing-accounts']).default('granted'),
 });
 
-/** Cross-rules inside a policy. Reads defensively so it also runs on input zod refused. */
-export function policyRuleIssues(policy: unknown): PolicyIssue[] {
-  if (!isRecord(policy) || !isRecord(policy.anyone)) return [];
-  const mode = policy.selfRegistration ?? DEFAULT_POLICY.selfRegistration;
-  if (policy.anyone.activeDirectory === true && mode !== 'anyone') {
-    return [{
-      path: ['anyone', 'activeDirectory'],
-      code: 'active_directory_requires_anyone_mode',
-      message: 'Active Directory registration exists only when self-registration is "anyone"',
-    }];
-  }
-  return [];
-}
-
 /** Cross-rules inside a company. Reads defensively so it also runs on input zod refused. */
 export function companyRuleIssues(company: unknown): PolicyIssue[] {
   if (!isRecord(company) || !isRecord(company.selfRegistration)) return [];
@@ -148,7 +136,7 @@ function parseWith<T>(schema: z.ZodType<T>, input: unknown, rules: (value: unkno
 
 /** @example parsePolicy({ selfRegistration: 'anyone' }) // { ok: true, value: { ...DEFAULT_POLICY, selfRegistration: 'anyone' } } */
 export function parsePolicy(input: unknown): ParseResult<Policy> {
-  return parseWith<Policy>(PolicySchema, input, policyRuleIssues);
+  return parseWith<Policy>(PolicySchema, input, () => []);
 }
 
 /** @example parseCompany({ id: 'acme', name: 'Acme', acceptedDomains: ['ACME.com.'] }) */

@@ -12,6 +12,10 @@
  *     (`policy.activeDirectory.provenDomains`, subdomains included at a label
  *     boundary); there it proves the domain too. Every other address it asserts counts
  *     as unverified: it joins no company and links to nothing without proof.
+ *   - "AD registration & authentication" governs sign-in as well as sign-up: outside
+ *     anyone mode, or with `anyone.activeDirectory` off, both AD styles refuse everyone,
+ *     earlier AD users included (a password they set keeps working, and so does
+ *     "Forgot your password?").
  *
  *   const proof = proveAddress({ source: 'google', email, emailVerified: true, hostedDomain: hd }, policy);
  *   const attempt = { method: 'google', email, emailVerified: proof.address, domainVerified: proof.domain };
@@ -76,4 +80,15 @@ export function proveAddress(claims: SourceClaims, policy: Pick<Policy, 'activeD
   if (!canonical.ok) return proof(false, false, `${claims.source}: the asserted address is not valid (${canonical.detail})`);
   if (claims.source === 'google') return proveGoogle(canonical.email, canonical.domain, claims.emailVerified, claims.hostedDomain);
   return proveDirectory(claims.source, canonical.email, canonical.domain, policy);
+}
+
+/**
+ * Whether the AD form and the AD connector may sign anyone in (new or earlier users):
+ * only in anyone mode with `anyone.activeDirectory` on. The connector additionally needs
+ * its login URL, the form its LDAP_URL (configuration, not policy).
+ *
+ * @example directorySignInAllowed({ selfRegistration: 'off', anyone: { ...anyone, activeDirectory: true } }) // false (dormant)
+ */
+export function directorySignInAllowed(policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
+  return policy.selfRegistration === 'anyone' && policy.anyone.activeDirectory === true;
 }

@@ -155,3 +155,41 @@ test('console: the Customer access page shows the directory\'s own domains and s
   t.regex(refused.body, /class="field-error">not a valid domain/);
   t.deepEqual((await call(gw.issuer, admin, 'GET', '/policy')).body.activeDirectory.provenDomains, ['corp.example', 'branch.example'], 'nothing saved');
 });
+
+test('switching the mode to off keeps the dormant anyone choices, AD included, with a warning; back to anyone they apply again', async (t) => {
+  const { gw, admin } = await setup(t);
+  const read = (await call(gw.issuer, admin, 'GET', '/policy')).body;
+  const anyone = await call(gw.issuer, admin, 'PUT', '/policy', { ...read, selfRegistration: 'anyone', anyone: { ...read.anyone, activeDirectory: true, google: false } });
+  t.is(anyone.status, 200);
+  t.false(anyone.body.warnings.some((w: Issue) => w.code === 'active_directory_dormant'));
+
+  for (const mode of ['off', 'companies'] as const) {
+    const current = (await call(gw.issuer, admin, 'GET', '/policy')).body;
+    const dormant = await call(gw.issuer, admin, 'PUT', '/policy', { ...current, selfRegistration: mode });
+    t.is(dormant.status, 200, `${mode}: accepted with AD still ticked (got ${JSON.stringify(dormant.body)})`);
+    t.like(dormant.body.policy.anyone, { activeDirectory: true, google: false }, `${mode}: the anyone choices are kept`);
+    const warning = dormant.body.warnings.find((w: Issue) => w.code === 'active_directory_dormant');
+    t.deepEqual(warning?.path, ['anyone', 'activeDirectory'], `${mode}: the admin hears that AD is dormant`);
+    t.regex(warning?.message ?? '', /refuse everyone, earlier AD users included/);
+  }
+  const current = (await call(gw.issuer, admin, 'GET', '/policy')).body;
+  const back = await call(gw.issuer, admin, 'PUT', '/policy', { ...current, selfRegistration: 'anyone' });
+  t.is(back.status, 200);
+  t.like(back.body.policy.anyone, { activeDirectory: true, google: false }, 'nothing was lost on the way');
+});
+
+test('console: next to the AD option the page says it covers sign-in, and saving "off" keeps it ticked', async (t) => {
+  const { gw, admin } = await setup(t);
+  const ua = await consoleSession(gw.issuer);
+  const page = await ua.get(`${gw.issuer}/admin/access`);
+  t.regex(page.body, /Active Directory registration &amp; authentication/);
+  t.regex(page.body, /id="adHelp">Covers sign-in too: when this is off, or customers may not register as "anyone", both Windows sign-in styles refuse everyone/);
+
+  // Self-registration unticked (off) while AD stays ticked: saved, kept, and a warning shown.
+  const saved = await ua.post(`${gw.issuer}/admin/access`, accessForm(page.body, ua, { mode: 'anyone', activeDirectory: 'on', portal: 'on' }));
+  t.is(saved.status, 200);
+  const policy = (await call(gw.issuer, admin, 'GET', '/policy')).body;
+  t.is(policy.selfRegistration, 'off');
+  t.true(policy.anyone.activeDirectory, 'the dormant choice is kept');
+  t.regex(saved.body, /dormant/);
+});

@@ -30,7 +30,7 @@ test('parsePolicy dedupes default services and keeps a valid login URL', (t) => 
   t.is(result.value.version, 7);
 });
 
-test('parsePolicy lists every issue with its path, including the AD cross-rule', (t) => {
+test('parsePolicy lists every issue with its path', (t) => {
   const result = parsePolicy({
     selfRegistration: 'companies',
     anyone: { activeDirectory: true, portal: 'yes', defaultServices: ['ok', 'bad id!'] },
@@ -42,7 +42,6 @@ test('parsePolicy lists every issue with its path, including the AD cross-rule',
   t.deepEqual(issuesOf(result).sort(), [
     ['activeDirectory.loginUrl', 'invalid_url'],
     ['activeDirectory.provenDomains.1', 'invalid_domain'],
-    ['anyone.activeDirectory', 'active_directory_requires_anyone_mode'],
     ['anyone.defaultServices.1', 'invalid_format'],
     ['anyone.portal', 'invalid_type'],
     ['portal.access', 'invalid_value'],
@@ -51,10 +50,15 @@ test('parsePolicy lists every issue with its path, including the AD cross-rule',
   ]);
 });
 
-test('parsePolicy: AD registration is an error outside anyone mode, fine inside it', (t) => {
-  t.deepEqual(issuesOf(parsePolicy({ selfRegistration: 'off', anyone: { activeDirectory: true } })), [['anyone.activeDirectory', 'active_directory_requires_anyone_mode']]);
-  t.deepEqual(issuesOf(parsePolicy({ anyone: { activeDirectory: true } })), [['anyone.activeDirectory', 'active_directory_requires_anyone_mode']]);
-  t.true(parsePolicy({ selfRegistration: 'anyone', anyone: { activeDirectory: true } }).ok);
+test('parsePolicy keeps the anyone choices outside anyone mode (dormant), AD included', (t) => {
+  for (const mode of ['off', 'companies', 'anyone'] as const) {
+    const result = parsePolicy({ selfRegistration: mode, anyone: { activeDirectory: true, google: false, defaultServices: ['it'] } });
+    t.true(result.ok, mode);
+    if (!result.ok) continue;
+    t.is(result.value.selfRegistration, mode);
+    t.like(result.value.anyone, { activeDirectory: true, google: false, defaultServices: ['it'] }, `${mode}: the anyone choices are kept`);
+  }
+  t.true(parsePolicy({ anyone: { activeDirectory: true } }).ok, 'the default mode (off) keeps a ticked AD too');
 });
 
 test('parsePolicy canonicalises the directory\'s own domains with the one canonicaliser, and lists every bad one', (t) => {
@@ -173,10 +177,10 @@ test('checkConfiguration reports every cross-resource error with its path', (t) 
     ['companies.1.acceptedDomains.1', 'domain_claimed_twice'],
     ['companies.2.acceptedDomains', 'company_needs_accepted_domain'],
     ['companies.3.id', 'duplicate_id'],
-    ['policy.anyone.activeDirectory', 'active_directory_requires_anyone_mode'],
     ['services.0.requestAccess', 'service_requires_self_registration'],
     ['services.2.id', 'duplicate_id'],
   ]);
+  t.deepEqual(report.warnings.filter((w) => w.code === 'active_directory_dormant').map((w) => w.path.join('.')), ['policy.anyone.activeDirectory'], 'AD ticked outside anyone mode is kept, with a warning that it is dormant');
   const on = checkConfiguration({ policy: policy('anyone'), companies: [], services: [{ id: 'closed', name: 'C', requestAccess: 'existing-accounts' }], denylist: [] });
   t.deepEqual(on.errors.map((issue) => issue.code), ['service_requires_self_registration_off']);
 });
