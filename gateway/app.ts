@@ -147,7 +147,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
     serviceInteractionRoutes(ctx),
     emailSignupRoutes(ctx),
     setPasswordRoutes(ctx),
-    signupPortalRoutes(ctx),
+    signupPortalRoutes(ctx, { verifyTtlMs: ctx.config.VERIFY_LINK_TTL_S * 1000 }),
     googleSignupRoutes(ctx),
     signupAdRoutes(ctx, directory),
     visitorRoutes(ctx),

@@ -498,6 +498,7 @@ test('5d. a pending sign-up expires with its link and then holds nothing: an age
   const owner = 'lena@example.org';
   const attacker = await attackerSignsUpAs(w, owner);
   await sleep(1500);
+  t.is((await new UserAgent().get(attacker.link)).status, 410, 'the verification link has expired (VERIFY_LINK_TTL_S)');
 
   const added = await call(w.gw.issuer, w.admin, 'POST', '/customers', { email: owner, name: 'Lena' });
   t.is(added.status, 201, `the expired pending sign-up does not hold the address (got ${added.status} ${JSON.stringify(added.body)})`);

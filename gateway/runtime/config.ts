@@ -132,6 +132,8 @@ const schema = z.object({
   /** Sign-ups (all paths) per client IP and per address within the window before a 429. */
   RATE_LIMIT_SIGNUP_IP: int(1, 100000).default(30),
   RATE_LIMIT_SIGNUP_ADDRESS: int(1, 100000).default(5),
+  /** How long a portal sign-up's verification link is valid; an unverified sign-up holds its address no longer. */
+  VERIFY_LINK_TTL_S: int(1, 30 * 86400).default(86400),
 
   /** Outbound mail (verification, invites). Unset = messages stay queued in the outbox (logged as undeliverable). */
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
