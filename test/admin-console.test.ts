@@ -92,8 +92,14 @@ test('an admin governs customer access from the console', async (t) => {
   await page.getByLabel('Email address').fill('jo@eu.acme.example');
   await page.getByLabel('Signs up by').selectOption('google');
   await page.getByRole('button', { name: 'Simulate' }).click();
+  // A personal Google account (no Workspace domain) proves the address, not the company's domain.
+  t.is(await page.locator('#decision-outcome').textContent(), 'deny');
+  t.is(await page.locator('#decision-reason').textContent(), 'domain_unverified');
+  await page.getByLabel('Google Workspace domain').fill('acme.example');
+  await page.getByRole('button', { name: 'Simulate' }).click();
   t.is(await page.locator('#decision-outcome').textContent(), 'allow');
   t.is(await page.locator('#decision-reason').textContent(), 'allowed_company');
+  t.regex((await page.getByRole('listitem').filter({ hasText: 'source_proof' }).textContent()) ?? '', /hd=acme\.example proves the domain eu\.acme\.example/);
   await shot(page, 'simulate');
 
   // Registrants: the accepted domain succeeds with the company and its service, another is refused.

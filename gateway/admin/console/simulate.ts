@@ -1,6 +1,7 @@
 /**
  * Simulate: what the policy would decide for an address signing up by a given method,
- * with the decision's reason and trace (POST /admin/api/policy/simulate).
+ * with the decision's reason and trace (POST /admin/api/policy/simulate). For Google the
+ * Workspace domain (`hd`) can be given: it decides whether the company domain is proven.
  *
  *   GET  /admin/simulate   the form
  *   POST /admin/simulate   the decision
@@ -18,7 +19,10 @@ export const simulatePages: PageGroup = (router, kit) => {
 
   router.post('/simulate', ...kit.form, async (c) => {
     const f = formOf(c);
-    const body = { method: String(f.method ?? 'portal'), email: String(f.email ?? ''), emailVerified: on(f, 'emailVerified') };
+    const method = String(f.method ?? 'portal');
+    const hostedDomain = typeof f.hostedDomain === 'string' ? f.hostedDomain.trim() : '';
+    // Google's hd claim only means something for Google; the API refuses it for other methods.
+    const body = { method, email: String(f.email ?? ''), emailVerified: on(f, 'emailVerified'), ...(method === 'google' && hostedDomain ? { hostedDomain } : {}) };
     const reply = await kit.api.call(c, 'POST', '/policy/simulate', body);
     const ok = reply.status === 200;
     kit.render(c, 'simulate', TITLE, { methods: SIMULATED_METHODS, draft: body, decision: ok ? reply.body : null, error: ok ? null : String(reply.body.message), errors: fieldErrors(reply) }, ok ? 200 : reply.status);
