@@ -103,7 +103,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
     jobs.outbox?.kick();
   };
-  const registration = createRegistration({ store, policy, logger, mail: createSignupMail({ store, views, issuer: config.ISSUER, sendMail }) });
+  const registration = createRegistration({ store, policy, logger, mail: createSignupMail({ store, views, issuer: config.ISSUER, sendMail, verifyTtlMs: config.VERIFY_LINK_TTL_S * 1000 }) });
 
   const context: GatewayContext = {
     config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs, sendMail,
@@ -147,7 +147,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
     serviceInteractionRoutes(ctx),
     emailSignupRoutes(ctx),
     setPasswordRoutes(ctx),
-    signupPortalRoutes(ctx, { verifyTtlMs: ctx.config.VERIFY_LINK_TTL_S * 1000 }),
+    signupPortalRoutes(ctx),
     googleSignupRoutes(ctx),
     signupAdRoutes(ctx, directory),
     visitorRoutes(ctx),

@@ -1,7 +1,7 @@
 /**
  * Customer-access rules besides the sign-up decision: who may sign in, who may use a
  * service, whether the portal form is open, whom a customer may share requests with,
- * whether the AD connector is on. Pure, like evaluate(): plain data in, a verdict out;
+ * whether the AD styles may sign anyone in. Pure, like evaluate(): plain data in, a verdict out;
  * the gateway loads the account and the snapshot and maps verdicts to pages.
  *
  * Accounts are read through `AccountState`, the few fields a rule needs, so that this
@@ -99,17 +99,23 @@ export function isShareCandidate(caller: { id: string }, candidate: { id: string
 
 /**
  * "AD registration & authentication" (GoToAssist) is on: self-registration is `anyone`
- * with Active Directory ticked. Both AD styles' login buttons show only then.
+ * with Active Directory ticked. It governs sign-in as well as sign-up: while it is off,
+ * both AD styles (the LDAP form and the connector) refuse everyone, people who came
+ * through AD earlier included (a password they set keeps working, and so does "Forgot
+ * your password?"); their login buttons show only while it is on. The form also needs
+ * LDAP_URL, the connector its login URL (configuration, not this rule).
+ *
+ * @example directorySignInAllowed({ selfRegistration: 'off', anyone: { ...anyone, activeDirectory: true } }) // false (dormant)
  */
-export function activeDirectoryOn(policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
-  return policy.selfRegistration === 'anyone' && policy.anyone.activeDirectory;
+export function directorySignInAllowed(policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
+  return policy.selfRegistration === 'anyone' && policy.anyone.activeDirectory === true;
 }
 
 /**
- * The AD connector (the on-prem login page posting signed assertions) is on when a login
- * URL is saved and self-registration is `anyone`; the URL, or null when it is off.
+ * The AD connector (the on-prem login page posting signed assertions) is on while
+ * directory sign-in is allowed and a login URL is saved; the URL, or null when it is off.
  */
-export function adConnectorLoginUrl(policy: Pick<Policy, 'selfRegistration' | 'activeDirectory'>): string | null {
-  if (policy.selfRegistration !== 'anyone') return null;
+export function adConnectorLoginUrl(policy: Pick<Policy, 'selfRegistration' | 'anyone' | 'activeDirectory'>): string | null {
+  if (!directorySignInAllowed(policy)) return null;
   return policy.activeDirectory.loginUrl ?? null;
 }

@@ -1,5 +1,5 @@
 /**
- * What each external source proves, and whether it may sign anyone in: policy, pure.
+ * What each external source proves: policy, pure.
  *
  *   - Google proves an address only when `email_verified` is the boolean true, and
  *     proves membership of the address's domain (so it may join a company by domain)
@@ -12,10 +12,8 @@
  *     (`policy.activeDirectory.provenDomains`, subdomains included at a label
  *     boundary); there it proves the domain too. Every other address it asserts counts
  *     as unverified: it joins no company and links to nothing without proof.
- *   - "AD registration & authentication" governs sign-in as well as sign-up: outside
- *     anyone mode, or with `anyone.activeDirectory` off, both AD styles refuse everyone,
- *     earlier AD users included (a password they set keeps working, and so does
- *     "Forgot your password?").
+ *   - Whether the AD styles may sign anyone in at all is policies/access.ts
+ *     `directorySignInAllowed` ("AD registration & authentication").
  *
  *   const proof = proveAddress({ source: 'google', email, emailVerified: true, hostedDomain: hd }, policy);
  *   const attempt = { method: 'google', email, emailVerified: proof.address, domainVerified: proof.domain };
@@ -82,13 +80,3 @@ export function proveAddress(claims: SourceClaims, policy: Pick<Policy, 'activeD
   return proveDirectory(claims.source, canonical.email, canonical.domain, policy);
 }
 
-/**
- * Whether the AD form and the AD connector may sign anyone in (new or earlier users):
- * only in anyone mode with `anyone.activeDirectory` on. The connector additionally needs
- * its login URL, the form its LDAP_URL (configuration, not policy).
- *
- * @example directorySignInAllowed({ selfRegistration: 'off', anyone: { ...anyone, activeDirectory: true } }) // false (dormant)
- */
-export function directorySignInAllowed(policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
-  return policy.selfRegistration === 'anyone' && policy.anyone.activeDirectory === true;
-}

@@ -5,9 +5,9 @@
  */
 import test from 'ava';
 import {
-  activeDirectoryOn,
   adConnectorLoginUrl,
   canSignIn,
+  directorySignInAllowed,
   isShareCandidate,
   portalSignupOpen,
   serviceAccessVerdict,
@@ -15,7 +15,7 @@ import {
   type AccountState,
   type ServiceVerdict,
 } from '../../policies/access.ts';
-import type { RequestAccess, SharingScope } from '../../policies/types.ts';
+import type { Policy, RequestAccess, SharingScope } from '../../policies/types.ts';
 import { company, policy, snapshotOf } from './fixtures.ts';
 
 const account = (status: AccountState['status'], portalAccess: boolean, services: string[] = []): AccountState => ({ status, portalAccess, services });
@@ -105,11 +105,13 @@ for (const [label, candidate, expected] of CANDIDATES) {
 }
 
 const URL_ = 'http://myhost.local:8080/login';
+const withUrl = (mode: Policy['selfRegistration'], ad: boolean, loginUrl: string | null) => ({ ...policy(mode, { activeDirectory: ad }), activeDirectory: { loginUrl, provenDomains: [] } });
 const CONNECTOR: Array<[string, Parameters<typeof adConnectorLoginUrl>[0], string | null]> = [
-  ['anyone with a login URL', { selfRegistration: 'anyone', activeDirectory: { loginUrl: URL_ } }, URL_],
-  ['anyone without a login URL', { selfRegistration: 'anyone', activeDirectory: { loginUrl: null } }, null],
-  ['companies with a login URL', { selfRegistration: 'companies', activeDirectory: { loginUrl: URL_ } }, null],
-  ['off with a login URL', { selfRegistration: 'off', activeDirectory: { loginUrl: URL_ } }, null],
+  ['anyone, AD on, with a login URL', withUrl('anyone', true, URL_), URL_],
+  ['anyone, AD on, without a login URL', withUrl('anyone', true, null), null],
+  ['anyone, AD off, with a login URL', withUrl('anyone', false, URL_), null],
+  ['companies with a login URL', withUrl('companies', true, URL_), null],
+  ['off with a login URL', withUrl('off', true, URL_), null],
 ];
 
 for (const [label, settings, expected] of CONNECTOR) {
@@ -118,15 +120,17 @@ for (const [label, settings, expected] of CONNECTOR) {
   });
 }
 
-const AD_ON: Array<[string, Parameters<typeof activeDirectoryOn>[0], boolean]> = [
+const AD_ON: Array<[string, Parameters<typeof directorySignInAllowed>[0], boolean]> = [
   ['anyone with AD ticked', policy('anyone', { activeDirectory: true }), true],
   ['anyone without AD', policy('anyone', { activeDirectory: false }), false],
   ['companies, AD ticked in the anyone settings', policy('companies', { activeDirectory: true }), false],
-  ['off, AD ticked in the anyone settings', policy('off', { activeDirectory: true }), false],
+  ['off, AD ticked in the anyone settings (dormant)', policy('off', { activeDirectory: true }), false],
+  ['companies, AD not ticked', policy('companies', { activeDirectory: false }), false],
+  ['off, AD not ticked', policy('off', { activeDirectory: false }), false],
 ];
 
 for (const [label, settings, expected] of AD_ON) {
-  test(`activeDirectoryOn: ${label} -> ${expected}`, (t) => {
-    t.is(activeDirectoryOn(settings), expected);
+  test(`directorySignInAllowed: ${label} -> ${expected}`, (t) => {
+    t.is(directorySignInAllowed(settings), expected);
   });
 }

@@ -1,12 +1,12 @@
 /**
  * What each external source proves, as pure policy (issue #11): proveAddress() per
  * source in a table (Google by email_verified and hd, the directory and the connector by
- * the directory's own domains), directorySignInAllowed() per mode, and what evaluate()
- * makes of a source that proves the address but not its domain.
+ * the directory's own domains) and what evaluate() makes of a source that proves the
+ * address but not its domain.
  */
 import test from 'ava';
 import { evaluate } from '../../policies/evaluate.ts';
-import { directorySignInAllowed, proveAddress, type SourceClaims } from '../../policies/sources.ts';
+import { proveAddress, type SourceClaims } from '../../policies/sources.ts';
 import type { Policy } from '../../policies/types.ts';
 import { company, policy, services, snapshotOf } from './fixtures.ts';
 
@@ -42,20 +42,6 @@ for (const [label, claims, adPolicy, expected] of PROOFS) {
     t.true((proof.trace[0]?.detail ?? '').startsWith(`${claims.source}:`), 'the trace line names the source and says what was proven');
   });
 }
-
-test('directorySignInAllowed: both AD styles only in anyone mode with AD ticked; the ticked option stays dormant otherwise', (t) => {
-  const table: Array<[Policy['selfRegistration'], boolean, boolean]> = [
-    ['anyone', true, true],
-    ['anyone', false, false],
-    ['companies', true, false],
-    ['companies', false, false],
-    ['off', true, false],
-    ['off', false, false],
-  ];
-  for (const [mode, ticked, allowed] of table) {
-    t.is(directorySignInAllowed(policy(mode, { activeDirectory: ticked })), allowed, `${mode}, AD ${ticked ? 'on' : 'off'}`);
-  }
-});
 
 test('evaluate: an address proven without its domain joins no company (anyone) and is refused where only companies may register', (t) => {
   const world = { companies: [company('acme', ['corp.com'], { services: ['s-acme'] })], services: services('s-acme') };

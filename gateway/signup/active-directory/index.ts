@@ -15,7 +15,7 @@
  *   loginOptions.push(...adLoginOptions(directory, ctx.policy));
  */
 import Router from '@koa/router';
-import { activeDirectoryOn, adConnectorLoginUrl } from '../../../policies/index.ts';
+import { adConnectorLoginUrl, directorySignInAllowed } from '../../../policies/index.ts';
 import { createLdapDirectory, type Directory } from '../../../adapters/directory.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import type { Config } from '../../runtime/config.ts';
@@ -54,7 +54,7 @@ export function directoryFromConfig(config: Config, logger: Logger): Directory |
  * the LDAP form when a directory is configured (LDAP_*), the connector when a login URL is saved.
  */
 export function adLoginOptions(directory: Directory | null, policy: Pick<PolicyRuntime, 'current'>): LoginOption[] {
-  const adOn = () => activeDirectoryOn(policy.current().policy);
+  const adOn = () => directorySignInAllowed(policy.current().policy);
   const options: LoginOption[] = [];
   if (directory) options.push((uid) => (adOn() ? { label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` } : null));
   options.push((uid) => (adOn() && adConnectorLoginUrl(policy.current().policy) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));

@@ -35,7 +35,7 @@ export function portalRegisterLink(policy: Pick<PolicyRuntime, 'current'>): (uid
 type PortalDeps = Parameters<typeof registerFormRoutes>[0] & Parameters<typeof resendRoutes>[0] & Parameters<typeof verifyRoutes>[0] & Pick<GatewayContext, 'sendMail'>;
 
 export function signupPortalRoutes(ctx: PortalDeps, options: SignupPortalOptions = {}): Router {
-  const mail = createSignupMail({ store: ctx.store, views: ctx.views, issuer: ctx.config.ISSUER, sendMail: ctx.sendMail });
+  const mail = createSignupMail({ store: ctx.store, views: ctx.views, issuer: ctx.config.ISSUER, sendMail: ctx.sendMail, verifyTtlMs: ctx.config.VERIFY_LINK_TTL_S * 1000 });
   const router = new Router();
   for (const part of [registerFormRoutes(ctx, options.passwordRules ?? createPasswordRules()), resendRoutes(ctx, mail), verifyRoutes(ctx)]) router.use(part.routes());
   return router;
