@@ -85,9 +85,26 @@ export function identityKey(identity: Identity): string {
   return `${identity.issuer}|${identity.subject}`;
 }
 
-/** Identities without duplicates (same issuer + subject), extra fields dropped. */
+/** An identity as stored: issuer, subject and, when known, who linked it; other fields dropped. */
+export function storedIdentity({ issuer, subject, linkedBy }: Identity): Identity {
+  return typeof linkedBy === 'string' ? { issuer, subject, linkedBy } : { issuer, subject };
+}
+
+/** Identities without duplicates (same issuer + subject, the last one wins), extra fields dropped. */
 export function uniqueIdentities(identities: readonly Identity[]): Identity[] {
   const seen = new Map<string, Identity>();
-  for (const { issuer, subject } of identities) seen.set(identityKey({ issuer, subject }), { issuer, subject });
+  for (const identity of identities) seen.set(identityKey(identity), storedIdentity(identity));
   return [...seen.values()];
+}
+
+/**
+ * `identities` with `link` added, or with the held one's `linkedBy` changed; the same
+ * array (===) when nothing changes.
+ */
+export function withIdentity(identities: readonly Identity[], link: Identity): readonly Identity[] {
+  const key = identityKey(link);
+  const at = identities.findIndex((held) => identityKey(held) === key);
+  if (at < 0) return [...identities, storedIdentity(link)];
+  if (link.linkedBy === undefined || identities[at]!.linkedBy === link.linkedBy) return identities;
+  return identities.map((held, i) => (i === at ? storedIdentity(link) : held));
 }

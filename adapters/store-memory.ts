@@ -40,7 +40,7 @@ import {
   type Store,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities } from './ids.ts';
+import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
 
@@ -128,13 +128,11 @@ function createCustomerStore(): CustomerStore {
     async linkIdentity(id, identity) {
       const current = byId.get(id);
       if (!current) return null;
-      const link = { issuer: identity.issuer, subject: identity.subject };
-      assertIdentitiesFree([link], id);
-      idByIdentity.set(identityKey(link), id);
-      const already = current.identities.some((known) => identityKey(known) === identityKey(link));
+      assertIdentitiesFree([identity], id);
+      idByIdentity.set(identityKey(identity), id);
       const next: Customer = {
         ...current,
-        identities: already ? current.identities : [...current.identities, link],
+        identities: [...withIdentity(current.identities, identity)],
         updatedAt: new Date(),
       };
       byId.set(id, next);
@@ -286,6 +284,9 @@ function createTokenStore(): TokenStore {
     async peek(kind, hash, now) {
       const token = byHash.get(hash);
       return usable(token, kind, now) ? copy(token) : null;
+    },
+    async liveFor(kind, customerId, now) {
+      return [...byHash.values()].filter((token) => token.customerId === customerId && usable(token, kind, now)).map(copy);
     },
     async revokeFor(kind, customerId) {
       let removed = 0;

@@ -75,7 +75,7 @@ import {
   type StoreConflictCode,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities } from './ids.ts';
+import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -311,18 +311,29 @@ function createCustomerStore(col: (name: CollectionName) => Collection<StoredDoc
 
     linkIdentity: (id, identity) =>
       guarded(async () => {
-        const link = { issuer: identity.issuer, subject: identity.subject };
         if (!(await getCustomer(id))) return null;
-        if (!(await claimIdentity(link, id))) {
-          throw new StoreConflictError('identity_taken', `identity ${identityKey(link)} is linked to another customer`);
+        if (!(await claimIdentity(identity, id))) {
+          throw new StoreConflictError('identity_taken', `identity ${identityKey(identity)} is linked to another customer`);
         }
-        const doc = await customers().findOneAndUpdate(
-          { _id: id },
-          { $addToSet: { identities: link }, $set: { updatedAt: new Date() } },
-          { returnDocument: 'after' },
-        );
-        if (!doc) await releaseIdentities([link], id);
-        return toCustomer(doc);
+        // The identities array is rewritten only if nobody wrote the customer since it was
+        // read (compare-and-set on updatedAt): one document, no lost link.
+        for (let attempt = 0; attempt < 5; attempt += 1) {
+          const current = await customers().findOne({ _id: id });
+          if (!current) {
+            await releaseIdentities([identity], id);
+            return null;
+          }
+          const held = (current.identities ?? []) as Identity[];
+          const next = withIdentity(held, identity);
+          if (next === held) return toCustomer(current);
+          const doc = await customers().findOneAndUpdate(
+            { _id: id, updatedAt: current.updatedAt },
+            { $set: { identities: next, updatedAt: new Date(Math.max(Date.now(), (current.updatedAt as Date).getTime() + 1)) } },
+            { returnDocument: 'after' },
+          );
+          if (doc) return toCustomer(doc);
+        }
+        throw new StoreConflictError('version_conflict', `customer ${id} kept changing while an identity was linked`);
       }),
 
     delete: (id) =>
@@ -517,6 +528,8 @@ function createTokenStore(collection: () => Collection<StoredDoc>): TokenStore {
       }),
     peek: (kind, hash, now) => guarded(async () => toToken(await collection().findOne(live(kind, hash, now)))),
     revokeFor: (kind, customerId) => guarded(async () => (await collection().deleteMany({ kind, customerId })).deletedCount),
+    liveFor: (kind, customerId, now) =>
+      guarded(async () => (await collection().find({ kind, customerId, expiresAt: { $gt: now } }).toArray()).map((doc) => toToken(doc)!)),
     sweep: (now) => guarded(async () => (await collection().deleteMany({ expiresAt: { $lte: now } })).deletedCount),
   };
 }

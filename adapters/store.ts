@@ -32,6 +32,13 @@ export interface Identity {
   /** Issuer URL for OIDC providers (Google), `ldap:<url>|<base>` for a directory, `ad-connector` for assertions. */
   issuer: string;
   subject: string;
+  /**
+   * Who linked it to an existing account: `admin:<id>` when an admin linked it from the
+   * console (the only way an admin or agent account takes an external identity),
+   * `customer:<id>` when the person linked it with proof in the browser. Absent when the
+   * account was created with it (or linked before this was recorded).
+   */
+  linkedBy?: string;
 }
 
 /** The one account shape every sign-up path ends in. */
@@ -94,7 +101,10 @@ export interface CustomerStore {
   update(id: string, patch: CustomerPatch): Promise<Customer | null>;
   /** Adds services without removing any (atomic $addToSet); returns the updated customer or null. */
   addServices(id: string, services: string[]): Promise<Customer | null>;
-  /** Links an identity; StoreConflictError('identity_taken') if another customer holds it. */
+  /**
+   * Links an identity; StoreConflictError('identity_taken') if another customer holds it.
+   * Linking one the customer already holds changes nothing but its `linkedBy`, when given.
+   */
   linkIdentity(id: string, identity: Identity): Promise<Customer | null>;
   /** Returns true when a customer was removed. */
   delete(id: string): Promise<boolean>;
@@ -174,6 +184,8 @@ export interface TokenStore {
   peek(kind: OneTimeTokenKind, hash: string, now: Date): Promise<OneTimeToken | null>;
   /** Removes every token of this kind for this customer (e.g. older verification links on re-send). */
   revokeFor(kind: OneTimeTokenKind, customerId: string): Promise<number>;
+  /** The tokens of this kind for this customer still valid at `now` (e.g. how long a pending sign-up's links last). */
+  liveFor(kind: OneTimeTokenKind, customerId: string, now: Date): Promise<OneTimeToken[]>;
   /** Removes expired tokens; returns how many. */
   sweep(now: Date): Promise<number>;
 }

@@ -228,6 +228,21 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.is((await store.customers.findByIdentity(google.issuer, google.subject))?.id, 'l2');
   });
 
+  test(`${name}: linkIdentity records who linked it; linking a held identity again only changes that`, async (t) => {
+    const store = await open(t);
+    const created = { issuer: 'ldap:ldap://dc|dc=corp', subject: 'guid-1' };
+    await store.customers.create(newCustomer({ id: 'w1', identities: [created] }));
+    const google = { issuer: 'https://accounts.google.com', subject: 'g-8', linkedBy: 'customer:w1' };
+    t.deepEqual((await store.customers.linkIdentity('w1', google))?.identities, [created, google]);
+    t.deepEqual((await store.customers.linkIdentity('w1', { issuer: google.issuer, subject: google.subject }))?.identities, [created, google], 'no linkedBy given: nothing changes');
+    const byAdmin = { ...created, linkedBy: 'admin:root' };
+    t.deepEqual((await store.customers.linkIdentity('w1', byAdmin))?.identities, [byAdmin, google], 'an admin link of a held identity records the admin');
+    t.deepEqual((await store.customers.get('w1'))?.identities, [byAdmin, google]);
+    t.is((await store.customers.findByIdentity(created.issuer, created.subject))?.id, 'w1');
+    const made = await store.customers.create(newCustomer({ id: 'w2', email: 'w2@example.com', identities: [{ issuer: 'x', subject: 'y', linkedBy: 'admin:root' }] }));
+    t.deepEqual(made.identities, [{ issuer: 'x', subject: 'y', linkedBy: 'admin:root' }], 'create keeps linkedBy');
+  });
+
   test(`${name}: delete removes the customer and frees the email`, async (t) => {
     const store = await open(t);
     await store.customers.create(newCustomer({ id: 'd1', email: 'gone@example.com' }));
@@ -429,7 +444,12 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     await store.tokens.create(token({ hash: 'v2', customerId: 'x' }));
     await store.tokens.create(token({ hash: 'r1', customerId: 'x', kind: 'reset-password' }));
     await store.tokens.create(token({ hash: 'v3', customerId: 'y' }));
-    t.is(await store.tokens.revokeFor('verify-email', 'x'), 2);
+    const expired = token({ hash: 'v0', customerId: 'x', expiresAt: new Date(now.getTime() - 1) });
+    await store.tokens.create(expired);
+    t.deepEqual((await store.tokens.liveFor('verify-email', 'x', now)).map((k) => k.hash).sort(), ['v1', 'v2'], 'liveFor: this kind, this customer, not expired');
+    t.deepEqual(await store.tokens.liveFor('invite', 'x', now), []);
+    t.is(await store.tokens.revokeFor('verify-email', 'x'), 3);
+    t.deepEqual(await store.tokens.liveFor('verify-email', 'x', now), []);
     t.is(await store.tokens.peek('verify-email', 'v1', now), null);
     t.not(await store.tokens.peek('reset-password', 'r1', now), null);
     t.not(await store.tokens.peek('verify-email', 'v3', now), null);
