@@ -45,8 +45,11 @@ const LINK_MAILS = {
 } as const;
 
 export interface VerificationLink {
-  /** A password hash (and name) this link, and only this one, activates when followed. */
-  bind?: { passwordHash: string; name: string };
+  /**
+   * A password hash (and name) this link, and only this one, activates when followed;
+   * `attempt` names the sign-up attempt that chose it (gateway/signup/portal/attempt.ts).
+   */
+  bind?: { passwordHash: string; name: string; attempt?: string };
   /** The authorization request to continue once verified. */
   returnTo?: ReturnParams | null;
 }

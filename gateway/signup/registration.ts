@@ -38,16 +38,17 @@ export type { IssuedToken } from './link-tokens.ts';
 
 /**
  * What the post-write step mails.
- *   verification  (portal form) a new account gets its verification link; an existing
- *                 pending one a new link bound to the password typed now (whoever
- *                 proves the mailbox activates the password chosen with that link);
+ *   verification  (portal form) a new account gets its verification link, an existing
+ *                 pending one a new link, each bound to the password typed now: a
+ *                 link activates the password chosen with it and no other (whoever
+ *                 proves the mailbox gets the password they chose);
  *                 an existing active one: a notice to its owner, never a link
  *   invite        (inbound email, visitor, sharing) a new account without a password
  *                 that may sign in, or is held until its address is proven, gets an
  *                 invite link to set one; so does a live pending sign-up of the address
  *                 (the invite takes it over: gateway/signup/one-time-links.ts)
  */
-export type AfterWrite = { mail: 'verification'; returnTo?: ReturnParams | null } | { mail: 'invite' };
+export type AfterWrite = { mail: 'verification'; returnTo?: ReturnParams | null; attempt?: string } | { mail: 'invite' };
 
 /** What the post-write step sent. */
 export type Mailed = 'verification' | 'account-notice' | 'invite' | null;
@@ -187,14 +188,10 @@ export function createRegistration(deps: RegistrationDeps): Registration {
       await mail.invite(customer);
       return 'invite';
     }
-    if (kind === 'created') {
-      await mail.verification(customer, { returnTo: asked.returnTo });
-      return 'verification';
-    }
-    if (customer.status === 'pending') {
+    if (kind === 'created' || customer.status === 'pending') {
       // Not verified yet: this link, and only this one, activates the password typed now.
-      const name = displayName(r.name, customer.email);
-      const bind = r.passwordHash ? { bind: { passwordHash: r.passwordHash, name } } : {};
+      const name = kind === 'created' ? customer.name : displayName(r.name, customer.email);
+      const bind = r.passwordHash ? { bind: { passwordHash: r.passwordHash, name, ...(asked.attempt ? { attempt: asked.attempt } : {}) } } : {};
       await mail.verification(customer, { ...bind, returnTo: asked.returnTo });
       return 'verification';
     }

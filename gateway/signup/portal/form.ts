@@ -21,6 +21,7 @@ import { formRateLimited } from '../../http/form-limit.ts';
 import { refusal } from '../../http/refusals.ts';
 import { validated } from '../../http/validation.ts';
 import { codePointLength, type PasswordRules } from '../password-rules.ts';
+import { startAttempt } from './attempt.ts';
 import { OptionalUid, originOf, type SignupOrigin } from './origin.ts';
 import { INVALID_EMAIL, renderForm, renderSent, type FieldErrors } from './pages.ts';
 
@@ -84,8 +85,9 @@ export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router 
       actor: 'anonymous',
       initialStatus: 'pending',
       context: { ip: c.ip, requestId: c.state.requestId, via: 'portal-form' },
-      // Post-write: the verification link, or a notice to the owner of an existing account.
-      afterWrite: { mail: 'verification', returnTo: from.returnTo },
+      // Post-write: the verification link (bound to this attempt's password), or a notice
+      // to the owner of an existing account.
+      afterWrite: { mail: 'verification', returnTo: from.returnTo, attempt: startAttempt(c, from) },
     });
     if (result.kind === 'denied' && result.decision.reason === 'invalid_email') {
       c.status = 400;

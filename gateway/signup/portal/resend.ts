@@ -4,7 +4,9 @@
  *   POST /interaction/:uid/register/resend   (also /register/resend)
  *
  * The same page whether or not a pending account has the address; older links of the
- * account stop working. Rate limited per IP and per address.
+ * account stop working. The new link is bound to the password of this browser's own
+ * attempt (attempt.ts: found by its still-live link); otherwise it is bound to no
+ * password, and activates the account without one. Rate limited per IP and per address.
  */
 import Router from '@koa/router';
 import { z } from 'zod';
@@ -15,6 +17,7 @@ import { requireCsrf } from '../../http/csrf.ts';
 import { formRateLimited } from '../../http/form-limit.ts';
 import { validated } from '../../http/validation.ts';
 import type { SignupMail } from '../mail.ts';
+import { attemptBinding } from './attempt.ts';
 import { OptionalUid, originOf } from './origin.ts';
 import { INVALID_EMAIL, renderSent } from './pages.ts';
 
@@ -41,9 +44,10 @@ export function resendRoutes(ctx: ResendDeps, mail: SignupMail): Router {
     if (addressLimited) return renderSent(ctx.views, c, from, canonical.email, { error: addressLimited });
     const customer = await ctx.store.customers.findByEmail(canonical.email);
     if (customer && customer.status === 'pending') {
+      const own = await attemptBinding(c, ctx.store, customer.id);
       await ctx.store.tokens.revokeFor('verify-email', customer.id);
-      await mail.verification(customer, { returnTo: from.returnTo });
-      await ctx.audit('signup.verification_resent', { actor: 'anonymous', target: customer.id, data: { ip: c.ip } });
+      await mail.verification(customer, { ...(own ? { bind: own } : {}), returnTo: from.returnTo });
+      await ctx.audit('signup.verification_resent', { actor: 'anonymous', target: customer.id, data: { ip: c.ip, boundToAttempt: own !== null } });
     }
     // Same page whether or not a pending account exists.
     renderSent(ctx.views, c, from, canonical.email, { resent: true });

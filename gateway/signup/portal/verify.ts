@@ -7,9 +7,11 @@
  *                          now with a proven address) and offers the way back to the
  *                          application (gateway/signup/return-to.ts)
  *
- * A pending account signed up for again gets a new link bound to the new password:
- * whoever proves control of the mailbox with a link activates the password chosen with
- * that link, never another one.
+ * Every link is bound to the password chosen in the attempt that sent it (the form, or
+ * "Send a new link" in the same browser): whoever proves control of the mailbox with a
+ * link activates that password, never another one. A link bound to none (asked for
+ * from another browser) activates the account without a password: "Forgot your
+ * password?" sets one.
  */
 import Router from '@koa/router';
 import { z } from 'zod';
@@ -53,8 +55,9 @@ export function verifyRoutes(ctx: VerifyDeps): Router {
     let customer = await store.customers.get(token.customerId);
     if (!customer) return invalidLink(c);
     const bound = data.data;
-    if (bound.passwordHash && customer.status === 'pending') {
-      customer = (await store.customers.update(customer.id, { passwordHash: bound.passwordHash, ...(bound.name ? { name: bound.name } : {}) })) ?? customer;
+    if (customer.status === 'pending') {
+      // The password of this link's attempt, or none: never the one the account was created with.
+      customer = (await store.customers.update(customer.id, { passwordHash: bound.passwordHash ?? null, ...(bound.name ? { name: bound.name } : {}) })) ?? customer;
     }
     const result = await ctx.registration.completeVerification(customer, `customer:${customer.id}`);
     // Either way its other links die: used, or the policy changed and the pending account is gone.
