@@ -9,7 +9,10 @@
  *                                       session and token the account held is ended
  *
  * GET never spends a link (mail scanners prefetch links); the POST checks the password
- * first, then redeems the link once.
+ * first, then redeems the link once. An invite that reaches a pending sign-up (someone
+ * typed the address into the portal form first) takes it over: following the link
+ * proves the address, the pending password and links are discarded
+ * (registration.takeOverPending), and the password set here is the account's.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import Router from '@koa/router';
@@ -131,7 +134,11 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     const redeemed = await redeem(c, 'invite', params.secret, body);
     if (!redeemed) return;
     let { customer } = redeemed;
-    if (!customer.emailVerified) {
+    if (customer.status === 'pending') {
+      const taken = await ctx.registration.takeOverPending(customer, { method: 'email', actor: `customer:${customer.id}`, context: { via: 'invite' } });
+      if (taken.kind === 'denied') return gone(c, 'This invitation can no longer be used. Contact support.', 'invite_denied');
+      customer = taken.customer;
+    } else if (!customer.emailVerified) {
       // Following the emailed link proves control of the address: now the company and
       // its grants may apply (re-decided against the policy in force today).
       const completed = await ctx.registration.completeVerification(customer, `customer:${customer.id}`);
