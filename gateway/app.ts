@@ -26,7 +26,7 @@ import {
 } from './oidc/index.ts';
 import {
   adLoginOptions, createRegistration, createSignupMail, directoryFromConfig, emailSignupRoutes, googleLoginOption, googleSignupRoutes,
-  guardIntakeSender, portalRegisterLink, recordIntakeRejection, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
+  guardIntakeSender, identityLinkRoutes, portalRegisterLink, recordIntakeRejection, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
 } from './signup/index.ts';
 import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
@@ -150,6 +150,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
     signupPortalRoutes(ctx),
     googleSignupRoutes(ctx),
     signupAdRoutes(ctx, directory),
+    identityLinkRoutes(ctx),
     visitorRoutes(ctx),
     adminApiRoutes(ctx),
     adminConsoleRoutes(ctx),

@@ -10,6 +10,7 @@
  *   canSignIn({ status: 'active', portalAccess: true })                     // true
  *   serviceAccessVerdict(account, { id: 'desk', requestAccess: 'anyone', name })  // { kind: 'grant', rule: 'anyone' }
  */
+import type { ExternalSource } from './identity.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { Policy, RequestAccess, Service, SharingScope } from './types.ts';
 
@@ -109,6 +110,15 @@ export function isShareCandidate(caller: { id: string }, candidate: { id: string
  */
 export function directorySignInAllowed(policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
   return policy.selfRegistration === 'anyone' && policy.anyone.activeDirectory === true;
+}
+
+/**
+ * Whether an external source may sign anyone in at all (policies/identity.ts rule 1):
+ * Google always (a new Google account still needs the sign-up policy, and an account
+ * already linked keeps signing in with it), both AD styles by directorySignInAllowed.
+ */
+export function sourceSignInAllowed(source: ExternalSource, policy: Pick<Policy, 'selfRegistration' | 'anyone'>): boolean {
+  return source === 'google' ? true : directorySignInAllowed(policy);
 }
 
 /**

@@ -17,7 +17,7 @@ export type { PolicyDelta } from './delta.ts';
 export { evaluate, companyForDomain } from './evaluate.ts';
 export { applyPlugins } from './plugins.ts';
 export type { ApplyPluginsOptions } from './plugins.ts';
-export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isShareCandidate, directorySignInAllowed, adConnectorLoginUrl } from './access.ts';
+export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isShareCandidate, directorySignInAllowed, sourceSignInAllowed, adConnectorLoginUrl } from './access.ts';
 export type { AccountState, ServiceRefusal, ServiceVerdict, SharingSearches } from './access.ts';
 export { admission, awaitsProof } from './admission.ts';
 export type { Admission, Hold } from './admission.ts';

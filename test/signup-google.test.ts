@@ -205,23 +205,73 @@ test('an existing local account is never linked silently: its password is asked,
   t.regex(flow.page.body, /already exists/);
   t.deepEqual((await store.customers.get(local.id))?.identities, [], 'nothing linked by arriving');
 
-  const form = flow.ua.form(flow.page.body, '/google/link');
+  const form = flow.ua.form(flow.page.body, '/link/password');
   const wrong = await flow.ua.post(new URL(form.action, h.gw.issuer).toString(), { ...form.fields, password: 'not-the-password' });
   t.is(wrong.status, 401);
   t.regex(decode(wrong.body), /The password is not right, or this account cannot be linked to Google\./);
   t.deepEqual((await store.customers.get(local.id))?.identities, [], 'a wrong password links nothing');
 
-  const retry = flow.ua.form(wrong.body, '/google/link');
+  const retry = flow.ua.form(wrong.body, '/link/password');
   const right = await flow.ua.follow(await flow.ua.post(new URL(retry.action, h.gw.issuer).toString(), { ...retry.fields, password: 'carol-local-password' }), (u) => u.startsWith(REDIRECT));
   const signedIn = await portalTokens(h, { ...flow, callback: right.stoppedAt });
   t.is(signedIn.claims.sub, local.id);
   const linkEvents = await store.audit.list({ action: 'identity.link', target: local.id });
   t.is(linkEvents.items.length, 1, 'the link is audited');
-  t.deepEqual((await store.customers.get(local.id))?.identities, [{ issuer: h.google.issuer, subject: 'g-carol' }]);
+  t.deepEqual((await store.customers.get(local.id))?.identities, [{ issuer: h.google.issuer, subject: 'g-carol', linkedBy: `customer:${local.id}` }], 'linked by the account\'s owner');
 
   const next = await googleSignIn(h, { sub: 'g-carol', email: 'carol@example.com', email_verified: true, name: 'Carol G' });
   t.truthy(next.callback, 'next time: straight in, no prompt');
   t.is((await portalTokens(h, next)).claims.sub, local.id);
+});
+
+test('an existing account without a password is linked only through a single-use link mailed to it, opened in the same browser', async (t) => {
+  const h = await setup(t);
+  await setPolicy(h.gw, { selfRegistration: 'anyone' });
+  const { store } = h.gw.context;
+  const local = await store.customers.create({
+    id: 'cust-mo', email: 'mo@example.com', emailVerified: true, name: 'Mo', passwordHash: null,
+    status: 'active', roles: [], companyId: null, services: [], portalAccess: true, identities: [], createdVia: 'agent',
+  });
+
+  const flow = await googleSignIn(h, { sub: 'g-mo', email: 'mo@example.com', email_verified: true, name: 'Mo G' });
+  t.is(flow.callback, null, 'not signed in by arriving');
+  t.notRegex(flow.page.body, /link\/password/, 'no password to offer');
+  const ask = flow.ua.form(flow.page.body, '/link/email');
+  const sent = await flow.ua.post(new URL(ask.action, h.gw.issuer).toString(), ask.fields);
+  t.is(sent.status, 200);
+  t.regex(decode(sent.body), /We sent a link to/);
+  const [mail] = await store.outbox.list({ to: 'mo@example.com' });
+  const link = /https?:\/\/\S+\/link\/mailed\/[\w-]+/.exec(mail?.text ?? '')?.[0];
+  t.truthy(link, 'the link is mailed to the account\'s address');
+  t.deepEqual((await store.customers.get(local.id))?.identities, [], 'nothing linked by asking');
+
+  // Opened in another browser: it proves nothing there and stays usable here.
+  const elsewhere = new UserAgent();
+  t.not((await elsewhere.get(link!)).status, 200);
+  t.deepEqual((await store.customers.get(local.id))?.identities, []);
+
+  const page = await flow.ua.get(link!);
+  t.is(page.status, 200, 'a GET only shows a button');
+  const button = flow.ua.form(page.body, '/link/mailed/');
+  const done = await flow.ua.follow(await flow.ua.post(new URL(button.action, h.gw.issuer).toString(), button.fields), (u) => u.startsWith(REDIRECT));
+  const signedIn = await portalTokens(h, { ...flow, callback: done.stoppedAt });
+  t.is(signedIn.claims.sub, local.id);
+  t.deepEqual(signedIn.claims.amr, ['google', 'otp']);
+  t.deepEqual((await store.customers.get(local.id))?.identities, [{ issuer: h.google.issuer, subject: 'g-mo', linkedBy: `customer:${local.id}` }]);
+  t.is((await flow.ua.post(new URL(button.action, h.gw.issuer).toString(), button.fields)).status, 400, 'used once (and the sign-in is over)');
+});
+
+test('an admin\'s address at Google is never signed in or linked: the page is the generic refusal, the audit log says why', async (t) => {
+  const h = await setup(t);
+  await setPolicy(h.gw, { selfRegistration: 'anyone' });
+  const admin = await h.gw.context.store.customers.findByEmail(TEST_ADMIN.email);
+  const flow = await googleSignIn(h, { sub: 'g-admin-lookalike', email: TEST_ADMIN.email, email_verified: true, name: 'Not the admin' });
+  t.is(flow.callback, null);
+  t.is(flow.page.status, 403);
+  t.notRegex(flow.page.body, /password|admin|privileged/i, 'no password is offered and nothing says why');
+  t.deepEqual((await h.gw.context.store.customers.get(admin!.id))?.identities, []);
+  const refused = await h.gw.context.store.audit.list({ action: 'identity.refused', target: admin!.id });
+  t.is(refused.items[0]?.data?.reason, 'privileged_account');
 });
 
 test('the link page is rate limited per account like login', async (t) => {
@@ -236,12 +286,12 @@ test('the link page is rate limited per account like login', async (t) => {
   let page = flow.page;
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) {
-    const form = flow.ua.form(page.body, '/google/link');
+    const form = flow.ua.form(page.body, '/link/password');
     page = await flow.ua.post(new URL(form.action, h.gw.issuer).toString(), { ...form.fields, password: `guess-${i}` });
     statuses.push(page.status);
   }
   t.deepEqual(statuses, [401, 401, 401, 429]);
-  const form = flow.ua.form(page.body, '/google/link');
+  const form = flow.ua.form(page.body, '/link/password');
   const blocked = await flow.ua.post(new URL(form.action, h.gw.issuer).toString(), { ...form.fields, password: 'dan-local-password' });
   t.is(blocked.status, 429, 'even the right password waits out the limit');
   t.deepEqual((await store.customers.findByEmail('dan@example.com'))?.identities, []);
@@ -315,17 +365,18 @@ test('companies mode: Google follows the company\'s portal setting', async (t) =
   await addCompany(h.gw, { id: 'acme', name: 'Acme', acceptedDomains: ['acme.example'], selfRegistration: { permitted: true, portal: true, email: false, grantPortalAccess: true }, services: ['acme-desk'] });
   await addCompany(h.gw, { id: 'beta', name: 'Beta', acceptedDomains: ['beta.example'], selfRegistration: { permitted: true, portal: false, email: true, grantPortalAccess: true }, services: [] });
 
-  const ann = await portalTokens(h, await googleSignIn(h, { sub: 'g-acme', email: 'ann@eu.acme.example', email_verified: true, name: 'Ann' }));
+  // Joining a company by domain needs Google's proof of the domain: the company's Workspace (hd).
+  const ann = await portalTokens(h, await googleSignIn(h, { sub: 'g-acme', email: 'ann@eu.acme.example', email_verified: true, name: 'Ann', hd: 'acme.example' }));
   t.is(ann.info.company, 'acme');
   t.deepEqual(ann.info.services, ['acme-desk']);
   t.is(ann.info.portal_access, true);
 
-  const beta = await googleSignIn(h, { sub: 'g-beta', email: 'bob@beta.example', email_verified: true, name: 'Bob' });
+  const beta = await googleSignIn(h, { sub: 'g-beta', email: 'bob@beta.example', email_verified: true, name: 'Bob', hd: 'beta.example' });
   t.is(beta.callback, null, 'portal off for this company: Google sign-up refused');
   t.is(beta.page.status, 403);
   t.is(await h.gw.context.store.customers.findByEmail('bob@beta.example'), null);
 
-  const stranger = await googleSignIn(h, { sub: 'g-none', email: 'zed@nowhere.example', email_verified: true, name: 'Zed' });
+  const stranger = await googleSignIn(h, { sub: 'g-none', email: 'zed@nowhere.example', email_verified: true, name: 'Zed', hd: 'nowhere.example' });
   t.is(stranger.callback, null, 'no company accepts the domain');
   t.regex(stranger.page.body, /email domain cannot be created here/);
 });

@@ -26,6 +26,8 @@ export type RefusalCode =
   /** The external identity is linked to another account already. */
   | 'identity_conflict'
   | 'identity_taken'
+  /** The policy lets this source sign nobody in ("AD registration & authentication" off). */
+  | 'source_disabled'
   | 'google_email_missing'
   | 'google_email_unverified'
   | 'google_hosted_domain_mismatch'
@@ -86,6 +88,16 @@ const REFUSALS: Partial<Record<RefusalCode, Row>> = {
     google: GOOGLE_NO_NEW_ACCOUNTS,
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
+  domain_unverified: {
+    status: 403,
+    any: 'Accounts for this email domain cannot be created this way here. Ask your organisation or the support team for access.',
+    activeDirectory: AD_NO_NEW_ACCOUNTS,
+  },
+  source_disabled: {
+    status: 403,
+    any: 'This way of signing in is not available here. Sign in another way.',
+    activeDirectory: 'Signing in with Windows / Active Directory is not available here. Sign in another way, or ask the service desk.',
+  },
   email_unverified: {
     status: 403,
     any: 'This email address must be verified before an account can be created.',
@@ -116,6 +128,7 @@ const REFUSALS: Partial<Record<RefusalCode, Row>> = {
   identity_conflict: {
     status: 409,
     any: 'The account with this email address is linked to another directory user. Contact the service desk.',
+    google: 'The account with this email address is linked to another Google account. Contact the support team.',
   },
   identity_taken: {
     status: 409,

@@ -5,7 +5,9 @@
  * audit and the verification / invite mail of mail.ts, with the link tokens of
  * link-tokens.ts). One module or folder per path: portal/ (the sign-up form and its
  * verification link, with return-to.ts for the way back to the application), google/
- * and active-directory/ (each with one identity-resolution entry point, resolve.ts),
+ * and active-directory/ (each a source of external identities), external/ (THE
+ * identity-resolution entry point of every external source and the proof a link to an
+ * existing account needs), pending.ts (how long a pending sign-up holds its address),
  * email.ts (inbound email, which the visitor API in visitor.ts and portal sharing
  * reuse; intake-guard.ts is the gate both intakes pass first: authenticated senders,
  * never our own addresses, a limit per sender domain), one-time-links.ts (invite and password reset pages) and password-rules.ts.
@@ -22,6 +24,7 @@ export { createRegistration, type Registration, type RegistrationRequest, type R
 export { createSignupMail, type SignupMail } from './mail.ts';
 export { portalRegisterLink, signupPortalRoutes } from './portal/index.ts';
 export { googleLoginOption, googleSignupRoutes } from './google/index.ts';
+export { linkRoutes as identityLinkRoutes } from './external/index.ts';
 export { adLoginOptions, directoryFromConfig, signupAdRoutes } from './active-directory/index.ts';
 export { emailSignupRoutes, registerEmailSender } from './email.ts';
 export { guardIntakeSender, recordIntakeRejection } from './intake-guard.ts';

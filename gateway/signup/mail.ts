@@ -1,7 +1,8 @@
 /**
  * The mail the sign-up paths send, written once, each with its single-use link: the
  * verification link (portal form), the notice to an existing owner, the invite to set a
- * first password (inbound email, visitor, sharing), the password reset. Mail goes into
+ * first password (inbound email, visitor, sharing), the password reset, and the link
+ * that proves an account when an external sign-in links to it (gateway/signup/external/). Mail goes into
  * the durable outbox (`sendMail`); the outbox worker sends and retries it, so nothing
  * here waits on SMTP. Links are built from ISSUER, never from the Host header.
  *
@@ -63,6 +64,8 @@ export interface SignupMail {
   invite(customer: Customer): Promise<void>;
   /** A new reset link (1 hour); older reset links stop working. */
   passwordReset(customer: Customer): Promise<void>;
+  /** The link (built by the caller, it names the sign-in it belongs to) that links an external sign-in to this account. */
+  identityLink(customer: Customer, link: { href: string; label: string; minutes: number }): Promise<void>;
 }
 
 /** A message for the outbox (the shape of GatewayContext.sendMail's, named here so the registration service needs no context). */
@@ -130,6 +133,22 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
           'If it was not you: you can ignore this email. Nothing was changed.',
         ].join('\n'),
         html: views.render('mail-existing', { resetLink }),
+      });
+    },
+
+    async identityLink(customer, { href, label, minutes }) {
+      await sendMail({
+        to: customer.email,
+        subject: 'Link your sign-in to your account',
+        text: [
+          `Hello ${customer.name},`,
+          '',
+          `Someone (hopefully you) is signing in with ${label} and asked to link it to your account. To link it and sign in, open this link in the same browser within ${minutes} minutes (usable once):`,
+          href,
+          '',
+          'If this was not you, ignore this message: nothing is linked without the link.',
+        ].join('\n'),
+        html: views.render('mail-link', { name: customer.name, label, link: href, minutes }),
       });
     },
 

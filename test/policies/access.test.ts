@@ -8,6 +8,7 @@ import {
   adConnectorLoginUrl,
   canSignIn,
   directorySignInAllowed,
+  sourceSignInAllowed,
   isShareCandidate,
   portalSignupOpen,
   serviceAccessVerdict,
@@ -132,5 +133,21 @@ const AD_ON: Array<[string, Parameters<typeof directorySignInAllowed>[0], boolea
 for (const [label, settings, expected] of AD_ON) {
   test(`directorySignInAllowed: ${label} -> ${expected}`, (t) => {
     t.is(directorySignInAllowed(settings), expected);
+  });
+}
+
+const SOURCES: Array<[Parameters<typeof sourceSignInAllowed>[0], Policy['selfRegistration'], boolean, boolean]> = [
+  ['google', 'off', false, true],
+  ['google', 'companies', false, true],
+  ['directory', 'anyone', true, true],
+  ['directory', 'anyone', false, false],
+  ['directory', 'companies', true, false],
+  ['connector', 'anyone', true, true],
+  ['connector', 'off', true, false],
+];
+
+for (const [source, mode, ad, expected] of SOURCES) {
+  test(`sourceSignInAllowed: ${source} in ${mode} mode, AD ${ad ? 'ticked' : 'not ticked'} -> ${expected}`, (t) => {
+    t.is(sourceSignInAllowed(source, policy(mode, { activeDirectory: ad })), expected);
   });
 }

@@ -3,16 +3,16 @@
  * folder and what it may import: claims.ts (what userinfo must say, pure), strategy.ts
  * (passport-google-oauth20 through its public API, the round-trip flow), round-trip.ts
  * (start and callback routes), result.ts (the verified result, a flow), resolve.ts (the
- * one identity-resolution entry point: sign in, link, or register), complete.ts (the
- * complete and link routes) and pages.ts. Modules here may import policies/, adapters/
- * store types, runtime/, http/ and oidc/ (interaction loading, flow state); the
- * registration service comes through the context. Nothing outside imports them but
+ * verified result as the external person of gateway/signup/external/, the one
+ * identity-resolution entry point of every source), complete.ts (the complete route) and
+ * pages.ts. Modules here may import policies/, adapters/ store types, runtime/, http/,
+ * oidc/ (interaction loading, flow state) and signup/external/; the registration service
+ * comes through the context. Nothing outside imports them but
  * gateway/app.ts (the routes and the login button).
  *
  *   GET  /interaction/:uid/google           start (round-trip.ts)
  *   GET  /federation/google/callback        the one registered redirect URI (round-trip.ts)
- *   GET  /interaction/:uid/google/complete  sign in, link page or refusal (complete.ts)
- *   POST /interaction/:uid/google/link      the existing account's password, then link (complete.ts)
+ *   GET  /interaction/:uid/google/complete  sign in, proof of an existing account (external/link.ts) or refusal
  *
  * The browser holds two opaque flow ids and nothing else: the round trip's (state,
  * PKCE verifier, uid) on /federation/google, the verified result's on
@@ -31,8 +31,7 @@ import { completeRoutes } from './complete.ts';
 
 export { GOOGLE_SCOPE, CALLBACK_PATH } from './strategy.ts';
 export { checkGoogleClaims, parseGoogleClaims, type GoogleClaims, type GoogleClaimsCheck } from './claims.ts';
-export { GENERIC_LINK_FAILURE } from './pages.ts';
-export { resolveGoogleIdentity, type GoogleResolution } from './resolve.ts';
+export { googlePerson } from './resolve.ts';
 
 /** Enabled when both client id and secret are set. */
 export function googleEnabled(config: Pick<Config, 'GOOGLE_CLIENT_ID' | 'GOOGLE_CLIENT_SECRET'>): boolean {

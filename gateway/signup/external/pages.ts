@@ -1,0 +1,32 @@
+/**
+ * How an external sign-in ends, whatever the source: the source's refusal page (worded
+ * by the one refusal table, gateway/http/refusals.ts, with the request id as the only
+ * reference: never the reason), or the sign-in, audited, back into the OIDC flow.
+ *
+ *   if (outcome.kind === 'refuse') return refuseExternal(ctx, c, person.source, outcome.reason, uid);
+ *   await signInExternal(ctx, c, outcome.customer, person, ['ad'], outcome.how);
+ */
+import type { Context } from 'koa';
+import type { ExternalSource } from '../../../policies/index.ts';
+import type { Customer } from '../../../adapters/store.ts';
+import type { GatewayContext } from '../../runtime/context.ts';
+import { refusal } from '../../http/refusals.ts';
+import { finishLogin } from '../../oidc/interaction.ts';
+
+/** The refusal page of the source's path (`google-refused` or `ad-refused`). */
+export function refuseExternal(deps: Pick<GatewayContext, 'views'>, c: Context, source: ExternalSource, reason: string, uid?: string): void {
+  const google = source === 'google';
+  const page = refusal(reason, google ? 'google' : 'activeDirectory');
+  c.status = page.status;
+  c.type = 'html';
+  c.body = deps.views.render(google ? 'google-refused' : 'ad-refused', { title: google ? 'Google sign-in refused' : undefined, uid, message: page.message, reference: c.state.requestId });
+}
+
+/** The login method each source's sign-ins are audited under. */
+const METHODS: Record<ExternalSource, string> = { google: 'google', directory: 'activeDirectory', connector: 'activeDirectoryConnector' };
+
+/** Audits the sign-in and sends the browser back into the OIDC flow; `via` says how the account was reached. */
+export async function signInExternal(deps: Pick<GatewayContext, 'provider' | 'audit'>, c: Context, customer: Customer, source: ExternalSource, amr: string[], via: string): Promise<void> {
+  await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: METHODS[source], via, ip: c.ip } });
+  await finishLogin(deps.provider, c, customer.id, amr);
+}
