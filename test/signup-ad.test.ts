@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import * as oidc from 'openid-client';
-import { ldapIssuer } from '../adapters/directory.ts';
+import { guidToString, ldapIssuer } from '../adapters/directory.ts';
 import { AD_CONNECTOR_ISSUER, AD_GENERIC_FAILURE, getAdSecrets, rotateAdSecret } from '../gateway/signup/active-directory/index.ts';
 import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { startLdapServer, type LdapTestServer } from './helpers/ldap-server.ts';
@@ -37,10 +37,15 @@ const CONTRACTOR = { sAMAccountName: 'ctr', userPrincipalName: 'ctr@corp.test', 
 const NOMAIL = { sAMAccountName: 'nomail', password: 'No mail pw 6' };
 
 let ldap: LdapTestServer;
+/** Each entry's objectGUID in AD's string form: the directory identity's subject. */
+const guids = new Map<string, string>();
 
 test.before(async () => {
   ldap = await startLdapServer();
-  for (const user of [JANE, RICH, LINKED, GONE, CONTRACTOR]) await ldap.addUser(user);
+  for (const user of [JANE, RICH, LINKED, GONE, CONTRACTOR]) {
+    const { objectGuid } = await ldap.addUser(user);
+    guids.set(user.sAMAccountName, guidToString(objectGuid!)!);
+  }
   await addUserWithoutMail(ldap, NOMAIL.sAMAccountName, NOMAIL.password);
 });
 
@@ -76,10 +81,11 @@ const clientsFile = () => writeClientsFile([PORTAL]);
 
 type PolicyPatch = Parameters<typeof setPolicy>[1];
 
+/** The directory proves addresses in its own domains: corp.test (the LDAP form), onprem.test (the connector's page). */
 const ANYONE_WITH_AD: PolicyPatch = {
   selfRegistration: 'anyone',
   anyone: { activeDirectory: true, defaultServices: [SERVICE.id] },
-  activeDirectory: { loginUrl: LOGIN_URL },
+  activeDirectory: { loginUrl: LOGIN_URL, provenDomains: ['corp.test', 'onprem.test'] },
 };
 
 async function startAdGateway(t: ExecutionContext, options: { policy?: PolicyPatch; env?: Record<string, string> } = {}) {
@@ -171,7 +177,7 @@ test('anyone mode: a directory user signs in by sAMAccountName, gets an account 
 
   const customer = await gw.context.store.customers.get(signedIn.sub);
   t.is(customer?.createdVia, 'activeDirectory');
-  t.deepEqual(customer?.identities, [{ issuer: ldapIssuer({ url: ldap.url, searchBase: SEARCH_BASE }), subject: `cn=jdoe,${SEARCH_BASE}` }]);
+  t.deepEqual(customer?.identities, [{ issuer: ldapIssuer({ url: ldap.url, searchBase: SEARCH_BASE }), subject: guids.get('jdoe') }], 'keyed by the entry\'s objectGUID');
 
   // A fresh browser, the UPN this time: the same account, nothing new minted.
   const ua2 = new UserAgent();
@@ -244,12 +250,13 @@ test('attempts are rate limited per login: over the limit a 429, another login s
   t.is((await submitAdForm(ua2, gw.issuer, other.loginPage, RICH.sAMAccountName, 'wrong guess')).status, 401);
 });
 
-test('an existing local account with the same address is linked after a successful bind, and the link is audited', async (t) => {
+test('an existing local account with the same address is linked only with proof: a successful bind alone links nothing', async (t) => {
   const { gw, rp } = await startAdGateway(t);
   const local = await gw.context.store.customers.create({
     id: randomUUID(), email: LINKED.mail, emailVerified: true, name: 'Lena (local)', passwordHash: null, status: 'active',
     roles: [], companyId: null, services: [], portalAccess: true, identities: [], createdVia: 'portal',
   });
+  const issuer = ldapIssuer({ url: ldap.url, searchBase: SEARCH_BASE });
 
   // A failed bind links nothing.
   const uaBad = new UserAgent();
@@ -257,15 +264,43 @@ test('an existing local account with the same address is linked after a successf
   t.is((await submitAdForm(uaBad, gw.issuer, bad.loginPage, LINKED.sAMAccountName, 'wrong one')).status, 401);
   t.deepEqual((await gw.context.store.customers.get(local.id))?.identities, []);
 
+  // A good bind: the person is asked to prove the account (no password on it: a mailed link only).
   const ua = new UserAgent();
   const flow = await beginSignIn(rp, ua);
-  const signedIn = await completeSignIn(rp, ua, await submitAdForm(ua, gw.issuer, flow.loginPage, LINKED.userPrincipalName, LINKED.password), flow);
+  const asked = await ua.follow(await submitAdForm(ua, gw.issuer, flow.loginPage, LINKED.userPrincipalName, LINKED.password), (u) => u.startsWith(REDIRECT));
+  t.is(asked.stoppedAt, null, 'not signed in by the bind alone');
+  t.regex(asked.hop.body, /already exists/);
+  t.deepEqual((await gw.context.store.customers.get(local.id))?.identities, [], 'nothing linked yet');
+  const mailForm = ua.form(asked.hop.body, '/link/email');
+  t.is((await ua.post(new URL(mailForm.action, gw.issuer).toString(), mailForm.fields)).status, 200);
+  const [mail] = await gw.context.store.outbox.list({ to: LINKED.mail });
+  const link = /https?:\/\/\S+\/link\/mailed\/[\w-]+/.exec(mail?.text ?? '')?.[0];
+  t.truthy(link, 'a single-use link went to the account\'s address');
+  const button = ua.form((await ua.get(link!)).body, '/link/mailed/');
+  const signedIn = await completeSignIn(rp, ua, await ua.post(new URL(button.action, gw.issuer).toString(), button.fields), flow);
   t.is(signedIn.sub, local.id, 'signed in to the existing account');
   const after = await gw.context.store.customers.get(local.id);
-  t.deepEqual(after?.identities, [{ issuer: ldapIssuer({ url: ldap.url, searchBase: SEARCH_BASE }), subject: `cn=llocal,${SEARCH_BASE}` }]);
-  const audit = await gw.context.store.audit.list({ action: 'customer.identity_linked', target: local.id });
+  t.deepEqual(after?.identities, [{ issuer, subject: guids.get('llocal'), linkedBy: `customer:${local.id}` }]);
+  const audit = await gw.context.store.audit.list({ action: 'identity.link', target: local.id });
   t.is(audit.items.length, 1);
-  t.is(audit.items[0]?.data?.proof, 'directory_bind');
+  t.is(audit.items[0]?.data?.proof, 'mailed_link');
+  t.is(audit.items[0]?.data?.via, 'directory_bind');
+});
+
+test('an account linked by DN before identities were keyed by objectGUID still signs in, and gets the GUID key', async (t) => {
+  const { gw, rp } = await startAdGateway(t);
+  const issuer = ldapIssuer({ url: ldap.url, searchBase: SEARCH_BASE });
+  const dn = `cn=rroe,${SEARCH_BASE}`;
+  const earlier = await gw.context.store.customers.create({
+    id: randomUUID(), email: RICH.mail, emailVerified: true, name: 'Richard', passwordHash: null, status: 'active',
+    roles: [], companyId: null, services: [], portalAccess: true, identities: [{ issuer, subject: dn }], createdVia: 'activeDirectory',
+  });
+  const ua = new UserAgent();
+  const flow = await beginSignIn(rp, ua);
+  const signedIn = await completeSignIn(rp, ua, await submitAdForm(ua, gw.issuer, flow.loginPage, RICH.sAMAccountName, RICH.password), flow);
+  t.is(signedIn.sub, earlier.id);
+  t.deepEqual((await gw.context.store.customers.get(earlier.id))?.identities, [{ issuer, subject: dn }, { issuer, subject: guids.get('rroe') }]);
+  t.is((await gw.context.store.customers.findByIdentity(issuer, guids.get('rroe')!))?.id, earlier.id);
 });
 
 test('companies mode: a new directory user is refused with a clear page (AD registration exists only in anyone mode)', async (t) => {
@@ -276,9 +311,9 @@ test('companies mode: a new directory user is refused with a clear page (AD regi
   const res = await submitAdFormAt(ua, gw.issuer, `${gw.issuer}/interaction/${uid}/ad`, RICH.sAMAccountName, RICH.password);
   t.is(res.status, 403);
   t.regex(alertText(res.body) ?? '', /not available here/);
-  t.notRegex(res.body, /method_disabled/, 'the page does not say which rule refused');
-  const decisions = await gw.context.store.audit.list({ action: 'signup.decision', target: RICH.mail.toLowerCase() });
-  t.is(decisions.items[0]?.data?.reason, 'method_disabled', 'the audit log does');
+  t.notRegex(res.body, /method_disabled|source_disabled/, 'the page does not say which rule refused');
+  const refused = await gw.context.store.audit.list({ action: 'identity.refused' });
+  t.is(refused.items[0]?.data?.reason, 'source_disabled', 'the audit log does: AD sign-in is off outside anyone mode, before any bind');
   t.is(await gw.context.store.customers.findByEmail(RICH.mail), null);
 });
 

@@ -5,16 +5,19 @@
  *
  *   GET  /interaction/:uid/ad/connector        sends the browser to the saved AD login URL (state = uid)
  *   POST /federation/ad/assertion              the on-prem page posts the signed assertion here
- *   GET  /interaction/:uid/ad/connector/done   back inside the OIDC flow: finishes the login
+ *   GET  /interaction/:uid/ad/connector/done   back inside the OIDC flow, in the browser that
+ *                                              owns the interaction: the one identity-resolution
+ *                                              entry point (gateway/signup/external/) decides
  *
- * The connector is on only while a login URL is saved and self-registration is `anyone`
- * (policies/access.ts `adConnectorLoginUrl`). Identity recorded: issuer `ad-connector`,
- * subject = the assertion's `sub`.
+ * The connector is on only while "AD registration & authentication" is on and a login
+ * URL is saved (policies/access.ts `adConnectorLoginUrl`), for everyone: earlier AD users
+ * are refused with it off. Identity recorded: issuer `ad-connector`, subject = the
+ * assertion's `sub`.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { adConnectorLoginUrl, canSignIn } from '../../../policies/index.ts';
+import { adConnectorLoginUrl } from '../../../policies/index.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { formBody } from '../../http/body.ts';
@@ -23,10 +26,9 @@ import { expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } fr
 import { defineFlow } from '../../oidc/flow-state.ts';
 import { assertionInvalid, recordAssertionUse, verifyAdAssertion } from './assertion.ts';
 import { getAdSecrets } from './secrets.ts';
-import { resolveDirectoryPerson } from './resolve.ts';
-import { renderAdRefusal, signInWithAd } from './pages.ts';
+import { askForProof, ExternalPerson, refuseExternal, resolveExternal, signInExternal } from '../external/index.ts';
+import { connectorPerson } from './resolve.ts';
 
-export const AD_CONNECTOR_ISSUER = 'ad-connector';
 export const ASSERTION_PATH = '/federation/ad/assertion';
 
 const assertionForm = z.object({
@@ -36,12 +38,13 @@ const assertionForm = z.object({
 
 /**
  * The hand-off from the assertion endpoint (no interaction cookie there) to the
- * interaction path (where it is sent): which account the assertion proved, for which
- * interaction. Server-side; the posting browser holds only the flow id.
+ * interaction path (where it is sent): whom the assertion proved, for which interaction.
+ * Server-side; the posting browser holds only the flow id. The person is resolved on the
+ * other side, by the browser that owns the interaction.
  */
 const ConnectorHandoff = defineFlow('ad-connector-handoff', z.object({
   uid: z.string().regex(/^[\w-]{1,128}$/),
-  customerId: z.string().min(1).max(128),
+  person: ExternalPerson,
 }), 120_000, 'gh.adc');
 
 function connectorDisabled(): AppError {
@@ -89,14 +92,8 @@ export function connectorRoutes(ctx: ConnectorDeps, now: () => Date = () => new 
     const at = now();
     const assertion = await verifyAdAssertion(body.assertion, { secrets: await getAdSecrets(ctx.store), loginUrl, audience: ctx.config.ISSUER, now: at });
     await recordAssertionUse(ctx.store, assertion, at);
-    const outcome = await resolveDirectoryPerson(
-      ctx,
-      { identity: { issuer: AD_CONNECTOR_ISSUER, subject: assertion.sub }, email: assertion.email, name: assertion.name, proof: 'signed_assertion' },
-      { ip: c.ip, requestId: c.state.requestId },
-    );
-    if (!outcome.ok) return renderAdRefusal(ctx, c, uid, outcome.reason);
-    // Hand the result to the interaction path, where the interaction cookie is sent.
-    const handoff = await ConnectorHandoff.start(ctx.store, { uid, customerId: outcome.customer.id }, { now: at });
+    // Hand the person to the interaction path, where the interaction cookie is sent.
+    const handoff = await ConnectorHandoff.start(ctx.store, { uid, person: connectorPerson(assertion) }, { now: at });
     ConnectorHandoff.cookie.set(c, handoff, `/interaction/${uid}`);
     c.status = 303;
     c.redirect(`/interaction/${uid}/ad/connector/done`);
@@ -109,9 +106,11 @@ export function connectorRoutes(ctx: ConnectorDeps, now: () => Date = () => new 
     const handoff = await ConnectorHandoff.take(ctx.store, ConnectorHandoff.cookie.get(c), now());
     ConnectorHandoff.cookie.clear(c, `/interaction/${interaction.uid}`);
     if (!handoff || handoff.uid !== interaction.uid) throw interactionExpired('connector hand-off missing, foreign or expired');
-    const customer = await ctx.store.customers.get(handoff.customerId);
-    if (!customer || !canSignIn(customer)) return renderAdRefusal(ctx, c, interaction.uid, 'account_unavailable');
-    await signInWithAd(ctx, c, customer, 'activeDirectoryConnector');
+    const { person } = handoff;
+    const outcome = await resolveExternal(ctx, person, { proof: 'none' }, { ip: c.ip, requestId: c.state.requestId });
+    if (outcome.kind === 'refuse') return refuseExternal(ctx, c, 'connector', outcome.reason, interaction.uid);
+    if (outcome.kind === 'prove') return askForProof(ctx, c, interaction.uid, person, outcome);
+    await signInExternal(ctx, c, outcome.customer, 'connector', ['ad'], outcome.how);
   }, expiredWhenInvalid));
 
   return router;

@@ -2,13 +2,15 @@
  * Active Directory sign-up and sign-in, both styles, composed here. What lives in this
  * folder and what it may import: ldap-form.ts (credentials bound against the directory)
  * and connector.ts (an on-prem login page posting a signed assertion, assertion.ts,
- * signed with the shared secret of secrets.ts) both end in resolve.ts, the one
- * identity-resolution entry point (known identity, link by address, or THE registration
- * service), and in pages.ts (refusal page or sign-in). Modules here may import
- * policies/, adapters/ (the store and the directory port), runtime/ types, http/, oidc/
- * (interaction loading, flow state) and signup/registration through the context; nothing
- * outside imports them but gateway/app.ts (the routes and login buttons) and the admin
- * API (secrets.ts, to rotate the connector secret).
+ * signed with the shared secret of secrets.ts) both turn what the directory vouches for
+ * into an external person (resolve.ts) and end in gateway/signup/external/, the one
+ * identity-resolution entry point of every source (sign in by key, prove an existing
+ * account, THE registration service, or refusal). Both refuse everyone while "AD
+ * registration & authentication" is off. Modules here may import policies/, adapters/
+ * (the store and the directory port), runtime/ types, http/, oidc/ (interaction loading,
+ * flow state) and signup/external/; nothing outside imports them but gateway/app.ts (the
+ * routes and login buttons) and the admin API (secrets.ts, to rotate the connector
+ * secret, and the identity issuers, to link an identity from the console).
  *
  *   const directory = directoryFromConfig(config, logger);    // null without LDAP_URL
  *   routers.push(signupAdRoutes(ctx, directory));
@@ -26,10 +28,9 @@ import { ldapFormRoutes } from './ldap-form.ts';
 import { connectorRoutes } from './connector.ts';
 
 export { AD_GENERIC_FAILURE, AD_UNAVAILABLE_MESSAGE } from './ldap-form.ts';
-export { AD_CONNECTOR_ISSUER } from './connector.ts';
+export { AD_CONNECTOR_ISSUER, connectorPerson, directoryPerson } from './resolve.ts';
 export { AD_SECRETS_KEY, getAdSecrets, rotateAdSecret, type AdSecrets } from './secrets.ts';
 export { verifyAdAssertion, recordAssertionUse, ASSERTION_MAX_LIFETIME_S, ASSERTION_CLOCK_TOLERANCE_S } from './assertion.ts';
-export { resolveDirectoryPerson, type DirectoryPerson, type PersonOutcome, type AdRefusal } from './resolve.ts';
 
 /** Builds the directory from LDAP_* settings, or null when LDAP_URL is unset. Opens nothing yet. */
 export function directoryFromConfig(config: Config, logger: Logger): Directory | null {

@@ -5,12 +5,15 @@
  * accounts refused before any bind).
  *
  *   GET  /interaction/:uid/ad   the form (404 without LDAP_URL)
- *   POST /interaction/:uid/ad   bind, then sign in / link / sign up (resolve.ts)
+ *   POST /interaction/:uid/ad   refused before any bind while "AD registration &
+ *                               authentication" is off (policies/access.ts
+ *                               directorySignInAllowed); else bind, then the one
+ *                               identity-resolution entry point (gateway/signup/external/):
+ *                               sign in, prove an existing account, sign up, or refuse
  *
  * Every failure to bind gets the one generic message; attempts count against the login
  * rate limits per IP and per typed login. Identity recorded: issuer `ldapIssuer(config)`,
- * subject = the entry's DN, lower-cased (the stable key until identities move to
- * objectGUID, which the directory port now returns: issue 11).
+ * subject = the entry's objectGUID (resolve.ts; the DN for an entry without one).
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -23,8 +26,9 @@ import { csrfToken, requireCsrf } from '../../http/csrf.ts';
 import { formRateLimited } from '../../http/form-limit.ts';
 import { validated, type EdgeProblem } from '../../http/validation.ts';
 import { expiredWhenInvalid, loadInteraction, UidParams } from '../../oidc/interaction.ts';
-import { resolveDirectoryPerson } from './resolve.ts';
-import { renderAdRefusal, signInWithAd } from './pages.ts';
+import { directorySignInAllowed } from '../../../policies/index.ts';
+import { askForProof, refuseExternal, resolveExternal, signInExternal } from '../external/index.ts';
+import { directoryPerson } from './resolve.ts';
 
 export const AD_GENERIC_FAILURE = 'Incorrect Windows username or password.';
 export const AD_UNAVAILABLE_MESSAGE =
@@ -37,7 +41,7 @@ const adLoginForm = z.object({
   csrf: z.string(),
 });
 
-type LdapFormDeps = Pick<GatewayContext, 'config' | 'provider' | 'store' | 'limits' | 'views' | 'registration' | 'audit'>;
+type LdapFormDeps = Pick<GatewayContext, 'config' | 'provider' | 'store' | 'policy' | 'limits' | 'views' | 'registration' | 'audit'>;
 
 export function ldapFormRoutes(ctx: LdapFormDeps, directory: Directory | null): Router {
   const router = new Router();
@@ -75,6 +79,11 @@ export function ldapFormRoutes(ctx: LdapFormDeps, directory: Directory | null): 
     const interaction = await loadInteraction(ctx.provider, c, { prompt: 'login' });
     const login = body.username.trim();
     const accountKey = `ad:${login.toLowerCase().slice(0, 256)}`;
+    if (!directorySignInAllowed(ctx.policy.current().policy)) {
+      // Off for everyone, earlier AD users included: nothing is sent to the directory.
+      await ctx.audit('identity.refused', { actor: 'anonymous', target: accountKey, data: { source: 'directory', reason: 'source_disabled', ip: c.ip, requestId: c.state.requestId } });
+      return refuseExternal(ctx, c, 'directory', 'source_disabled', interaction.uid);
+    }
     const limited = await formRateLimited(c, ctx.limits, [['loginIp', c.ip], ['loginAccount', accountKey]]);
     if (limited) return renderForm(c, interaction.uid, 429, { error: limited, username: login });
 
@@ -88,15 +97,12 @@ export function ldapFormRoutes(ctx: LdapFormDeps, directory: Directory | null): 
       return renderForm(c, interaction.uid, 401, { error: AD_GENERIC_FAILURE, username: login });
     }
 
-    const { user } = result;
-    const outcome = await resolveDirectoryPerson(
-      ctx,
-      { identity: { issuer, subject: user.dn.trim().toLowerCase() }, email: user.email, name: user.name, proof: 'directory_bind' },
-      { ip: c.ip, requestId: c.state.requestId },
-    );
-    if (!outcome.ok) return renderAdRefusal(ctx, c, interaction.uid, outcome.reason);
+    const person = directoryPerson(issuer, result.user);
+    const outcome = await resolveExternal(ctx, person, { proof: 'none' }, { ip: c.ip, requestId: c.state.requestId });
+    if (outcome.kind === 'refuse') return refuseExternal(ctx, c, 'directory', outcome.reason, interaction.uid);
     await ctx.limits.reset('loginAccount', accountKey);
-    await signInWithAd(ctx, c, outcome.customer, 'activeDirectory');
+    if (outcome.kind === 'prove') return askForProof(ctx, c, interaction.uid, person, outcome);
+    await signInExternal(ctx, c, outcome.customer, 'directory', ['ad'], outcome.how);
   }, unreadable));
 
   return router;

@@ -1,96 +1,45 @@
 /**
- * The one identity-resolution entry point of both Active Directory styles: a person the
- * directory proved (a successful bind, or a valid signed assertion) becomes an account.
+ * What the directory vouches for, as the one identity-resolution entry point of every
+ * external source sees it (gateway/signup/external/): a successful bind (the LDAP form)
+ * or a valid signed assertion (the connector) is a person with a stable key, the
+ * address the directory asserts (proven only inside the directory's own domains,
+ * policies/sources.ts) and a name.
  *
- *   known identity        sign in to the account holding it
- *   same address          link the identity to that account (the directory proving the
- *                         person is the proof the link needs) and audit it
- *   anyone else           THE registration service, method `activeDirectory` (the
- *                         policy decides: AD registration exists only in `anyone` mode
- *                         with `anyone.activeDirectory` on)
+ *   directory   issuer ldapIssuer(config), subject the entry's objectGUID; an entry
+ *               without one (plain OpenLDAP) keeps its DN. Accounts linked by DN before
+ *               identities moved to objectGUID are found by it and re-keyed.
+ *   connector   issuer `ad-connector`, subject the assertion's `sub`
  *
- *   const outcome = await resolveDirectoryPerson(ctx, { identity, email, name, proof: 'directory_bind' }, { ip });
- *   if (!outcome.ok) renderRefusal(c, uid, outcome.reason);
+ *   const outcome = await resolveExternal(ctx, directoryPerson(issuer, result.user), { proof: 'none' }, { ip });
  */
-import { canonicalizeEmail, canSignIn, type DecisionReason } from '../../../policies/index.ts';
-import { StoreConflictError, type Customer, type Identity } from '../../../adapters/store.ts';
-import type { GatewayContext } from '../../runtime/context.ts';
+import type { DirectoryUser } from '../../../adapters/directory.ts';
+import type { ExternalPerson } from '../external/index.ts';
+import type { AdAssertion } from './assertion.ts';
 
-export interface DirectoryPerson {
-  identity: Identity;
-  /** The directory's mail attribute / the assertion's email, raw ('' when absent). */
-  email: string;
-  name: string | undefined;
-  /** How the directory proved the person (audit). */
-  proof: 'directory_bind' | 'signed_assertion';
+export const AD_CONNECTOR_ISSUER = 'ad-connector';
+
+export function directoryPerson(issuer: string, user: Pick<DirectoryUser, 'dn' | 'objectGuid' | 'email' | 'name'>): ExternalPerson {
+  const dn = user.dn.trim().toLowerCase();
+  const guid = user.objectGuid?.toLowerCase() ?? null;
+  return {
+    source: 'directory',
+    issuer,
+    subject: guid ?? dn,
+    formerSubjects: guid ? [dn] : [],
+    email: user.email,
+    name: user.name,
+    via: 'directory_bind',
+  };
 }
 
-export type AdRefusal = DecisionReason | 'no_email' | 'account_unavailable' | 'account_pending' | 'identity_conflict';
-
-export type PersonOutcome = { ok: true; customer: Customer; created: boolean; linked: boolean } | { ok: false; reason: AdRefusal };
-
-type PersonDeps = Pick<GatewayContext, 'store' | 'registration' | 'audit'>;
-
-const sameIdentity = (a: Identity, b: Identity) => a.issuer === b.issuer && a.subject === b.subject;
-
-/** Known identity -> sign in; same address -> link; else register through the policy. */
-export async function resolveDirectoryPerson(deps: PersonDeps, person: DirectoryPerson, context: Record<string, unknown>): Promise<PersonOutcome> {
-  const known = await deps.store.customers.findByIdentity(person.identity.issuer, person.identity.subject);
-  if (known) return usable(known, false, false);
-  if (person.email.trim() === '') return { ok: false, reason: 'no_email' };
-  const canonical = canonicalizeEmail(person.email);
-  if (!canonical.ok) return { ok: false, reason: 'invalid_email' };
-  const sameAddress = await deps.store.customers.findByEmail(canonical.email);
-  if (sameAddress) return linkExisting(deps, sameAddress, person);
-
-  const result = await deps.registration.register({
-    method: 'activeDirectory',
-    email: person.email,
-    emailVerified: true, // the directory asserts the address
-    name: person.name,
-    identity: person.identity,
-    actor: 'anonymous',
-    context: { ...context, proof: person.proof },
-  });
-  if (result.kind === 'created') return usable(result.customer, true, false);
-  if (result.kind === 'denied') return { ok: false, reason: result.decision.reason };
-  // Lost a race with a concurrent sign-up: the winner holds the identity or the address.
-  if (result.customer.identities.some((i) => sameIdentity(i, person.identity))) return usable(result.customer, false, false);
-  return linkExisting(deps, result.customer, person);
-}
-
-function usable(customer: Customer, created: boolean, linked: boolean): PersonOutcome {
-  if (canSignIn(customer)) return { ok: true, customer, created, linked };
-  return { ok: false, reason: customer.status === 'pending' ? 'account_pending' : 'account_unavailable' };
-}
-
-/**
- * Links the directory identity to an account that already has this address. Called only
- * after the directory proved the person (successful bind / valid assertion). An account
- * already linked to ANOTHER entry of the same directory is not re-linked (the address
- * may have been reassigned): the person is refused and an admin decides.
- */
-async function linkExisting(deps: PersonDeps, customer: Customer, person: DirectoryPerson): Promise<PersonOutcome> {
-  if (customer.status !== 'active') return usable(customer, false, false);
-  if (customer.identities.some((i) => i.issuer === person.identity.issuer)) {
-    await deps.audit('customer.identity_conflict', { actor: 'anonymous', target: customer.id, data: { issuer: person.identity.issuer, subject: person.identity.subject } });
-    return { ok: false, reason: 'identity_conflict' };
-  }
-  let linked: Customer | null;
-  try {
-    linked = await deps.store.customers.linkIdentity(customer.id, person.identity);
-  } catch (err) {
-    if (err instanceof StoreConflictError && err.code === 'identity_taken') {
-      const holder = await deps.store.customers.findByIdentity(person.identity.issuer, person.identity.subject);
-      return holder ? usable(holder, false, false) : { ok: false, reason: 'identity_conflict' };
-    }
-    throw err;
-  }
-  if (!linked) return { ok: false, reason: 'account_unavailable' };
-  await deps.audit('customer.identity_linked', {
-    actor: `customer:${customer.id}`,
-    target: customer.id,
-    data: { issuer: person.identity.issuer, subject: person.identity.subject, proof: person.proof },
-  });
-  return usable(linked, false, true);
+export function connectorPerson(assertion: Pick<AdAssertion, 'sub' | 'email' | 'name'>): ExternalPerson {
+  return {
+    source: 'connector',
+    issuer: AD_CONNECTOR_ISSUER,
+    subject: assertion.sub,
+    formerSubjects: [],
+    email: assertion.email,
+    ...(assertion.name ? { name: assertion.name } : {}),
+    via: 'signed_assertion',
+  };
 }
