@@ -1,16 +1,18 @@
 /**
  * What a person reads when a customer-side path refuses them: ONE table from a stable
  * reason code (a policy DecisionReason, a service-access refusal, an account or identity
- * state, a Google claims check) to the HTTP status, the code shown on the page and the
- * text, worded for the path that asks (the portal form, Google, Active Directory, the
- * per-service prompt).
+ * state, a Google claims check) to the HTTP status and the text, worded for the path
+ * that asks (the portal form, Google, Active Directory, the per-service prompt).
  *
- *   const page = refusal(result.decision.reason, 'google');   // { status: 403, code: 'method_disabled', message: 'New accounts ...' }
+ *   const page = refusal(result.decision.reason, 'google');   // { status: 403, message: 'New accounts ...' }
  *
- * The customer side never says which rule refused when that would help an attacker: a
- * denylist match (address or domain), a deployer's plugin and any code this table does
- * not know all read as the path's generic refusal with the code `registration_refused`.
- * The audit log keeps the real reason. Refusals by mode or method are said plainly.
+ * The customer side never sees a reason code, and never learns which rule refused: no
+ * page or customer API shows the code (pages show the request id as a reference for the
+ * service desk), a denylist match (address or domain), a deployer's plugin, an admin or
+ * agent account out of an external source's reach and any code this table does not know
+ * all read as the path's generic refusal. The audit log keeps the real reason. What the
+ * person can act on (sign-up turned off for this way in, an address that must be
+ * verified) is said plainly.
  */
 import type { DecisionReason, ServiceRefusal } from '../../policies/index.ts';
 
@@ -35,8 +37,6 @@ export type RefusalCode =
 
 export interface Refusal {
   status: number;
-  /** Shown on the page: the reason itself, or `registration_refused` where the reason must stay private. */
-  code: string;
   message: string;
 }
 
@@ -60,7 +60,7 @@ const GENERIC: Row = {
 const GOOGLE_NO_NEW_ACCOUNTS = 'New accounts cannot be created with Google here. If you already have an account, sign in with your email and password.';
 const AD_NO_NEW_ACCOUNTS = 'Creating an account with Windows / Active Directory is not available here. Ask the service desk to add you, or sign in another way.';
 
-/** Codes that may be named on the page. Anything else falls to GENERIC under `registration_refused`. */
+/** Codes with their own words. Anything else reads as GENERIC. */
 const REFUSALS: Partial<Record<RefusalCode, Row>> = {
   registration_disabled: {
     status: 403,
@@ -164,9 +164,9 @@ const REFUSALS: Partial<Record<RefusalCode, Row>> = {
   },
 };
 
-/** The page for `code` on `path`. Denylist, plugin and unknown codes get the generic refusal. */
+/** The page for `code` on `path`. Denylist, plugin, privileged-account and unknown codes get the generic refusal. */
 export function refusal(code: string, path: RefusalPath): Refusal {
   const row = Object.hasOwn(REFUSALS, code) ? REFUSALS[code as RefusalCode] : undefined;
-  if (!row) return { status: GENERIC.status, code: 'registration_refused', message: GENERIC[path] ?? GENERIC.any };
-  return { status: row.status, code, message: row[path] ?? row.any };
+  if (!row) return { status: GENERIC.status, message: GENERIC[path] ?? GENERIC.any };
+  return { status: row.status, message: row[path] ?? row.any };
 }

@@ -51,7 +51,7 @@ export function serviceInteractionRoutes(ctx: Pick<GatewayContext, 'config' | 'p
         clientName: client.clientName ?? clientId,
         serviceName: service?.name ?? null,
         message: page.message,
-        code: page.code,
+        reference: c.state.requestId,
       });
       return;
     }

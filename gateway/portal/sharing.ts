@@ -16,8 +16,9 @@
  *        second account). Both answer 202 { result: 'sent' }: the answer never tells the
  *        caller whether the address has an account (the audit log does).
  *        403 service_not_open (service not open to anyone), 422 invalid_email,
- *        422 invitation_denied (the policy refused the address, with its reason: the same
- *        for an address with or without an account), 429 over the per-address limit.
+ *        422 invitation_denied (the policy refused the address, the same for an address with
+ *        or without an account; which rule refused is in the audit log only), 429 over the
+ *        per-address limit.
  *
  * The caller must hold the service they share in (403 service_not_held), and a token of a
  * client bound to a service is good for that service only (403 service_mismatch).
@@ -32,7 +33,6 @@ import type { GatewayContext } from '../runtime/context.ts';
 import { authenticateBearer } from '../http/bearer.ts';
 import { AppError } from '../http/errors.ts';
 import { jsonBody } from '../http/body.ts';
-import { refusal } from '../http/refusals.ts';
 import { validated } from '../http/validation.ts';
 import { registerEmailSender } from '../signup/email.ts';
 import { boundService } from '../oidc/service-prompt.ts';
@@ -133,8 +133,8 @@ export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | '
     // (not a lookup first) says whether the address already had an account.
     const outcome = await registerEmailSender(ctx, { email: canonical.email }, `customer:${customer.id}`);
     if (outcome.result === 'denied') {
-      // The code the customer side may see: never that a denylist or a plugin refused.
-      throw new AppError('invitation_denied', 422, 'This address cannot be invited.', { details: { reason: refusal(outcome.reason, 'portal').code } });
+      // The customer side never learns which rule refused: the audit log (signup.decision) does.
+      throw new AppError('invitation_denied', 422, 'This address cannot be invited.');
     }
     // An existing customer is told, like a new one is invited: mail work in both cases.
     if (outcome.result === 'existing') await sendExistingAccountNotice(ctx, canonical.email, service);
