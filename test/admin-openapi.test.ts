@@ -9,8 +9,8 @@ import test from 'ava';
 import * as z from 'zod';
 import { adminApiRoutes } from '../gateway/admin/api/index.ts';
 import { FALLBACK_ROUTE_NAME } from '../gateway/admin/api/route.ts';
-import { startTestGateway } from './helpers/gateway.ts';
-import { call, clientToken } from './helpers/admin-api.ts';
+import { startTestGateway, TEST_ADMIN } from './helpers/gateway.ts';
+import { call, clientToken, clientsFile, userTokens } from './helpers/admin-api.ts';
 
 type Operation = {
   operationId: string;
@@ -36,10 +36,14 @@ const INVALID_BODIES: Record<string, unknown[]> = {
   updateCustomer: [{ status: 'deleted' }, { roles: ['superuser'] }],
   putActiveDirectory: [{ loginUrl: 42 }, {}],
   rotateActiveDirectorySecret: [{ graceSeconds: -5 }, { graceSeconds: 'long' }],
+  linkCustomerIdentity: [{ source: 'ldap', subject: 'x' }, { source: 'google', subject: '' }, { subject: 'x' }],
 };
 
+/** Operations only an admin signed in as a person may call (an automation client gets 403). */
+const PERSON_ONLY = new Set(['linkCustomerIdentity']);
+
 async function setup(t: import('ava').ExecutionContext) {
-  const gw = await startTestGateway();
+  const gw = await startTestGateway({ CLIENTS_FILE: clientsFile() });
   t.teardown(() => gw.close());
   const res = await fetch(`${gw.issuer}/admin/api/openapi.json`);
   t.is(res.status, 200);
@@ -93,6 +97,7 @@ test('every documented operation is served (never 404/405) and documents its res
 test('examples the schema accepts pass the route; bodies the schema refuses are refused by the route (422)', async (t) => {
   const { gw, doc } = await setup(t);
   const token = await clientToken(gw.issuer);
+  const person = (await userTokens(gw.issuer, TEST_ADMIN.email, TEST_ADMIN.password)).access_token;
   // The examples below refer to these.
   t.is((await call(gw.issuer, token, 'POST', '/services', { id: 'probe-value', name: 'Probe' })).status, 201);
   t.is((await call(gw.issuer, token, 'POST', '/companies', { id: 'probe-value', name: 'Probe' })).status, 201);
@@ -109,15 +114,16 @@ test('examples the schema accepts pass the route; bodies the schema refuses are 
       const schema = z.fromJSONSchema(body.schema as Parameters<typeof z.fromJSONSchema>[0]);
       const concrete = path.replace('/admin/api', '').replace(/\{(\w+)\}/g, 'probe-value');
       const label = `${method.toUpperCase()} ${path}`;
+      const caller = PERSON_ONLY.has(op.operationId) ? person : token;
 
       t.true(schema.safeParse(body.example).success, `${label}: the example is valid by the document's schema`);
-      const valid = await call(gw.issuer, token, method.toUpperCase(), concrete, body.example);
+      const valid = await call(gw.issuer, caller, method.toUpperCase(), concrete, body.example);
       t.true(valid.status < 400 || valid.status === 409, `${label}: the example passes the route (got ${valid.status} ${JSON.stringify(valid.body)})`);
 
       const invalids = [[], 'text', { ...(body.example as object), unexpectedKey: true }, ...(INVALID_BODIES[op.operationId] ?? [])];
       for (const invalid of invalids) {
         t.false(schema.safeParse(invalid).success, `${label}: the schema refuses ${JSON.stringify(invalid)}`);
-        const res = await call(gw.issuer, token, method.toUpperCase(), concrete, JSON.stringify(invalid));
+        const res = await call(gw.issuer, caller, method.toUpperCase(), concrete, JSON.stringify(invalid));
         // A bare JSON primitive is refused by the strict JSON parser (400); anything parsed is validated (422 with details).
         const expected = typeof invalid === 'object' ? 422 : 400;
         t.is(res.status, expected, `${label}: the route refuses ${JSON.stringify(invalid)}`);

@@ -17,7 +17,9 @@
  *      users, who keep "Forgot your password?";
  *   7. no customer-side page shows a reason code; the audit log keeps it;
  *   8. a restart with ADMIN_PASSWORD neither undoes a password change nor re-enables a
- *      disabled bootstrap admin.
+ *      disabled bootstrap admin;
+ *   9. an agent signs in with the directory only once an admin linked that entry from the
+ *      console (recorded as the admin's link); an automation client cannot link.
  */
 import test, { type ExecutionContext } from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import type { ParsedMail } from 'mailparser';
+import { guidToString } from '../adapters/directory.ts';
 import type { Gateway } from '../gateway/app.ts';
 import { call, clientToken } from './helpers/admin-api.ts';
 import { startFakeGoogle, type FakeGoogle, type FakeGoogleUser } from './helpers/fake-google.ts';
@@ -61,6 +64,8 @@ const PAT = ad('pat', `pat@${DIRECTORY_DOMAIN}`, 'Pat Owner');
 const EARL = ad('earl', `earl@${DIRECTORY_DOMAIN}`, 'Earl Early');
 /** A denylisted address in the directory. */
 const BEA = ad('bea', 'bea@blocked.test', 'Bea Blocked');
+/** An agent of the service desk, who is also in the directory. */
+const AGNES = ad('agnes', `agnes@${DIRECTORY_DOMAIN}`, 'Agnes Agent');
 
 /** Every reason code the policy or the identity rule can give: none may reach a customer page. */
 const REASON_CODES = [
@@ -70,10 +75,12 @@ const REASON_CODES = [
 ];
 
 let ldap: LdapTestServer;
+/** objectGUIDs in AD's string form, by sAMAccountName. */
+const guids = new Map<string, string>();
 
 test.before(async () => {
   ldap = await startLdapServer();
-  for (const user of [IMPOSTOR, MALLORY, CORA, PAT, EARL, BEA]) await ldap.addUser(user);
+  for (const user of [IMPOSTOR, MALLORY, CORA, PAT, EARL, BEA, AGNES]) guids.set(user.sAMAccountName, guidToString((await ldap.addUser(user)).objectGuid!)!);
 });
 
 test.after.always(async () => {
@@ -329,8 +336,7 @@ async function attackerSignsUpAs(w: World, email: string): Promise<{ password: s
 // ---------------------------------------------------------------------------------
 
 /** The admin console's own sign-in, in a browser: true when it ends inside the console. */
-async function consoleReached(w: World, signIn: (ua: UserAgent, loginPage: Hop, uid: string) => Promise<Hop>): Promise<boolean> {
-  const ua = new UserAgent();
+async function consoleReached(w: World, signIn: (ua: UserAgent, loginPage: Hop, uid: string) => Promise<Hop>, ua = new UserAgent()): Promise<boolean> {
   const toLogin = await ua.follow(`${w.gw.issuer}/admin/login`, (u) => u.includes('/admin/callback'));
   const uid = /\/interaction\/([\w-]+)\//.exec(toLogin.hop.body)?.[1];
   if (!uid) throw new Error(`no console login page: ${toLogin.hop.status}`);
@@ -620,4 +626,46 @@ test('8. a restart with ADMIN_PASSWORD neither undoes the bootstrap admin\'s pas
   t.is((await customerByEmail(w, TEST_ADMIN.email))?.status, 'disabled', 'still disabled after a restart');
   t.false((await passwordSignIn(w, TEST_ADMIN.email, changed)).signedIn);
   t.false((await passwordSignIn(w, TEST_ADMIN.email, TEST_ADMIN.password)).signedIn);
+});
+
+// ---------------------------------------------------------------------------------
+// 9. An admin's console link is the only way into an agent or admin account.
+// ---------------------------------------------------------------------------------
+
+test('9. an agent signs in with the directory only after an admin linked that entry from the console; an automation client cannot link', async (t) => {
+  const w = await world(t);
+  await putPolicy(w, { selfRegistration: 'anyone', anyone: { activeDirectory: true }, activeDirectory: { provenDomains: [DIRECTORY_DOMAIN] } });
+  const added = await call(w.gw.issuer, w.admin, 'POST', '/customers', { email: AGNES.mail, name: 'Agnes' });
+  t.is(added.status, 201);
+  const agentId = added.body.customer.id as string;
+  t.is((await call(w.gw.issuer, w.admin, 'PATCH', `/customers/${agentId}`, { roles: ['agent'] })).status, 200);
+
+  t.false((await adSignIn(w, AGNES)).signedIn, 'the directory proves her address, yet an agent account is never reached by it');
+  t.deepEqual((await customerByEmail(w, AGNES.mail)).identities, []);
+
+  const byClient = await call(w.gw.issuer, w.admin, 'POST', `/customers/${agentId}/identities`, { source: 'directory', subject: guids.get('agnes') });
+  t.is(byClient.status, 403, 'an automation client is no admin signed in');
+
+  // The admin, signed in to the console, links her directory entry on the customers page.
+  const ua = new UserAgent();
+  t.true(await consoleReached(w, async (browser, page) => {
+    const form = browser.form(page.body, '/login');
+    return browser.post(new URL(form.action, w.gw.issuer).toString(), { ...form.fields, email: TEST_ADMIN.email, password: TEST_ADMIN.password });
+  }, ua));
+  const list = await ua.get(`${w.gw.issuer}/admin/customers?search=${encodeURIComponent(AGNES.mail)}`);
+  const link = ua.form(list.body, `/admin/customers/${encodeURIComponent(agentId)}/identities`);
+  const linked = await ua.post(new URL(link.action, w.gw.issuer).toString(), { ...link.fields, source: 'directory', subject: guids.get('agnes')!.toUpperCase() });
+  t.is(linked.status, 200);
+  t.regex(linked.body, /Linked/);
+  const admin = await customerByEmail(w, TEST_ADMIN.email);
+  t.deepEqual((await customerByEmail(w, AGNES.mail)).identities, [{ issuer: `ldap:${ldap.url}|${SEARCH_BASE}`, subject: guids.get('agnes'), linkedBy: `admin:${admin.id}` }]);
+
+  const agnes = await adSignIn(w, AGNES);
+  t.true(agnes.signedIn, 'the admin-linked entry signs the agent in');
+  if (agnes.signedIn) t.is(agnes.sub, agentId);
+
+  // The same entry cannot be linked to anyone else.
+  const other = await call(w.gw.issuer, w.admin, 'POST', '/customers', { email: 'other@example.org' });
+  const again = await ua.post(new URL(`/admin/customers/${encodeURIComponent(other.body.customer.id)}/identities`, w.gw.issuer).toString(), { csrf: link.fields.csrf!, source: 'directory', subject: guids.get('agnes')! });
+  t.is(again.status, 409);
 });

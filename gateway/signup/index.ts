@@ -7,7 +7,8 @@
  * verification link, with return-to.ts for the way back to the application), google/
  * and active-directory/ (each a source of external identities), external/ (THE
  * identity-resolution entry point of every external source and the proof a link to an
- * existing account needs), pending.ts (how long a pending sign-up holds its address),
+ * existing account needs), issuers.ts (each source's identity key, for the admin API's
+ * console links), pending.ts (how long a pending sign-up holds its address),
  * email.ts (inbound email, which the visitor API in visitor.ts and portal sharing
  * reuse; intake-guard.ts is the gate both intakes pass first: authenticated senders,
  * never our own addresses, a limit per sender domain), one-time-links.ts (invite and password reset pages) and password-rules.ts.
@@ -25,6 +26,7 @@ export { createSignupMail, type SignupMail } from './mail.ts';
 export { portalRegisterLink, signupPortalRoutes } from './portal/index.ts';
 export { googleLoginOption, googleSignupRoutes } from './google/index.ts';
 export { linkRoutes as identityLinkRoutes } from './external/index.ts';
+export { identityKeyFor } from './issuers.ts';
 export { adLoginOptions, directoryFromConfig, signupAdRoutes } from './active-directory/index.ts';
 export { emailSignupRoutes, registerEmailSender } from './email.ts';
 export { guardIntakeSender, recordIntakeRejection } from './intake-guard.ts';

@@ -4,17 +4,23 @@
  * (name, company, services, status, roles), delete, and delete-and-deny (the account
  * goes, its sessions and grants are revoked and the address is denylisted, in one call).
  *
+ * An admin signed in as a person (not an automation client) links an external identity
+ * to a customer (POST /customers/:id/identities): the identity records who linked it,
+ * and that is the only way an admin or agent account is ever signed into from an
+ * external source (policies/identity.ts).
+ *
  * Disabling or deleting a customer ends what they hold: findAccount refuses them from
  * then on (userinfo, refresh) and their grants, tokens and sessions are destroyed
  * (gateway/account-sessions.ts), so introspection answers `active: false`.
  */
 import * as z from 'zod';
-import type { Customer, CustomerPatch, OneTimeTokenKind } from '../../../adapters/store.ts';
+import { StoreConflictError, type Customer, type CustomerPatch, type OneTimeTokenKind } from '../../../adapters/store.ts';
+import { identityKeyFor } from '../../signup/index.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { validationFailed } from '../../http/validation.ts';
-import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue } from './schemas.ts';
+import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue, LinkIdentityBody } from './schemas.ts';
 
 const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];
 
@@ -141,6 +147,42 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
         if (!updated) throw notFound(`No customer "${params.id}".`);
         const revoked = updated.status === 'disabled' && before.status !== 'disabled' ? await endAccess(params.id) : undefined;
         await gw.audit('customer.update', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(updated), data: revoked ? { revoked } : undefined });
+        return { body: customerView(updated) };
+      },
+    }),
+    defineRoute({
+      name: 'linkCustomerIdentity',
+      method: 'post',
+      path: '/customers/:id/identities',
+      summary: 'Link an external identity (Google subject, directory objectGUID, connector subject) to a customer; only an admin signed in as a person may, and it is recorded as theirs',
+      roles: ['admin'],
+      params: CustomerIdParams,
+      body: zodBody(LinkIdentityBody, { source: 'connector', subject: 'S-1-5-21-1004336348-1177238915-682003330-512' }),
+      responses: {
+        200: { description: 'The customer with the identity linked', schema: CustomerView },
+        403: { description: 'forbidden: an automation client cannot link identities', schema: ErrorBody },
+        404: { description: 'not_found', schema: ErrorBody },
+        409: { description: 'identity_taken: another customer holds this identity', schema: ErrorBody },
+        422: { description: 'source_not_configured or validation_failed', schema: ErrorBody },
+      },
+      async handle({ params, body, principal }) {
+        // "Linked by an admin from the console while signed in": a person, never a client token.
+        if (!principal.customerId) throw new AppError('forbidden', 403, 'Only an admin signed in as themselves may link an identity.');
+        const key = identityKeyFor(body.source, body.subject, gw.config);
+        if (!key) throw new AppError('source_not_configured', 422, `This gateway has no ${body.source === 'google' ? 'Google' : 'directory'} sign-in configured.`, { details: [issue(['source'], 'source_not_configured', 'not configured here')] });
+        const before = await existing(params.id);
+        let updated: Customer | null;
+        try {
+          updated = await gw.store.customers.linkIdentity(params.id, { ...key, linkedBy: principal.actor });
+        } catch (err) {
+          if (err instanceof StoreConflictError && err.code === 'identity_taken') {
+            const holder = await gw.store.customers.findByIdentity(key.issuer, key.subject);
+            throw new AppError('identity_taken', 409, 'Another customer signs in with this identity.', { details: [issue(['subject'], 'identity_taken', `customer ${holder?.id ?? '?'} holds it`)] });
+          }
+          throw err;
+        }
+        if (!updated) throw notFound(`No customer "${params.id}".`);
+        await gw.audit('customer.identity_linked', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(updated), data: { source: body.source, issuer: key.issuer, subject: key.subject } });
         return { body: customerView(updated) };
       },
     }),

@@ -62,6 +62,13 @@ const DenylistItem = z.union([
 export const DenylistBody = z.strictObject({ entries: z.array(DenylistItem).min(1).max(50_000) });
 export const DenylistValueParams = z.strictObject({ value: z.string().min(1).max(400) });
 
+/** An external identity an admin links to a customer from the console. */
+export const LinkIdentityBody = z.strictObject({
+  /** `google` (the Google subject, `sub`), `directory` (the entry's objectGUID, as Windows shows it) or `connector` (the on-prem page's `sub`). */
+  source: z.enum(['google', 'directory', 'connector'] satisfies readonly ExternalSource[]),
+  subject: z.string().trim().min(1).max(1024),
+});
+
 export const AgentAddBody = z.strictObject({
   email: z.string().min(1).max(1024),
   name: z.string().max(200).optional(),
@@ -103,7 +110,7 @@ export const CustomerView = z.object({
   services: z.array(z.string()),
   portalAccess: z.boolean(),
   hasPassword: z.boolean(),
-  identities: z.array(z.object({ issuer: z.string(), subject: z.string() })),
+  identities: z.array(z.object({ issuer: z.string(), subject: z.string(), linkedBy: z.string().optional() })),
   createdVia: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),

@@ -6,6 +6,7 @@
  *   POST /admin/customers                          agent add (POST /admin/api/customers)
  *   POST /admin/customers/:id/status               disable / enable (PATCH)
  *   POST /admin/customers/:id/delete-and-deny      delete the account and denylist its address
+ *   POST /admin/customers/:id/identities           link a Google / directory / connector identity (admins only)
  */
 import type { Context } from 'koa';
 import { afterWrite, formOf, on, queryValue, type PageData, type PageGroup } from './page.ts';
@@ -45,6 +46,14 @@ export const customersPages: PageGroup = (router, kit) => {
     const reply = await kit.api.call(c, 'PATCH', customerPath(c.params.id!), { status });
     const notice = status === 'disabled' ? 'Customer disabled; their sessions and tokens have ended.' : 'Customer enabled.';
     const shown = afterWrite(reply, [200], notice);
+    return page(c, shown.data, shown.status);
+  });
+
+  router.post('/customers/:id/identities', ...kit.form, async (c) => {
+    const f = formOf(c);
+    const body = { source: String(f.source ?? ''), subject: String(f.subject ?? '') };
+    const reply = await kit.api.call(c, 'POST', `${customerPath(c.params.id!)}/identities`, body);
+    const shown = afterWrite(reply, [200], `Linked: ${String(reply.body.email)} may now sign in with it.`);
     return page(c, shown.data, shown.status);
   });
 };
