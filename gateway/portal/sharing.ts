@@ -136,8 +136,9 @@ export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | '
       // The customer side never learns which rule refused: the audit log (signup.decision) does.
       throw new AppError('invitation_denied', 422, 'This address cannot be invited.');
     }
-    // An existing customer is told, like a new one is invited: mail work in both cases.
-    if (outcome.result === 'existing') await sendExistingAccountNotice(ctx, canonical.email, service);
+    // An existing customer is told, like a new one is invited: mail work in both cases. A
+    // pending sign-up of the address got the invite that takes it over instead.
+    if (outcome.result === 'existing' && !outcome.invited) await sendExistingAccountNotice(ctx, canonical.email, service);
     await ctx.audit('portal.share_invitation', { actor: `customer:${customer.id}`, target: outcome.customerId, data: { serviceId: service.id, result: outcome.result, invited: outcome.invited } });
     c.status = 202;
     c.body = { result: 'sent' };

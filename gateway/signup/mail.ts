@@ -2,9 +2,9 @@
  * The mail the sign-up paths send, written once, each with its single-use link: the
  * verification link (portal form), the notice to an existing owner, the invite to set a
  * first password (inbound email, visitor, sharing), the password reset, and the link
- * that proves an account when an external sign-in links to it (gateway/signup/external/). Mail goes into
- * the durable outbox (`sendMail`); the outbox worker sends and retries it, so nothing
- * here waits on SMTP. Links are built from ISSUER, never from the Host header.
+ * that proves an account when an external sign-in links to it (gateway/signup/external/).
+ * Mail goes into the durable outbox (`sendMail`); the outbox worker sends and retries it,
+ * so nothing here waits on SMTP. Links are built from ISSUER, never from the Host header.
  *
  * None of them carries text anyone else chose: no name (typed at a form, or a From
  * display name at the intake), because they go to addresses nobody has proven yet and
@@ -141,14 +141,14 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
         to: customer.email,
         subject: 'Link your sign-in to your account',
         text: [
-          `Hello ${customer.name},`,
+          'Hello,',
           '',
           `Someone (hopefully you) is signing in with ${label} and asked to link it to your account. To link it and sign in, open this link in the same browser within ${minutes} minutes (usable once):`,
           href,
           '',
           'If this was not you, ignore this message: nothing is linked without the link.',
         ].join('\n'),
-        html: views.render('mail-link', { name: customer.name, label, link: href, minutes }),
+        html: views.render('mail-link', { label, link: href, minutes }),
       });
     },
 
