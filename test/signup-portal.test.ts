@@ -450,6 +450,30 @@ test('a second sign-up for a pending address: each link activates only the passw
   t.is((await signInWithPassword(gw, 'victim@example.org', 'victim-chosen-password'))?.email, 'victim@example.org');
 });
 
+test('a new link asked for from another browser activates the account without the password or name typed at sign-up', async (t) => {
+  const { gw, sink } = await start(t);
+  await setPolicy(gw, { selfRegistration: 'anyone' });
+  await signUp(new UserAgent(), `${gw.url}/register`, { name: 'Typed Elsewhere', email: 'elsewhere@example.org', password: 'typed-in-the-first-browser' });
+  const first = linkOf(await verifyMailFor(sink, 'elsewhere@example.org'));
+
+  // Another browser (no attempt of its own) asks for a new link from the expired-link page.
+  const other = new UserAgent();
+  const gone = await other.get(`${gw.issuer}/verify/not-a-live-link-0123456789abcdef`);
+  const resend = other.form(gone.body, '/register/resend');
+  t.is((await other.post(new URL(resend.action, gw.issuer).toString(), { ...resend.fields, email: 'elsewhere@example.org' })).status, 200);
+  const unbound = linkOf(await verifyMailFor(sink, 'elsewhere@example.org', [first]));
+
+  const done = (await verify(other, unbound)).result;
+  t.is(done.status, 200);
+  t.regex(done.body, /no password yet/);
+  t.notRegex(done.body, /Typed Elsewhere/);
+  const account = await gw.context.store.customers.findByEmail('elsewhere@example.org');
+  t.is(account?.status, 'active');
+  t.is(account?.passwordHash, null, 'no password anyone typed before proving the mailbox');
+  t.is(account?.name, 'elsewhere');
+  t.is(await signInWithPassword(gw, 'elsewhere@example.org', 'typed-in-the-first-browser'), null);
+});
+
 test('sign-up is rate limited per address', async (t) => {
   const { gw } = await start(t);
   await setPolicy(gw, { selfRegistration: 'anyone' });

@@ -56,8 +56,10 @@ export function verifyRoutes(ctx: VerifyDeps): Router {
     if (!customer) return invalidLink(c);
     const bound = data.data;
     if (customer.status === 'pending') {
-      // The password of this link's attempt, or none: never the one the account was created with.
-      customer = (await store.customers.update(customer.id, { passwordHash: bound.passwordHash ?? null, ...(bound.name ? { name: bound.name } : {}) })) ?? customer;
+      // The password and name of this link's attempt, or none: never what the account was
+      // created with (whoever typed that never proved the mailbox).
+      const name = bound.name ?? customer.email.split('@')[0]!;
+      customer = (await store.customers.update(customer.id, { passwordHash: bound.passwordHash ?? null, name })) ?? customer;
     }
     const result = await ctx.registration.completeVerification(customer, `customer:${customer.id}`);
     // Either way its other links die: used, or the policy changed and the pending account is gone.
@@ -74,6 +76,7 @@ export function verifyRoutes(ctx: VerifyDeps): Router {
     c.body = views.render('verified', {
       name: result.customer.name,
       email: result.customer.email,
+      hasPassword: result.customer.passwordHash !== null,
       companyName,
       continueHref: await continueHref(store, ctx.config.ISSUER, data.data, result.customer.email),
     });
