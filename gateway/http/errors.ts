@@ -5,7 +5,7 @@
  *
  * `code` is stable snake_case (clients and tests match on it), `message` is safe to show
  * to the user, `detail` is internal (logged, never sent). `expose` is true below 500:
- * `gateway/middleware/errors.ts` replaces anything unexposed with a bland server_error.
+ * `gateway/http/error-handler.ts` replaces anything unexposed with a bland server_error.
  */
 export class AppError extends Error {
   readonly code: string;

@@ -1,7 +1,7 @@
 /**
  * Active Directory connector settings: the login URL (part of the policy, so it is
  * saved with the policy's optimistic concurrency and broadcast) and the secret token
- * the on-prem login page signs its assertions with (stored by gateway/signup-ad.ts:
+ * the on-prem login page signs its assertions with (stored by gateway/signup/active-directory/secrets.ts:
  * getAdSecrets / rotateAdSecret). Rotation answers with the new
  * token once; the previous one stays valid for `graceSeconds` (default 24 hours) so
  * connectors can be updated without an outage. Nothing else ever returns a token.

@@ -5,7 +5,7 @@
  *   adminAuth(gw, ['admin'])    401 unauthorized      without / with an invalid or expired token
  *                               403 forbidden         with a valid token of the wrong role
  *
- * Bearer tokens are Gatehouse's own opaque access tokens (gateway/bearer.ts):
+ * Bearer tokens are Gatehouse's own opaque access tokens (gateway/http/bearer.ts):
  *   - client_credentials tokens whose scope includes `admin` act as `admin`
  *     (actor `client:<clientId>`);
  *   - a user's access token must carry the `admin` scope AND belong to an active

@@ -11,7 +11,7 @@
  *
  * Disabling or deleting a customer ends what they hold: findAccount refuses them from
  * then on (userinfo, refresh) and their grants, tokens and sessions are destroyed
- * (gateway/account-sessions.ts), so introspection answers `active: false`.
+ * (gateway/oidc/account-sessions.ts), so introspection answers `active: false`.
  */
 import * as z from 'zod';
 import { StoreConflictError, type Customer, type CustomerPatch, type OneTimeTokenKind } from '../../../adapters/store.ts';

@@ -1,6 +1,6 @@
 /**
  * The OpenAPI 3.1 document of the admin API, generated from the route table itself
- * (gateway/admin/api.ts): every route with its method, path and query parameters,
+ * (gateway/admin/api/index.ts): every route with its method, path and query parameters,
  * request body schema and responses. Schemas come from the same zod objects the routes
  * validate with (`z.toJSONSchema`, input side: what a client sends), so the document
  * cannot drift from the code.

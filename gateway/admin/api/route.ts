@@ -2,7 +2,7 @@
  * The admin API's route table machinery. A route is plain data: method, path, who may
  * call it, zod schemas for params, query and body, documented responses and a handler
  * that receives typed, validated input. The same objects mount the Koa routes
- * (`mountRoute`) and generate the OpenAPI document (gateway/admin/openapi.ts), so a
+ * (`mountRoute`) and generate the OpenAPI document (gateway/admin/api/openapi.ts), so a
  * route cannot be served without also being documented.
  *
  * Edge order for every route, outermost first:

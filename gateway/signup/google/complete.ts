@@ -4,7 +4,7 @@
  *   GET  /interaction/:uid/google/complete   the one identity-resolution entry point
  *                                            (gateway/signup/external/) decides: sign in,
  *                                            prove the existing account (its password or
- *                                            a mailed link, external/link.ts), or refusal
+ *                                            a mailed link, ../external/link.ts), or refusal
  */
 import Router from '@koa/router';
 import type { GatewayContext } from '../../runtime/context.ts';

@@ -12,7 +12,7 @@
  *
  *   GET  /interaction/:uid/google           start (round-trip.ts)
  *   GET  /federation/google/callback        the one registered redirect URI (round-trip.ts)
- *   GET  /interaction/:uid/google/complete  sign in, proof of an existing account (external/link.ts) or refusal
+ *   GET  /interaction/:uid/google/complete  sign in, proof of an existing account (../external/link.ts) or refusal
  *
  * The browser holds two opaque flow ids and nothing else: the round trip's (state,
  * PKCE verifier, uid) on /federation/google, the verified result's on
