@@ -1,6 +1,6 @@
 /**
- * The in-process store: the embedded default when no MONGODB_URI is set, and the store
- * behind the benchmarks. NOT durable (kind 'memory', durable false).
+ * The in-process store, for tests: NOT durable (kind 'memory', durable false). The
+ * embedded default of `npm start` is the SQLite file (adapters/store-sqlite.ts).
  *
  * Every rule of the port (adapters/store.ts) holds here the same way as in MongoDB:
  * uniqueness lives in Maps and every check-and-set runs in one synchronous step (no
@@ -163,10 +163,6 @@ function createCustomerStore(): CustomerStore {
       const last = items.at(-1);
       const next = matches.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
       return { items: copy(items), next };
-    },
-
-    async count() {
-      return byId.size;
     },
   };
 }

@@ -368,8 +368,6 @@ function createCustomerStore(col: (name: CollectionName) => Collection<StoredDoc
         const next = docs.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
         return { items, next };
       }),
-
-    count: () => guarded(() => customers().countDocuments({})),
   };
 }
 

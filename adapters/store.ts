@@ -1,10 +1,12 @@
 /**
  * The store port: every piece of durable state Gatehouse keeps, written down once.
  *
- * Two implementations honour this contract method by method:
- *   - `adapters/store-memory.ts`  the embedded default (in-process, NOT durable)
+ * Three implementations honour this contract method by method:
+ *   - `adapters/store-sqlite.ts`  the embedded default: one SQLite file, one process, durable
  *   - `adapters/store-mongo.ts`   production (MongoDB; CI runs it against FerretDB 1.x)
- * and one contract test suite (`test/store.contract.ts`) runs unchanged against both.
+ *   - `adapters/store-memory.ts`  in-process, NOT durable: for tests
+ * and one contract test suite (`test/store.contract.ts`) runs unchanged against all three.
+ * The port holds only what the gateway calls; tests read through the same methods.
  *
  * Rules every implementation keeps (DESIGN.md, "Storage"):
  *   - single-document atomic writes only; no multi-document transactions;
@@ -109,7 +111,6 @@ export interface CustomerStore {
   /** Returns true when a customer was removed. */
   delete(id: string): Promise<boolean>;
   list(query: CustomerQuery): Promise<Page<Customer>>;
-  count(): Promise<number>;
 }
 
 export interface CompanyStore {
@@ -253,6 +254,7 @@ export interface OutboxMessage extends QueuedItem {
 
 export interface OutboxStore extends LeasedQueueStore<OutboxMessage> {
   enqueue(message: Pick<OutboxMessage, 'to' | 'subject' | 'text' | 'html' | 'headers'>): Promise<OutboxMessage>;
+  /** Messages in creation order, optionally by status and recipient (the dev mailbox shows them). */
   list(filter: { status?: OutboxMessage['status']; to?: string }): Promise<OutboxMessage[]>;
 }
 
@@ -284,7 +286,7 @@ export interface SettingsStore {
 }
 
 export interface Store {
-  readonly kind: 'memory' | 'mongodb';
+  readonly kind: 'memory' | 'sqlite' | 'mongodb';
   /** True when data survives a restart. */
   readonly durable: boolean;
   customers: CustomerStore;

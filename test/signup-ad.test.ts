@@ -21,6 +21,7 @@ import { startLdapServer, type LdapTestServer } from './helpers/ldap-server.ts';
 import { freePort } from './helpers/ports.ts';
 import { addService, setPolicy } from './helpers/policy.ts';
 import { decode, UserAgent, type Hop } from './helpers/user-agent.ts';
+import { countCustomers } from './helpers/store-reads.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal-ad', client_secret: 'portal-ad-secret-0123456789abcdefghijk', redirect_uris: [REDIRECT], first_party: true };
@@ -153,7 +154,7 @@ function alertText(body: string): string | undefined {
 }
 
 async function customerCount(gw: Awaited<ReturnType<typeof startTestGateway>>): Promise<number> {
-  return gw.context.store.customers.count();
+  return countCustomers(gw.context.store);
 }
 
 // --------------------------------------------------------------- LDAP form
