@@ -1,12 +1,16 @@
 /**
- * One contract suite for oidc-provider storage, run unchanged against both backends:
- * the in-process adapter and the Redis adapter on a real redis-server. Plus Redis-only
+ * One contract suite for oidc-provider storage, run unchanged against every backend:
+ * the in-process adapter, the SQLite adapter on a real database file, and the Redis
+ * adapter on a real redis-server. Plus Redis-only
  * checks (TTLs, key namespace) and the acceptance check that two concurrent token
  * requests redeeming one authorization code yield exactly one token response.
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +22,8 @@ import type { AdapterPayload } from 'oidc-provider';
 import { createMemoryAdapterFactory } from '../adapters/oidc-memory.ts';
 import type { OidcAdapter, OidcAdapterFactory } from '../adapters/oidc-memory.ts';
 import { createRedisAdapterFactory } from '../adapters/oidc-redis.ts';
+import { createSqliteAdapterFactory } from '../adapters/oidc-sqlite.ts';
+import { openDatabaseFile, type DatabaseFile } from '../adapters/sqlite.ts';
 import { findRedisServerBinary, startRedisServer } from './helpers/redis-server.ts';
 import type { RedisServerHandle } from './helpers/redis-server.ts';
 
@@ -41,13 +47,26 @@ test.before(async () => {
   await redisClient.connect();
 });
 
+/** Every SQLite factory gets its own database file (fresh state); all are removed at the end. */
+const sqliteFiles: DatabaseFile[] = [];
+const sqliteRoot = mkdtempSync(join(tmpdir(), 'gh-oidc-sqlite-'));
+
+function sqliteFactory(): OidcAdapterFactory {
+  const file = openDatabaseFile({ dataDir: join(sqliteRoot, randomUUID()) });
+  sqliteFiles.push(file);
+  return createSqliteAdapterFactory(file);
+}
+
 test.after.always(async () => {
   redisClient?.disconnect();
   await redisServer?.stop();
+  for (const file of sqliteFiles) file.close();
+  rmSync(sqliteRoot, { recursive: true, force: true });
 });
 
 const backends: Backend[] = [
   { name: 'memory', factory: () => createMemoryAdapterFactory() },
+  { name: 'sqlite', factory: sqliteFactory },
   {
     name: 'redis',
     factory: () => createRedisAdapterFactory(redis(), { prefix: `test:${randomUUID()}:` }),
@@ -301,6 +320,38 @@ test('[redis] a Redis failure rejects instead of reading as "not found"', async 
   const codes = createRedisAdapterFactory(broken)('AuthorizationCode');
   await t.throwsAsync(codes.find('x'));
   await t.throwsAsync(codes.consumeOnce('x'));
+});
+
+// ---- SQLite only: state survives a restart; a failure is a 503, never "not found" ----
+
+test('[sqlite] sessions, codes and grants survive closing and reopening the file; consumed stays consumed', async (t) => {
+  const dataDir = join(sqliteRoot, `restart-${uid()}`);
+  const before = openDatabaseFile({ dataDir });
+  const factory = createSqliteAdapterFactory(before);
+  await factory('Session').upsert('s1', { kind: 'Session', uid: 'u1', accountId: 'acc' }, 600);
+  await factory('AuthorizationCode').upsert('c1', codePayload('g1'), 600);
+  await factory('AuthorizationCode').upsert('c2', codePayload('g1'), 600);
+  await factory('AuthorizationCode').consume('c2');
+  before.close();
+
+  const after = openDatabaseFile({ dataDir });
+  t.teardown(() => after.close());
+  const reopened = createSqliteAdapterFactory(after);
+  t.is((await reopened('Session').findByUid('u1'))?.accountId, 'acc');
+  t.true(await reopened('AuthorizationCode').consumeOnce('c1'), 'an unconsumed code is still redeemable once');
+  t.false(await reopened('AuthorizationCode').consumeOnce('c2'), 'a consumed code stays consumed');
+  await reopened('AccessToken').revokeByGrantId('g1');
+  t.is(await reopened('AuthorizationCode').find('c1'), undefined, 'the grant index survived too');
+});
+
+test('[sqlite] a closed database rejects with a 503 error instead of reading as "not found"', async (t) => {
+  const file = openDatabaseFile({ dataDir: join(sqliteRoot, `closed-${uid()}`) });
+  const codes = createSqliteAdapterFactory(file)('AuthorizationCode');
+  await codes.upsert('c1', codePayload('g'), 60);
+  file.close();
+  const error = await t.throwsAsync(codes.find('c1'));
+  t.is((error as { statusCode?: number } | undefined)?.statusCode, 503);
+  await t.throwsAsync(codes.consumeOnce('c1'));
 });
 
 // ---- The redis-server helper ------------------------------------------------------
