@@ -189,12 +189,17 @@ export function openDatabaseFile(options: { dataDir: string }): DatabaseFile {
 }
 
 /**
- * Opens the database file as a reader only, without taking the writer's lock: for
- * `npm run backup`, while the gateway keeps running.
+ * Opens the database file without taking the writer's lock, to read it while the gateway
+ * keeps running (`npm run backup`). It must never be used to write.
  */
 export function openDatabaseForReading(dataDir: string): { db: DatabaseSyncType; path: string; close(): void } {
   const path = join(resolve(dataDir), DATABASE_FILE);
   if (!existsSync(path)) throw new Error(`no database at ${path}`);
   const db = new DatabaseSync(path, { timeout: 5_000 });
   return { db, path, close: () => db.close() };
+}
+
+/** Opens any SQLite file read-only (e.g. a backup, to check it). */
+export function openDatabaseReadOnly(path: string): DatabaseSyncType {
+  return new DatabaseSync(path, { readOnly: true });
 }

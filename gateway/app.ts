@@ -11,13 +11,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa, { type Context } from 'koa';
 import type Router from '@koa/router';
-import { createMemoryAdapterFactory } from '../adapters/oidc-memory.ts';
-import { createRedisAdapterFactory } from '../adapters/oidc-redis.ts';
 import type { MailIntake } from '../adapters/mail-intake.ts';
 import { readTrustedAuthResults, verifyMessage } from '../adapters/mail-auth.ts';
 import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
-  loadPlugins, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
+  loadPlugins, oidcAdapterFor, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
 } from './runtime/index.ts';
 import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
 import {
@@ -75,7 +73,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     companyRequestsVisible: () => policy.current().policy.portal.companyRequestsVisible,
   }));
   const common = {
-    adapter: redis ? createRedisAdapterFactory(redis) : createMemoryAdapterFactory(),
+    adapter: oidcAdapterFor(store, redis),
     clients: clients.clients,
     findAccount,
     jwks: keys.jwks,

@@ -4,7 +4,9 @@
  * and shut down gracefully on SIGTERM/SIGINT.
  */
 import module from 'node:module';
-import { ConfigError, loadConfig } from './runtime/config.ts';
+import type { Store } from '../adapters/store.ts';
+import type { SqliteStore } from '../adapters/store-sqlite.ts';
+import { ConfigError, loadConfig, type Config } from './runtime/config.ts';
 import { createLogger, stdoutLogs } from './runtime/logger.ts';
 import { firstRunLinks } from './dev/index.ts';
 
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
   const admin = gateway.bootstrapAdmin;
   lines.push(`  bootstrap admin: ${admin.email}`);
   if (admin.generatedPassword) lines.push(`    password (generated, shown once): ${admin.generatedPassword}`);
-  if (!gateway.context.store.durable) lines.push('  WARNING: embedded in-memory store: data is NOT durable and is lost when this process stops.');
+  lines.push(`  data:      ${describeStore(gateway.context.store, config)}`);
   process.stdout.write(`${lines.join('\n')}\n\n`);
 
   let stopping = false;
@@ -80,6 +82,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Where this process keeps its data, for the start lines. */
+function describeStore(store: Store, config: Config): string {
+  if (store.kind === 'sqlite') return `${(store as SqliteStore).file.path} (embedded SQLite, this process only; back up with: npm run backup -- <file>)`;
+  if (store.kind === 'mongodb') return `MongoDB, database "${config.MONGODB_DB}"`;
+  return 'in this process only: NOT durable, lost when it stops';
 }
 
 await main();

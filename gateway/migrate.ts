@@ -1,5 +1,7 @@
 /**
  * `npm run migrate`: create the MongoDB collections and indexes Gatehouse needs, then exit.
+ * Without MONGODB_URI it brings the embedded SQLite file (DATA_DIR/gatehouse.db) to the
+ * current schema instead; that needs the file's lock, so run it while no gateway runs on it.
  *
  * Reads the same environment as the gateway (MONGODB_URI, MONGODB_DB, MONGODB_TIMEOUT_MS),
  * opens the store exactly as the gateway does (`openStore`) and runs `store.migrate()`,
@@ -14,6 +16,7 @@
  */
 import { MongoClient, MongoError } from 'mongodb';
 import { StoreUnavailableError } from '../adapters/store.ts';
+import { isSqliteStore, SQLITE_SCHEMA_VERSION } from '../adapters/store-sqlite.ts';
 import { ConfigError, loadConfig, type Config } from './runtime/config.ts';
 import { createLogger } from './runtime/logger.ts';
 import { openStore } from './runtime/store.ts';
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
   const uri = config.MONGODB_URI;
-  if (!uri) fail(EXIT_CONFIG, 'configuration error: MONGODB_URI is not set (the embedded in-memory store needs no migration)');
+  if (!uri) return migrateEmbedded(config);
   const where = `${describeMongoUri(uri)} database "${config.MONGODB_DB}"`;
   const mongo = { ...config, MONGODB_URI: uri };
 
@@ -96,6 +99,25 @@ async function main(): Promise<void> {
     fail(EXIT_UNAVAILABLE, `MongoDB at ${where} ${reason} within ${config.MONGODB_TIMEOUT_MS} ms: ${detail} (check MONGODB_URI and that MongoDB is running)`);
   } finally {
     await store.close().catch(() => undefined);
+  }
+}
+
+/** The embedded SQLite file: create or complete its tables (idempotent). */
+async function migrateEmbedded(config: Config): Promise<void> {
+  const started = Date.now();
+  let store;
+  try {
+    store = await openStore(config, createLogger('silent'));
+  } catch (err) {
+    if (err instanceof ConfigError) fail(EXIT_UNAVAILABLE, `${err.problems.join('; ')} (the gateway migrates at start; stop it to run migrate)`);
+    throw err;
+  }
+  try {
+    await store.migrate();
+    const where = isSqliteStore(store) ? store.file.path : config.DATA_DIR;
+    process.stdout.write(`gatehouse migrate: SQLite ${where}: schema version ${SQLITE_SCHEMA_VERSION} (${Date.now() - started} ms)\n`);
+  } finally {
+    await store.close();
   }
 }
 

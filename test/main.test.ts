@@ -1,16 +1,22 @@
 /**
  * The gateway as a newcomer starts it: `node gateway/main.ts` prints the issuer, the
- * demo client and the bootstrap admin, warns that the embedded store is not durable,
- * stops cleanly on SIGTERM, and refuses a bad configuration with a clear line.
+ * demo client, the bootstrap admin and where its data lives (the embedded SQLite file),
+ * without any runtime warning, stops cleanly on SIGTERM, and refuses a bad configuration
+ * with a clear line.
  */
 import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from './helpers/ports.ts';
 import { runGatewayProcess, startGatewayProcess } from './helpers/process-gateway.ts';
 
 test('npm start on the embedded default prints what a newcomer needs and stops on SIGTERM', async (t) => {
   const port = await freePort();
-  // Nothing but the port (and cheap argon2): the embedded default exactly as `npm start` runs it.
-  const gw = await startGatewayProcess({ PORT: String(port), ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' });
+  // Nothing but the port, a data directory of its own (and cheap argon2): the embedded default as `npm start` runs it.
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'gh-main-')), 'data');
+  t.teardown(() => rmSync(join(dataDir, '..'), { recursive: true, force: true }));
+  const gw = await startGatewayProcess({ PORT: String(port), DATA_DIR: dataDir, ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' });
   t.teardown(() => gw.kill());
   const out = gw.stdout();
   t.regex(out, new RegExp(`issuer:\\s+http://localhost:${port}`));
@@ -18,14 +24,16 @@ test('npm start on the embedded default prints what a newcomer needs and stops o
   t.regex(out, /client_secret:\s+\S{20,}/);
   t.regex(out, new RegExp(`redirect_uri:\\s+http://localhost:${port}/sample-portal/callback`));
   t.regex(out, /password \(generated, shown once\): \S{12,}/);
-  t.regex(out, /NOT durable/);
+  t.true(out.includes(`data:      ${join(dataDir, 'gatehouse.db')} (embedded SQLite`), out);
+  t.notRegex(out, /NOT durable/);
   t.regex(gw.stderr() + out, /ephemeral signing keys/);
+  t.notRegex(gw.stderr(), /Warning/, 'no runtime warning (e.g. node:sqlite being experimental) on stderr');
   const health = await fetch(`${gw.url}/healthz`);
   t.is(health.status, 200);
   const ready = await (await fetch(`${gw.url}/readyz`)).json();
-  t.like(ready, { status: 'ready', checks: { memory: 'up' }, policy: { state: 'current', skipped: { denylist: 0, companies: 0 } } });
+  t.like(ready, { status: 'ready', checks: { sqlite: 'up' }, policy: { state: 'current', skipped: { denylist: 0, companies: 0 } } });
   t.false('lastError' in ready.policy, 'error texts (internal hosts) stay off the public endpoint');
-  t.deepEqual(Object.keys(ready.checks), ['memory']);
+  t.deepEqual(Object.keys(ready.checks), ['sqlite']);
   t.deepEqual(await gw.stop(), { code: 0, signal: null });
 });
 

@@ -20,7 +20,7 @@ export { createPasswordHasher, passwordMatches, type PasswordHasher } from './pa
 export { addressKey, createRateLimits, defaultLimitSpecs, type RateLimits } from './ratelimit.ts';
 export { ensureBootstrapAdmin, type BootstrapAdmin } from './bootstrap.ts';
 export { createPolicyRuntime, loadPlugins, type PolicyRuntime } from './policy-runtime.ts';
-export { openStore } from './store.ts';
+export { oidcAdapterFor, openStore } from './store.ts';
 export { openRedis } from './redis.ts';
 export { startBackgroundJobs } from './jobs.ts';
 export { hashSecret, safeEqual } from './secrets.ts';

@@ -9,7 +9,8 @@ import type { Logger } from './logger.ts';
 
 export function openRedis(config: Config, logger: Logger): Redis | null {
   if (!config.REDIS_URL) {
-    logger.warn('REDIS_URL is not set: OIDC sessions, tokens and rate limits live in this process only (single process, not durable).');
+    if (config.MONGODB_URI) logger.warn('REDIS_URL is not set: OIDC sessions, tokens and rate limits live in this process only (single process, lost on restart).');
+    else logger.info('no Redis: OIDC sessions and tokens live in the embedded SQLite file, rate limits in this process');
     return null;
   }
   // Fail closed fast while Redis is down: commands issued while disconnected wait in the

@@ -1,11 +1,14 @@
 /**
  * Starts a real gateway in-process on a free loopback port for a test file, on the
- * embedded store or an injected one, with Redis when a URL is given.
+ * embedded store or an injected one, with Redis when a URL is given. Without MONGODB_URI,
+ * DATA_DIR or an injected store, it gets the embedded SQLite store in a fresh temporary
+ * data directory of its own (removed on close): nothing is written into the repository,
+ * and no two gateways share state.
  *
  *   const gw = await startTestGateway({ REDIS_URL: redis.url });
  *   ...; await gw.close();
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../gateway/runtime/config.ts';
@@ -21,6 +24,7 @@ const FAST_ARGON2 = { ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' };
 
 export async function startTestGateway(env: Record<string, string | undefined> = {}, deps: GatewayDeps = {}): Promise<Gateway & { issuer: string }> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
+  const ownDataDir = !env.MONGODB_URI && !env.DATA_DIR && !deps.store ? mkdtempSync(join(tmpdir(), 'gh-data-')) : null;
   const issuer = env.ISSUER ?? `http://127.0.0.1:${port}`;
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -32,11 +36,19 @@ export async function startTestGateway(env: Record<string, string | undefined> =
     ADMIN_CLIENT_ID: TEST_AUTOMATION.clientId,
     ADMIN_CLIENT_SECRET: TEST_AUTOMATION.clientSecret,
     ...FAST_ARGON2,
+    ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}),
     ...env,
     PORT: String(port),
     ISSUER: issuer,
   });
   const gateway = await startGateway(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), ...deps });
+  if (ownDataDir) {
+    const close = gateway.close.bind(gateway);
+    gateway.close = async () => {
+      await close();
+      rmSync(ownDataDir, { recursive: true, force: true });
+    };
+  }
   return Object.assign(gateway, { issuer });
 }
 

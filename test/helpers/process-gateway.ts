@@ -5,14 +5,17 @@
  *
  *   const keys = await productionKeys();                 // once per test file
  *   const env = productionEnv({ keys, port, mongoUri, redisUrl, clientsFile });
+ *   const env = embeddedEnv({ keys, port, dataDir });    // the embedded SQLite default
  *   const gw = await startGatewayProcess(env);           // resolves on "listening"
  *   await gw.kill();                                      // kill -9
  *   const run = await runGatewayProcess({ ...env, JWKS: undefined }); // run to exit: { code, stderr }
  *
  * The one way tests and benchmarks start `gateway/main.ts`: non-production processes
  * use `gatewayEnv({ port, extra })` (the test admin and automation client, cheap
- * argon2, no production keys), or any env of their own (`startGatewayProcess({ PORT })`
- * is a bare `npm start`).
+ * argon2, no production keys), `embeddedEnv` (the same with fixed keys on a given
+ * DATA_DIR, for restarts on one SQLite file), or any env of their own
+ * (`startGatewayProcess({ PORT })` is a bare `npm start`). A process given neither
+ * MONGODB_URI nor DATA_DIR gets a fresh temporary DATA_DIR, never the repository's ./data.
  *
  * The child gets a clean environment (PATH, HOME, TMPDIR and what the test passes), never
  * the test runner's. A child that exits or stays silent during start fails the test with
@@ -20,6 +23,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningJwks } from '../../gateway/runtime/keys.ts';
@@ -95,30 +100,38 @@ export function gatewayEnv(options: {
   };
 }
 
-/** The environment of a production gateway: gatewayEnv plus NODE_ENV=production, fixed keys, MongoDB and Redis. */
-export function productionEnv(options: {
+interface KeyedEnvOptions {
   keys: ProductionKeys;
   port: number;
   /** Public URL; default http://127.0.0.1:<port>. Several processes behind one "load balancer" share it. */
   issuer?: string;
-  mongoUri: string;
-  redisUrl: string;
   clientsFile?: string;
   extra?: Env;
-}): Env {
+}
+
+/** gatewayEnv with fixed keys (a restarted or second process accepts the tokens and cookies of the others) and a CLIENTS_FILE. */
+function keyedEnv(options: KeyedEnvOptions, extra: Env): Env {
   return gatewayEnv({
     port: options.port,
     issuer: options.issuer,
     extra: {
-      NODE_ENV: 'production',
       JWKS: options.keys.jwks,
       COOKIE_KEYS: options.keys.cookieKeys,
-      MONGODB_URI: options.mongoUri,
-      REDIS_URL: options.redisUrl,
       ...(options.clientsFile ? { CLIENTS_FILE: options.clientsFile } : {}),
+      ...extra,
       ...options.extra,
     },
   });
+}
+
+/** The environment of a production gateway: NODE_ENV=production, fixed keys, MongoDB, and Redis (a URL here, or Sentinel/Cluster settings in `extra`). */
+export function productionEnv(options: KeyedEnvOptions & { mongoUri: string; redisUrl?: string }): Env {
+  return keyedEnv(options, { NODE_ENV: 'production', MONGODB_URI: options.mongoUri, ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}) });
+}
+
+/** The environment of a gateway on the embedded SQLite store in `dataDir` (no MongoDB, no Redis), with fixed keys. */
+export function embeddedEnv(options: KeyedEnvOptions & { dataDir: string }): Env {
+  return keyedEnv(options, { DATA_DIR: options.dataDir });
 }
 
 function childEnv(env: Env): Record<string, string> {
@@ -156,17 +169,21 @@ function track(child: ChildProcess): void {
   child.once('exit', () => live.delete(child));
 }
 
-/** Spawns `node <script>` from the repository root with a clean environment. */
-export function spawnNode(script: string, env: Env): ChildProcess {
-  const child = spawn(NODE, [script], { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns `node <script> [...args]` from the repository root with a clean environment. */
+export function spawnNode(script: string, env: Env, args: string[] = []): ChildProcess {
+  // Without MONGODB_URI or DATA_DIR a gateway would keep its SQLite file in the repository's
+  // ./data, shared by every run: give it a fresh directory of its own, removed when it exits.
+  const ownDataDir = !env.MONGODB_URI && !env.DATA_DIR ? mkdtempSync(join(tmpdir(), 'gh-proc-data-')) : null;
+  const child = spawn(NODE, [script, ...args], { cwd: REPO_ROOT, env: childEnv(ownDataDir ? { ...env, DATA_DIR: ownDataDir } : env), stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
+  if (ownDataDir) child.once('exit', () => rmSync(ownDataDir, { recursive: true, force: true }));
   return child;
 }
 
 /** Runs a script to completion: exit code and output. */
-export async function runNode(script: string, env: Env, timeoutMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }> {
+export async function runNode(script: string, env: Env, timeoutMs = 60_000, args: string[] = []): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawnNode(script, env);
+  const child = spawnNode(script, env, args);
   const stdout = capture(child.stdout);
   const stderr = capture(child.stderr);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
