@@ -36,7 +36,14 @@
  *
  * Errors: unique violations -> StoreConflictError; any other driver or server error
  * (server selection, network, timeouts, closed client) -> StoreUnavailableError, so
- * callers fail closed. A failure is never turned into "not found".
+ * callers fail closed. A failure is never turned into "not found". Every call is bounded
+ * by `operationTimeoutMs` (MONGODB_TIMEOUT_MS), including a server that hangs without
+ * closing its sockets (see createGuard).
+ *
+ * Replica sets: unless the URI says otherwise, writes use `w: 'majority'` (with a
+ * `wtimeoutMS` of the same bound) and retryable writes and reads are on, so an
+ * acknowledged registration survives a primary failover and a write cut by one is
+ * retried once on the new primary.
  */
 import {
   BSON,
@@ -97,6 +104,7 @@ export type MongoStoreClientOptions = Pick<
   | 'tlsAllowInvalidHostnames'
   | 'retryWrites'
   | 'retryReads'
+  | 'waitQueueTimeoutMS'
 >;
 
 export interface MongoStoreOptions {
@@ -105,6 +113,14 @@ export interface MongoStoreOptions {
   /** Database name; defaults to the URI's database, else 'gatehouse'. */
   dbName?: string;
   client?: MongoStoreClientOptions;
+  /**
+   * Every store call answers (or fails with StoreUnavailableError) within this many ms,
+   * whatever the server does: a server that accepts connections but never answers (hung,
+   * SIGSTOPped, a network partition that drops packets) fails the call at this bound.
+   * Default 5000. Bulk reads that stream many batches (denylist.all) and migrate() are
+   * bounded per round trip by socketTimeoutMS instead.
+   */
+  operationTimeoutMs?: number;
 }
 
 /** Driver defaults we override: fail within seconds, not the driver's 30 s, when the server is gone. */
@@ -115,6 +131,24 @@ const CLIENT_DEFAULTS: MongoStoreClientOptions = {
   socketTimeoutMS: 30_000,
   appName: 'gatehouse',
 };
+
+const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
+
+/**
+ * Durability defaults for a replica set, applied unless the URI sets them itself: an
+ * acknowledged write is on a majority of the members (so it survives a failover), and
+ * a write or read interrupted by a failover is retried once on the new primary. Both are
+ * accepted (and harmless) on a single server and on FerretDB.
+ */
+function durabilityDefaults(uri: string, operationTimeoutMs: number): Partial<MongoClientOptions> {
+  const query = new URLSearchParams(uri.split('?')[1] ?? '');
+  const has = (name: string) => [...query.keys()].some((key) => key.toLowerCase() === name.toLowerCase());
+  const options: Partial<MongoClientOptions> = {};
+  if (!has('w') && !has('wtimeoutMS') && !has('journal')) options.writeConcern = { w: 'majority', wtimeoutMS: operationTimeoutMs };
+  if (!has('retryWrites')) options.retryWrites = true;
+  if (!has('retryReads')) options.retryReads = true;
+  return options;
+}
 
 const COLLECTIONS = [
   'customers',
@@ -156,8 +190,21 @@ function isSocketError(error: unknown): boolean {
   return typeof code === 'string' && /^(E[A-Z]+|ERR_(STREAM|SOCKET)_[A-Z_]+)$/.test(code);
 }
 
-/** Runs one store operation, mapping driver failures to the port's errors. */
-async function guarded<T>(operation: () => Promise<T>): Promise<T> {
+/**
+ * Runs one store operation, mapping driver failures to the port's errors and bounding the
+ * wait. (The driver's own client-side operation timeout, `timeoutMS`, is a no-op since
+ * mongodb 6.22 / 7.8: it was withdrawn after CVE-2026-119179, a connection-pool
+ * desynchronisation after a timeout. So the bound lives here: the caller gets
+ * StoreUnavailableError at the deadline, and the abandoned driver call ends on its own
+ * per-stage timeouts, socketTimeoutMS closing its connection, which is the safe way.)
+ */
+interface Guard {
+  <T>(operation: () => Promise<T>): Promise<T>;
+  /** Without the deadline: for bulk reads whose every round trip socketTimeoutMS bounds. */
+  bulk<T>(operation: () => Promise<T>): Promise<T>;
+}
+
+async function mapped<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
@@ -175,6 +222,19 @@ async function* guardedCursor<T>(open: () => AsyncIterable<T>): AsyncIterable<T>
     if (error instanceof MongoError || isSocketError(error)) throw unavailable(error);
     throw error;
   }
+}
+
+function createGuard(timeoutMs: number): Guard {
+  const guarded = <T>(operation: () => Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreUnavailableError(`store_timeout: MongoDB did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const work = mapped(operation);
+    work.catch(() => undefined); // an abandoned call's late failure is nobody's to handle
+    return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  };
+  return Object.assign(guarded, { bulk: mapped });
 }
 
 /** Runs a write whose unique-key violation means `code`. */
@@ -215,7 +275,7 @@ function toCustomer(doc: Document | null): Customer | null {
   return doc ? fromDoc<Customer>(doc, 'id') : null;
 }
 
-function createCustomerStore(col: (name: CollectionName) => Collection<StoredDoc>): CustomerStore {
+function createCustomerStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): CustomerStore {
   const customers = () => col('customers');
   const identities = () => col('identities');
 
@@ -374,6 +434,7 @@ function createCustomerStore(col: (name: CollectionName) => Collection<StoredDoc
 /* --------------------------------------------------- companies / services */
 
 function createKeyedStore<T extends { id: string }>(
+  guarded: Guard,
   collection: () => Collection<StoredDoc>,
   conflict: 'company_exists' | 'service_exists',
 ) {
@@ -403,7 +464,7 @@ function createKeyedStore<T extends { id: string }>(
 /* ----------------------------------------------------------------- policy */
 
 /** Versions are appended (`_id` = version number); the newest is the policy in force. */
-function createPolicyStore(collection: () => Collection<StoredDoc>): PolicyStore {
+function createPolicyStore(guarded: Guard, collection: () => Collection<StoredDoc>): PolicyStore {
   async function latest(): Promise<Policy | null> {
     const doc = await collection().find({}).sort({ _id: -1 }).limit(1).next();
     return doc ? ({ ...(doc.policy as Omit<Policy, 'version'>), version: doc._id as number } as Policy) : null;
@@ -431,7 +492,7 @@ function toEntry(doc: Document): DenylistEntry {
   return entry as DenylistEntry;
 }
 
-function createDenylistStore(collection: () => Collection<StoredDoc>): DenylistStore {
+function createDenylistStore(guarded: Guard, collection: () => Collection<StoredDoc>): DenylistStore {
   return {
     add: (entries) =>
       guarded(async () => {
@@ -462,7 +523,7 @@ function createDenylistStore(collection: () => Collection<StoredDoc>): DenylistS
         ]);
         return { items: docs.map(toEntry), total };
       }),
-    all: () => guarded(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map(toEntry)),
+    all: () => guarded.bulk(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map(toEntry)),
     // Unsorted and projected to value + kind: a million entries stream in batches without
     // a server-side sort (FerretDB sorts in memory) and without decoding dates and notes.
     async *scan(batchSize) {
@@ -495,7 +556,7 @@ function toToken(doc: Document | null): OneTimeToken | null {
   };
 }
 
-function createTokenStore(collection: () => Collection<StoredDoc>): TokenStore {
+function createTokenStore(guarded: Guard, collection: () => Collection<StoredDoc>): TokenStore {
   const live = (kind: string, hash: string, now: Date): Filter<StoredDoc> => ({
     _id: hash,
     kind,
@@ -548,7 +609,7 @@ function toAuditEvent(doc: Document): AuditEvent {
   }) as AuditEvent;
 }
 
-function createAuditStore(collection: () => Collection<StoredDoc>): AuditStore {
+function createAuditStore(guarded: Guard, collection: () => Collection<StoredDoc>): AuditStore {
   return {
     append: (event) =>
       guarded(async () => {
@@ -630,7 +691,7 @@ function equalities(filter: Record<string, string | undefined>): Document {
  * Claim, lease, retry and bury over one collection of queued items and one of claims
  * (the outbox, the delivery queue). See the module header for why a claim is an insert.
  */
-function createLeasedQueue<T extends QueuedItem>(items: () => Collection<StoredDoc>, claims: () => Collection<StoredDoc>, fromDoc: (doc: Document) => T) {
+function createLeasedQueue<T extends QueuedItem>(guarded: Guard, items: () => Collection<StoredDoc>, claims: () => Collection<StoredDoc>, fromDoc: (doc: Document) => T) {
   /** Wins attempt `attempt` of an item for this caller: one insert of a unique claim id. */
   async function winClaim(itemId: string, attempt: number, now: Date, leaseUntil: Date): Promise<boolean> {
     const claimId = `${itemId}#${attempt}`;
@@ -710,8 +771,8 @@ function createLeasedQueue<T extends QueuedItem>(items: () => Collection<StoredD
   };
 }
 
-function createOutboxStore(col: (name: CollectionName) => Collection<StoredDoc>): OutboxStore {
-  const { insert, list, ...leased } = createLeasedQueue(() => col('outbox'), () => col('outbox_claims'), toMessage);
+function createOutboxStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): OutboxStore {
+  const { insert, list, ...leased } = createLeasedQueue(guarded, () => col('outbox'), () => col('outbox_claims'), toMessage);
   return {
     ...leased,
     enqueue: (input) => {
@@ -736,8 +797,8 @@ function toDelivery(doc: Document): Delivery {
   };
 }
 
-function createDeliveryStore(col: (name: CollectionName) => Collection<StoredDoc>): DeliveryStore {
-  const { insert, list, ...leased } = createLeasedQueue(() => col('deliveries'), () => col('delivery_claims'), toDelivery);
+function createDeliveryStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): DeliveryStore {
+  const { insert, list, ...leased } = createLeasedQueue(guarded, () => col('deliveries'), () => col('delivery_claims'), toDelivery);
   return {
     ...leased,
     enqueue: (input) =>
@@ -751,7 +812,7 @@ function createDeliveryStore(col: (name: CollectionName) => Collection<StoredDoc
 
 /* --------------------------------------------------------------- settings */
 
-function createSettingsStore(collection: () => Collection<StoredDoc>): SettingsStore {
+function createSettingsStore(guarded: Guard, collection: () => Collection<StoredDoc>): SettingsStore {
   return {
     get: <T = unknown>(key: string) =>
       guarded(async () => {
@@ -838,8 +899,10 @@ async function migrate(db: Db): Promise<void> {
  * await store.migrate(); // connects, creates collections and indexes
  */
 export function createMongoStore(options: MongoStoreOptions): Store {
-  const client = new MongoClient(options.uri, { ...CLIENT_DEFAULTS, ...options.client });
+  const operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  const client = new MongoClient(options.uri, { ...CLIENT_DEFAULTS, ...durabilityDefaults(options.uri, operationTimeoutMs), ...options.client });
   const db = client.db(options.dbName ?? (defaultDbName(options.uri) || 'gatehouse'));
+  const guarded = createGuard(operationTimeoutMs);
   let closed = false;
   const col = (name: CollectionName): Collection<StoredDoc> => {
     if (closed) throw new StoreUnavailableError('store_closed');
@@ -850,18 +913,18 @@ export function createMongoStore(options: MongoStoreOptions): Store {
   return {
     kind: 'mongodb',
     durable: true,
-    customers: createCustomerStore(col),
-    companies: createKeyedStore<Company>(collectionOf('companies'), 'company_exists') satisfies CompanyStore,
-    services: createKeyedStore<Service>(collectionOf('services'), 'service_exists') satisfies ServiceStore,
-    policy: createPolicyStore(collectionOf('policy')),
-    denylist: createDenylistStore(collectionOf('denylist')),
-    tokens: createTokenStore(collectionOf('tokens')),
-    audit: createAuditStore(collectionOf('audit')),
-    outbox: createOutboxStore(col),
-    deliveries: createDeliveryStore(col),
-    settings: createSettingsStore(collectionOf('settings')),
+    customers: createCustomerStore(guarded, col),
+    companies: createKeyedStore<Company>(guarded, collectionOf('companies'), 'company_exists') satisfies CompanyStore,
+    services: createKeyedStore<Service>(guarded, collectionOf('services'), 'service_exists') satisfies ServiceStore,
+    policy: createPolicyStore(guarded, collectionOf('policy')),
+    denylist: createDenylistStore(guarded, collectionOf('denylist')),
+    tokens: createTokenStore(guarded, collectionOf('tokens')),
+    audit: createAuditStore(guarded, collectionOf('audit')),
+    outbox: createOutboxStore(guarded, col),
+    deliveries: createDeliveryStore(guarded, col),
+    settings: createSettingsStore(guarded, collectionOf('settings')),
     migrate: () =>
-      guarded(async () => {
+      guarded.bulk(async () => {
         col('customers');
         await migrate(db);
       }),

@@ -3,7 +3,8 @@
  * (FerretDB) or Redis is killed answers the requests that need it with 503 (or an OIDC
  * server_error) within a bounded time: never a hang, never a crash, never "not found",
  * "wrong password" or "allowed". `/readyz` names what is down, and once the server is
- * back the gateway recovers by itself.
+ * back the gateway recovers by itself. A MongoDB that hangs without closing its sockets
+ * (SIGSTOP) is answered with 503 within MONGODB_TIMEOUT_MS.
  */
 import test, { type ExecutionContext } from 'ava';
 import * as oidc from 'openid-client';
@@ -19,6 +20,9 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 const PORTAL = { client_id: 'portal', client_secret: 'portal-secret-0123456789abcdefghijklmno', redirect_uris: [REDIRECT], first_party: true };
 /** Every request during an outage must be answered within this bound (MONGODB_TIMEOUT_MS is 1 s). */
 const BOUND_MS = 5_000;
+const MONGODB_TIMEOUT_MS = 1_000;
+/** HTTP, scheduling and the page render on top of MONGODB_TIMEOUT_MS, on a busy 2-core machine. */
+const SLACK_MS = 750;
 const RECOVERY_MS = 15_000;
 
 interface Shared {
@@ -42,7 +46,8 @@ test.before(async () => {
     mongoUri: mongo.uri,
     redisUrl: redis.url,
     clientsFile,
-    extra: { MONGODB_TIMEOUT_MS: '1000' },
+    // These tests are about outages, not login limits: many sign-ins of one account follow each other.
+    extra: { MONGODB_TIMEOUT_MS: String(MONGODB_TIMEOUT_MS), RATE_LIMIT_LOGIN_ACCOUNT: '1000', RATE_LIMIT_LOGIN_IP: '1000' },
   });
   const gw = await startGatewayProcess(env);
   cleanups.push(() => gw.stop());
@@ -160,6 +165,45 @@ test.serial('MongoDB down: logins and API calls fail closed with 503 quickly, /r
   t.log(`MongoDB outage: login ${login.ms} ms, intake ${intake.ms} ms, readyz ${ready.ms} ms; ready again ${recovered} ms after restart`);
   await signsIn(t, gw);
   t.true(gw.alive());
+});
+
+test.serial('MongoDB hung (SIGSTOP) under concurrent logins and sign-ups: every one answers 503 within MONGODB_TIMEOUT_MS, and service resumes after SIGCONT', async (t) => {
+  const { mongo, gw } = setup();
+  const token = await automationToken(gw.url);
+  const forms = await Promise.all(Array.from({ length: 10 }, () => openLoginForm(gw)));
+
+  mongo.freeze();
+  t.teardown(() => mongo.thaw());
+  const started = Date.now();
+  const logins = forms.map((form) => timed(() => form.post(TEST_ADMIN.password)));
+  const signups = Array.from({ length: 10 }, (_, i) =>
+    timed(() =>
+      fetch(`${gw.url}/api/registrations/email`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `while.hung.${i}@example.com` }),
+      }),
+    ),
+  );
+  const ready = timed(() => readyz(gw));
+  for (const [i, login] of (await Promise.all(logins)).entries()) assertUnavailablePage(t, login.value, `login ${i}`);
+  for (const signup of await Promise.all(signups)) {
+    t.is(signup.value.status, 503);
+    t.like(await signup.value.json(), { error: 'service_unavailable' });
+  }
+  const loginMs = (await Promise.all(logins)).map((r) => r.ms);
+  const signupMs = (await Promise.all(signups)).map((r) => r.ms);
+  const slowest = Math.max(...loginMs, ...signupMs);
+  t.true(slowest < MONGODB_TIMEOUT_MS + SLACK_MS, `every answer within MONGODB_TIMEOUT_MS (${MONGODB_TIMEOUT_MS} ms) + ${SLACK_MS} ms; slowest ${slowest} ms`);
+  t.is((await ready).value.status, 503);
+  t.deepEqual((await ready).value.checks, { mongodb: 'down', redis: 'up' });
+  t.true(gw.alive(), gw.stderr());
+  const frozenFor = Date.now() - started;
+
+  mongo.thaw();
+  const recovered = await becomesReady(gw);
+  t.log(`MongoDB hung ${frozenFor} ms: 10 logins 503 in ${Math.min(...loginMs)}-${Math.max(...loginMs)} ms, 10 sign-ups 503 in ${Math.min(...signupMs)}-${Math.max(...signupMs)} ms (MONGODB_TIMEOUT_MS ${MONGODB_TIMEOUT_MS}); ready again ${recovered} ms after SIGCONT`);
+  await signsIn(t, gw);
 });
 
 test.serial('Redis down: token and authorization endpoints and login fail closed quickly, /readyz names it, and service resumes after restart', async (t) => {

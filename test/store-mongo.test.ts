@@ -30,7 +30,9 @@ test.after.always(async () => {
 storeContract('mongo store', async () => {
   if (!server || !admin) throw new Error('the FerretDB server did not start');
   const dbName = `contract_${process.pid}_${(databases += 1)}`;
-  const store = createMongoStore({ uri: server.uri, dbName });
+  // The contract is about semantics: FerretDB under the whole suite's parallel load may
+  // take seconds for a 10,000-entry regex scan, so the per-call bound is generous here.
+  const store = createMongoStore({ uri: server.uri, dbName, operationTimeoutMs: 30_000 });
   const client = admin;
   return {
     store,
@@ -155,4 +157,41 @@ test.serial('mongo store: with the server gone calls fail closed in bounded time
   t.is((await store.customers.get('durable-1'))?.email, 'durable@example.com');
   t.not(await store.tokens.consume('invite', 'durable-token', new Date()), null, 'the token was not consumed during the outage');
   t.is(await store.customers.get('during-outage'), null);
+});
+
+test.serial('mongo store: a hung server (SIGSTOP) fails every call at the operation bound, then it recovers by itself', async (t) => {
+  const own = await startMongoServer();
+  t.teardown(() => own.stop());
+  const boundMs = 1_000;
+  const store = createMongoStore({
+    uri: own.uri,
+    dbName: 'hung',
+    operationTimeoutMs: boundMs,
+    client: { serverSelectionTimeoutMS: boundMs, connectTimeoutMS: boundMs, waitQueueTimeoutMS: boundMs, socketTimeoutMS: 10_000 },
+  });
+  t.teardown(() => store.close());
+  await store.migrate();
+  await seed(store);
+
+  own.freeze();
+  t.teardown(() => own.thaw());
+  const calls: [string, () => Promise<unknown>][] = [
+    ['customers.findByEmail', () => store.customers.findByEmail('durable@example.com')],
+    ['tokens.consume', () => store.tokens.consume('invite', 'durable-token', new Date())],
+    ['customers.create', () => store.customers.create({
+      id: 'while-hung', email: 'hung@example.com', emailVerified: false, name: 'x', passwordHash: null,
+      status: 'pending', roles: [], companyId: null, services: [], portalAccess: false, identities: [], createdVia: 'portal',
+    })],
+    ['ping', () => store.ping()],
+  ];
+  const results = await Promise.all(calls.map(async ([label, call]) => ({ label, ...(await elapsed(call())) })));
+  for (const { label, ms, error } of results) {
+    t.true(error instanceof StoreUnavailableError, `${label} rejects with StoreUnavailableError, got ${String(error)}`);
+    t.true(ms >= boundMs - 50 && ms < boundMs + 500, `${label} failed at the bound (${ms.toFixed(0)} ms for a ${boundMs} ms bound)`);
+  }
+  t.log(`hung server: ${results.map((r) => `${r.label} ${r.ms.toFixed(0)} ms`).join(', ')} (bound ${boundMs} ms)`);
+
+  own.thaw();
+  await eventually(() => store.ping(), 15_000);
+  t.is((await store.customers.get('durable-1'))?.email, 'durable@example.com');
 });

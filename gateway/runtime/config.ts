@@ -91,7 +91,7 @@ const schema = z.object({
   MONGODB_URI: url(['mongodb:', 'mongodb+srv:']).optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 letters, digits, _ or -' }).default('gatehouse'),
   MONGODB_POOL_SIZE: int(1, 1000).default(20),
-  /** Server selection / connect timeout: how long a request waits for MongoDB before failing closed with 503. */
+  /** Every MongoDB call answers within this bound, a hung server included: after it the request fails closed with 503. */
   MONGODB_TIMEOUT_MS: int(100, 120000).default(5000),
   /** OIDC state, rate-limit counters, policy broadcast. Unset = in-process memory (single process only). */
   REDIS_URL: url(['redis:', 'rediss:']).optional(),

@@ -34,10 +34,14 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
   return createMongoStore({
     uri: config.MONGODB_URI,
     dbName: config.MONGODB_DB,
+    // Every store call answers within MONGODB_TIMEOUT_MS (503 after it), even when the
+    // server hangs; each driver stage gives up on its own too, so nothing piles up.
+    operationTimeoutMs: config.MONGODB_TIMEOUT_MS,
     client: {
       maxPoolSize: config.MONGODB_POOL_SIZE,
       serverSelectionTimeoutMS: config.MONGODB_TIMEOUT_MS,
       connectTimeoutMS: config.MONGODB_TIMEOUT_MS,
+      waitQueueTimeoutMS: config.MONGODB_TIMEOUT_MS,
       socketTimeoutMS: Math.max(config.MONGODB_TIMEOUT_MS * 2, 10000),
     },
   });

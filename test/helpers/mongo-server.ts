@@ -30,6 +30,10 @@ export interface MongoServer {
   restart(): Promise<void>;
   /** SIGKILLs the server (data directory kept), to test behaviour while it is gone. */
   kill(): Promise<void>;
+  /** SIGSTOPs the server: it keeps its sockets open and accepts connections, but never answers (a hung server). */
+  freeze(): void;
+  /** SIGCONTs a frozen server. */
+  thaw(): void;
 }
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'ensure-ferretdb.sh');
@@ -129,6 +133,7 @@ export async function startMongoServer(): Promise<MongoServer> {
     const running = child;
     child = null;
     if (!running) return;
+    running.kill('SIGCONT'); // a frozen server must wake up to handle SIGTERM
     running.kill(signal);
     const timer = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
     await exited(running);
@@ -156,6 +161,13 @@ export async function startMongoServer(): Promise<MongoServer> {
     },
     async kill() {
       await halt('SIGKILL');
+    },
+    freeze() {
+      if (!child) throw new Error('FerretDB is not running');
+      child.kill('SIGSTOP');
+    },
+    thaw() {
+      child?.kill('SIGCONT');
     },
   };
 }
