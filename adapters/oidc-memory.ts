@@ -15,7 +15,8 @@
  *   - `revokeByGrantId` removes every grantable record (GRANTABLE_MODELS) of that grant;
  *   - `consumeOnce(id)` marks a record consumed (epoch seconds) atomically and tells
  *     whether THIS call did it; exactly one of any number of concurrent calls wins;
- *   - `consume(id)` is `consumeOnce` that throws the model's OIDC error when it loses.
+ *   - `consume(id)` is `consumeOnce` that throws the model's OIDC error when it loses;
+ *   - a backend failure rejects with OidcStoreUnavailableError (503), never reads as absent.
  *     oidc-provider redeems codes by find -> check `consumed` -> consume, with awaits in
  *     between, so two concurrent redemptions can both pass the check; the second one's
  *     consume() throwing `invalid_grant` is what makes exactly one of them get tokens.
@@ -23,6 +24,7 @@
 import FlatQueue from 'flatqueue';
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { StoreUnavailableError } from './store.ts';
 
 /** The adapter both backends provide: oidc-provider's Adapter plus an atomic test-and-set. */
 export interface OidcAdapter extends Adapter {
@@ -69,6 +71,16 @@ export function alreadyConsumedError(model: string): Error {
   }
   const label = CONSUME_LABELS[model] ?? model;
   return new errors.InvalidGrant(`${label} already consumed`);
+}
+
+/**
+ * The backend (Redis, SQLite) failed or timed out: never "not found". oidc-provider answers
+ * it with 503 (its error handlers take `statusCode`); the gateway's handler maps it to 503
+ * as a StoreUnavailableError.
+ */
+export class OidcStoreUnavailableError extends StoreUnavailableError {
+  readonly statusCode = 503;
+  readonly expose = false;
 }
 
 /** Epoch seconds, the unit oidc-provider uses for `consumed`. */

@@ -3,7 +3,7 @@
  * every gateway process behind the load balancer. The contract it keeps is written
  * once in `adapters/oidc-memory.ts` (OidcAdapter); the ioredis client is injected.
  *
- * Layout (all keys start with `prefix`, default `gh:oidc:`):
+ * Layout (all keys start with `prefix`, default `{gh:oidc}:`):
  *   <Model>:<id>          the payload as a JSON string, PX = expiresIn
  *   grant:<grantId>       set of the keys of grantable records of that grant; its TTL is
  *                         the longest of its members' (no TTL if any member has none)
@@ -22,24 +22,37 @@
  *
  * revokeByGrantId is one Lua script too (read the set and delete its members and the
  * set atomically), so a token written concurrently is either deleted or not yet indexed.
- * Scripts touch keys they read from the grant set: fine on standalone Redis and
- * Sentinel; Redis Cluster would need hash-tagged keys.
+ *
+ * Redis Cluster: an upsert is one MULTI over the record, its grant set and its uid /
+ * userCode index, and the revoke script deletes keys it reads from the grant set; both
+ * need every key in ONE hash slot. The default prefix carries a hash tag, `{gh:oidc}`, so
+ * all OIDC keys hash to one slot (a custom prefix must keep a `{...}` tag). On a Cluster
+ * that slot lives on one master and its replicas: the Cluster gives OIDC state failover,
+ * not sharding (one Redis master serves ~100k operations/s, far above what
+ * argon2-bound logins need). The same keys work unchanged on one Redis and on Sentinel.
+ *
+ * Failures: any Redis error (connection lost, timeout, failover in progress, READONLY,
+ * CLUSTERDOWN...) rejects with OidcStoreUnavailableError (503), never reads as absent.
  */
 import type { AdapterPayload } from 'oidc-provider';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import {
   GRANTABLE_MODELS,
+  OidcStoreUnavailableError,
   alreadyConsumedError,
   epochSeconds,
 } from './oidc-memory.ts';
 import type { OidcAdapter, OidcAdapterFactory } from './oidc-memory.ts';
 
+/** One Redis (standalone or behind Sentinel) or a Redis Cluster: ioredis gives both one command API. */
+export type RedisClient = Redis | Cluster;
+
 export interface RedisAdapterOptions {
-  /** Namespace of every key this adapter writes. Default `gh:oidc:`. */
+  /** Namespace of every key this adapter writes; must hold a `{hash tag}` for Redis Cluster. Default `{gh:oidc}:`. */
   prefix?: string;
 }
 
-export const DEFAULT_OIDC_REDIS_PREFIX = 'gh:oidc:';
+export const DEFAULT_OIDC_REDIS_PREFIX = '{gh:oidc}:';
 
 /** KEYS[1] record; ARGV[1] epoch seconds. 1 when this call consumed it, 0 otherwise. */
 const CONSUME_LUA = `
@@ -97,23 +110,25 @@ interface ScriptCommands {
 }
 
 /** The injected client with our scripts defined on it (ScriptCommands' multi() first). */
-type ScriptedRedis = ScriptCommands & Redis;
+type ScriptedRedis = ScriptCommands & RedisClient;
 
 interface ScriptedMulti extends ChainableCommander {
   gatehouseOidcGrantAdd(grantKey: string, member: string, ttlMs: number): ScriptedMulti;
   gatehouseOidcDelIfEq(key: string, value: string): ScriptedMulti;
 }
 
-/** Stable error for a Redis failure inside a MULTI; never mistaken for "not found". */
-export class OidcRedisError extends Error {
-  readonly code = 'oidc_store_unavailable';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'OidcRedisError';
+/** Runs one Redis step; any failure of Redis itself becomes OidcStoreUnavailableError. */
+async function call<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof OidcStoreUnavailableError) throw error;
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new OidcStoreUnavailableError(`oidc store unavailable (${what}): ${detail}`, { cause: error });
   }
 }
 
-function withScripts(redis: Redis): ScriptedRedis {
+function withScripts(redis: RedisClient): ScriptedRedis {
   const client = redis as unknown as Record<string, unknown>;
   for (const [name, lua] of Object.entries(SCRIPTS)) {
     if (typeof client[name] !== 'function') redis.defineCommand(name, { numberOfKeys: 1, lua });
@@ -137,10 +152,10 @@ function ttlMsFor(expiresIn: number | undefined): number | undefined {
 }
 
 async function execOrThrow(multi: ChainableCommander, what: string): Promise<void> {
-  const results = await multi.exec();
-  if (results === null) throw new OidcRedisError(`${what}: transaction aborted`);
+  const results = await call(what, () => multi.exec());
+  if (results === null) throw new OidcStoreUnavailableError(`${what}: transaction aborted`);
   for (const [error] of results) {
-    if (error) throw new OidcRedisError(`${what}: ${error.message}`, { cause: error });
+    if (error) throw new OidcStoreUnavailableError(`${what}: ${error.message}`, { cause: error });
   }
 }
 
@@ -178,21 +193,21 @@ class RedisOidcAdapter implements OidcAdapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return parsePayload(await this.#redis.get(this.#key(id)));
+    return parsePayload(await call('find', () => this.#redis.get(this.#key(id))));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.#redis.get(this.#uidKey(uid));
+    const id = await call('findByUid', () => this.#redis.get(this.#uidKey(uid)));
     return id === null ? undefined : this.find(id);
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.#redis.get(this.#userCodeKey(userCode));
+    const id = await call('findByUserCode', () => this.#redis.get(this.#userCodeKey(userCode)));
     return id === null ? undefined : this.find(id);
   }
 
   async consumeOnce(id: string): Promise<boolean> {
-    return (await this.#redis.gatehouseOidcConsume(this.#key(id), epochSeconds())) === 1;
+    return (await call('consume', () => this.#redis.gatehouseOidcConsume(this.#key(id), epochSeconds()))) === 1;
   }
 
   async consume(id: string): Promise<void> {
@@ -217,7 +232,7 @@ class RedisOidcAdapter implements OidcAdapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.#redis.gatehouseOidcRevokeGrant(this.#grantKey(grantId));
+    await call('revokeByGrantId', () => this.#redis.gatehouseOidcRevokeGrant(this.#grantKey(grantId)));
   }
 
   #key(id: string): string {
@@ -242,9 +257,10 @@ class RedisOidcAdapter implements OidcAdapter {
  * Opens nothing: the caller owns the client and its lifecycle.
  *
  * @example new Provider(issuer, { adapter: createRedisAdapterFactory(new Redis(url)), ... })
+ * @example new Provider(issuer, { adapter: createRedisAdapterFactory(new Cluster(nodes)), ... })
  */
 export function createRedisAdapterFactory(
-  redis: Redis,
+  redis: RedisClient,
   options: RedisAdapterOptions = {},
 ): OidcAdapterFactory {
   const prefix = options.prefix ?? DEFAULT_OIDC_REDIS_PREFIX;

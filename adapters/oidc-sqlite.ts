@@ -23,9 +23,8 @@
  */
 import type { AdapterPayload } from 'oidc-provider';
 import type { StatementSync } from 'node:sqlite';
-import { StoreUnavailableError } from './store.ts';
 import type { DatabaseFile } from './sqlite.ts';
-import { GRANTABLE_MODELS, alreadyConsumedError, epochSeconds } from './oidc-memory.ts';
+import { GRANTABLE_MODELS, OidcStoreUnavailableError, alreadyConsumedError, epochSeconds } from './oidc-memory.ts';
 import type { OidcAdapter, OidcAdapterFactory } from './oidc-memory.ts';
 
 const SCHEMA = `
@@ -51,11 +50,6 @@ const SWEEP_EVERY_WRITES = 500;
 
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
-/** A SQLite failure inside the OIDC adapter: the provider answers 503, never "not found". */
-export class OidcStoreUnavailableError extends StoreUnavailableError {
-  readonly statusCode = 503;
-  readonly expose = false;
-}
 
 interface Shared {
   file: DatabaseFile;

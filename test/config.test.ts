@@ -37,6 +37,10 @@ const bad: Array<[Record<string, string>, RegExp]> = [
   [{ MAIL_FROM: 'Gatehouse <no-reply@>' }, /^MAIL_FROM must be an address/],
   [{ MAIL_FROM: 'a@example.com, b@example.com' }, /^MAIL_FROM must be an address/],
   [{ MAIL_FROM: 'Gatehouse <x@example.com>\r\nBcc: y@example.com' }, /^MAIL_FROM must be an address/],
+  [{ REDIS_SENTINELS: 'sentinel-without-port' }, /^REDIS_SENTINELS must be a comma-separated list of host:port \(bad entry "sentinel-without-port"\)/],
+  [{ REDIS_CLUSTER_NODES: '10.0.0.1:6379,10.0.0.2:99999' }, /^REDIS_CLUSTER_NODES must be a comma-separated list of host:port/],
+  [{ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, /^REDIS_URL and REDIS_CLUSTER_NODES are mutually exclusive/],
+  [{ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PASSWORD: 'x' }, /^REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS apply to REDIS_SENTINELS/],
 ];
 
 test('a hosted domain is kept canonical; a sender may carry a display name', (t) => {
@@ -44,6 +48,14 @@ test('a hosted domain is kept canonical; a sender may carry a display name', (t)
   t.is(c.GOOGLE_HOSTED_DOMAIN, 'corp.example');
   t.is(c.MAIL_FROM, 'Support Desk <help@corp.example>');
   t.is(loadConfig({ MAIL_FROM: 'help@corp.example' }).MAIL_FROM, 'help@corp.example');
+});
+
+test('Redis Sentinel and Cluster node lists are parsed, IPv6 included', (t) => {
+  const sentinel = loadConfig({ REDIS_SENTINELS: '10.0.0.1:26379, sentinel-2.internal:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'gh-master' });
+  t.deepEqual(sentinel.REDIS_SENTINELS, [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-2.internal', port: 26380 }, { host: '::1', port: 26381 }]);
+  t.is(sentinel.REDIS_SENTINEL_NAME, 'gh-master');
+  t.is(loadConfig({ REDIS_SENTINELS: 'a:1' }).REDIS_SENTINEL_NAME, 'mymaster', 'the conventional default name');
+  t.deepEqual(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).REDIS_CLUSTER_NODES, [{ host: '127.0.0.1', port: 7000 }]);
 });
 
 for (const [env, expected] of bad) {

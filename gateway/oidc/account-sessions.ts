@@ -19,11 +19,15 @@
  *   const sessions = trackAccountSessions([root, realm], redis, logger, backchannel);
  *   await sessions.revokeAccount(customer.id);
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../runtime/redis.ts';
 import type { Provider } from 'oidc-provider';
 import type { Logger } from '../runtime/logger.ts';
 
-const KEY_PREFIX = 'gh:account-index:';
+/**
+ * The hash tag puts every index key in one Redis Cluster slot: a MULTI here touches an
+ * account's two sets, or a session's authorizations and their sid keys, together.
+ */
+const KEY_PREFIX = '{gh:account-index}:';
 /** The longest Grant / Session TTL configured in gateway/oidc/provider.ts (14 days), plus a day. */
 const INDEX_TTL_SECONDS = 15 * 24 * 3600;
 
@@ -71,7 +75,7 @@ function parseRecord(raw: string): AuthorizationRecord | null {
   }
 }
 
-function redisIndex(redis: Redis): Index {
+function redisIndex(redis: RedisClient): Index {
   const key = (accountId: string, kind: Kind) => `${KEY_PREFIX}${kind}:${accountId}`;
   const authKey = (uid: string) => `${KEY_PREFIX}session-authorizations:${uid}`;
   const sidKey = (sid: string) => `${KEY_PREFIX}sid:${sid}`;
@@ -184,7 +188,7 @@ interface Recorded {
  * share one adapter) and returns the revoker. Call once per gateway. Also routes
  * oidc-provider's own back-channel logout (its end_session endpoint) through `notifier`.
  */
-export function trackAccountSessions(providers: Provider[], redis: Redis | null, logger: Logger, notifier: LogoutNotifier): AccountSessions {
+export function trackAccountSessions(providers: Provider[], redis: RedisClient | null, logger: Logger, notifier: LogoutNotifier): AccountSessions {
   const index = redis ? redisIndex(redis) : memoryIndex();
   if (!providers[0]) throw new Error('trackAccountSessions needs a provider');
   const provider: Provider = providers[0];

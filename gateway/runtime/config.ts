@@ -20,6 +20,31 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
 
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** `host:port[,host:port...]` (IPv6 as `[::1]:6379`) -> the list of nodes. */
+const nodeList = z
+  .string()
+  .transform((v, ctx) => {
+    const nodes: { host: string; port: number }[] = [];
+    for (const entry of v.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[3]);
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of host:port (bad entry ${JSON.stringify(entry)})` });
+        return z.NEVER;
+      }
+      nodes.push({ host: (match[1] ?? match[2])!, port });
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+      return z.NEVER;
+    }
+    return nodes;
+  });
+
 const url = (protocols: string[]) =>
   z.string().refine(
     (v) => {
@@ -93,8 +118,19 @@ const schema = z.object({
   MONGODB_POOL_SIZE: int(1, 1000).default(20),
   /** Every MongoDB call answers within this bound, a hung server included: after it the request fails closed with 503. */
   MONGODB_TIMEOUT_MS: int(100, 120000).default(5000),
-  /** OIDC state, rate-limit counters, policy broadcast. Unset = in-process memory (single process only). */
+  /** OIDC state, rate-limit counters, policy broadcast: one Redis endpoint. Set at most one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES. */
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /** Redis Sentinel: the Sentinels (host:port list) and the name of the master they watch. */
+  REDIS_SENTINELS: nodeList.optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[\w.-]{1,128}$/, { message: 'must be 1-128 of letters, digits, _ . -' }).default('mymaster'),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** Redis Cluster: some of its nodes (host:port list); the rest are discovered. */
+  REDIS_CLUSTER_NODES: nodeList.optional(),
+  /** ACL user and password of the Redis data nodes, for Sentinel and Cluster (REDIS_URL carries its own). */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the Redis nodes (and the Sentinels), for Sentinel and Cluster (REDIS_URL says rediss://). */
+  REDIS_TLS: bool.default(false),
 
   /** Bootstrap admin account. Unset = one generated and printed once at first start. */
   ADMIN_EMAIL: z.string().min(3).optional(),
@@ -256,6 +292,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.MAIL_INTAKE_AUTH === 'relay' && !e.MAIL_INTAKE_AUTHSERV_ID) problems.push('MAIL_INTAKE_AUTHSERV_ID is required when MAIL_INTAKE_AUTH=relay (the relay whose Authentication-Results are believed)');
   const intakeAddresses = (e.MAIL_INTAKE_ADDRESSES ?? '').split(',').map((a) => a.trim()).filter(Boolean);
   for (const address of intakeAddresses) if (!/^[^@\s]+@[^@\s]+$/.test(address)) problems.push(`MAIL_INTAKE_ADDRESSES has an entry that is not an address: ${JSON.stringify(address)}`);
+  const redisTopologies = [e.REDIS_URL && 'REDIS_URL', e.REDIS_SENTINELS && 'REDIS_SENTINELS', e.REDIS_CLUSTER_NODES && 'REDIS_CLUSTER_NODES'].filter(Boolean);
+  if (redisTopologies.length > 1) problems.push(`${redisTopologies.join(' and ')} are mutually exclusive: set one (one Redis, a Sentinel set or a Cluster)`);
+  if (e.REDIS_URL && (e.REDIS_USERNAME || e.REDIS_PASSWORD || e.REDIS_TLS)) {
+    problems.push('REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS apply to REDIS_SENTINELS and REDIS_CLUSTER_NODES; with REDIS_URL put them in the URL (rediss://user:password@host:port)');
+  }
   if (e.LDAP_URL && !e.LDAP_SEARCH_BASE) problems.push('LDAP_SEARCH_BASE is required when LDAP_URL is set');
   if (!e.LDAP_SEARCH_FILTER.includes('{{login}}')) problems.push('LDAP_SEARCH_FILTER must contain the {{login}} placeholder');
 

@@ -7,7 +7,6 @@
  *
  * Route modules take a `Pick<GatewayContext, ...>` of exactly what they use.
  */
-import type { Redis } from 'ioredis';
 import type { Account, KoaContextWithOIDC, Provider } from 'oidc-provider';
 import type { Store } from '../../adapters/store.ts';
 import type { DNSResolver } from '../../adapters/mail-auth.ts';
@@ -23,6 +22,7 @@ import type { Logger } from './logger.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { PolicyRuntime } from './policy-runtime.ts';
 import type { RateLimits } from './ratelimit.ts';
+import type { RedisClient } from './redis.ts';
 
 /** A message for the durable outbox. */
 export interface OutgoingMail {
@@ -52,7 +52,7 @@ export interface GatewayContext {
   config: Config;
   logger: Logger;
   store: Store;
-  redis: Redis | null;
+  redis: RedisClient | null;
   /** The root layout's provider (issuer ISSUER). */
   provider: Provider;
   /** The Keycloak layout: one provider per realm (issuer ISSUER/realms/{name}). */
@@ -79,8 +79,8 @@ export interface GatewayDeps {
   logger?: Logger;
   /** Inject a store (tests, migrate); default from MONGODB_URI or the embedded store. */
   store?: Store;
-  /** Inject a Redis client; default from REDIS_URL or none. */
-  redis?: Redis | null;
+  /** Inject a Redis client; default from REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES, or none. */
+  redis?: RedisClient | null;
   /** DNS lookups of the SMTP intake's SPF/DKIM/DMARC checks; default the system resolver (tests: a table). */
   mailResolver?: DNSResolver;
 }

@@ -40,7 +40,7 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { subscriberFor, type RedisClient } from './redis.ts';
 import {
   applyDelta,
   applyPlugins,
@@ -186,7 +186,7 @@ async function* denylistBatches(store: Store): AsyncIterable<Array<Pick<Denylist
 
 export async function createPolicyRuntime(options: {
   store: Store;
-  redis: Redis | null;
+  redis: RedisClient | null;
   logger: Logger;
   plugins: PolicyPlugin[];
   pluginTimeoutMs: number;
@@ -367,10 +367,10 @@ export async function createPolicyRuntime(options: {
     drain();
   }
 
-  let subscriber: Redis | null = null;
+  let subscriber: RedisClient | null = null;
   if (redis) {
     // Subscribe before the first load, so nothing published after it read the version is missed.
-    subscriber = redis.duplicate();
+    subscriber = subscriberFor(redis);
     subscriber.on('error', (err) => logger.warn({ err: { message: err.message } }, 'policy subscriber error'));
     await subscriber.subscribe(POLICY_CHANNEL);
     subscriber.on('message', (channel, text: string) => {

@@ -1,12 +1,12 @@
 /**
- * Rate limits (rate-limiter-flexible). Counters live in Redis when REDIS_URL is set, so
- * every gateway process shares them; in memory otherwise. A store error in the limiter
+ * Rate limits (rate-limiter-flexible). Counters live in Redis when one is configured (one
+ * node, Sentinel or Cluster: each counter is one key), so every gateway process shares them; in memory otherwise. A store error in the limiter
  * fails closed (the attempt is refused with 503), never open.
  *
  *   await limits.hit('loginIp', ctx.ip);   // throws AppError 429 rate_limited when over
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 import { AppError, unavailable } from '../http/errors.ts';
 import { canonicalizeEmail } from '../../policies/index.ts';
 
@@ -43,7 +43,7 @@ export interface RateLimits {
   reset(name: LimitName, key: string): Promise<void>;
 }
 
-export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: Redis | null): RateLimits {
+export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: RedisClient | null): RateLimits {
   const limiters = new Map<LimitName, RateLimiterAbstract>();
   for (const [name, spec] of Object.entries(specs) as [LimitName, LimitSpec][]) {
     const opts = { keyPrefix: `gh:rl:${name}`, points: spec.points, duration: spec.durationS };

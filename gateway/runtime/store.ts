@@ -9,10 +9,9 @@
  *   const store = await openStore(config, logger);
  *   const adapter = oidcAdapterFor(store, redis);
  */
-import type { Redis } from 'ioredis';
 import type { Store } from '../../adapters/store.ts';
 import { createMemoryAdapterFactory, type OidcAdapterFactory } from '../../adapters/oidc-memory.ts';
-import { createRedisAdapterFactory } from '../../adapters/oidc-redis.ts';
+import { createRedisAdapterFactory, type RedisClient } from '../../adapters/oidc-redis.ts';
 import { createSqliteAdapterFactory } from '../../adapters/oidc-sqlite.ts';
 import { DataDirLockedError, openDatabaseFile } from '../../adapters/sqlite.ts';
 import { createSqliteStore, isSqliteStore } from '../../adapters/store-sqlite.ts';
@@ -52,7 +51,7 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
  * every process); else the embedded SQLite file beside the store (survives a restart);
  * else (MongoDB without Redis, or a store injected by a test) this process's memory.
  */
-export function oidcAdapterFor(store: Store, redis: Redis | null): OidcAdapterFactory {
+export function oidcAdapterFor(store: Store, redis: RedisClient | null): OidcAdapterFactory {
   if (redis) return createRedisAdapterFactory(redis);
   if (isSqliteStore(store)) return createSqliteAdapterFactory(store.file);
   return createMemoryAdapterFactory();
