@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks for (and, as root, installs) the system programs the test suite starts itself:
-# redis-server, slapd + ldap-utils (LDAP/AD tests), chromium + fonts-liberation (browser
+# redis-server (also run as Sentinel) and redis-cli (redis-tools: creates the test Redis
+# Cluster), slapd + ldap-utils (LDAP/AD tests), chromium + fonts-liberation (browser
 # end-to-end), Apache httpd with mod_auth_openidc (a real relying party,
 # test/relying-parties.test.ts; apache2-bin only, so no system service comes with it),
 # unzip (scripts/ensure-keycloak.sh) and a Go toolchain (scripts/ensure-ferretdb.sh
@@ -26,6 +27,7 @@ has_command() { command -v "$1" >/dev/null 2>&1; }
 # --- one check per dependency: exit 0 when present ------------------------------------
 
 check_redis_server() { has_command redis-server || [[ -x /usr/bin/redis-server ]]; }
+check_redis_tools() { has_command redis-cli || [[ -x /usr/bin/redis-cli ]]; }
 check_slapd() { has_command slapd || [[ -x /usr/sbin/slapd ]]; }
 check_ldap_utils() { has_command ldapadd && has_command ldapsearch; }
 check_chromium() { [[ -x /usr/bin/chromium ]]; }
@@ -43,6 +45,7 @@ check_fonts_liberation() {
 where_is() {
   case "$1" in
     redis-server) command -v redis-server 2>/dev/null || echo /usr/bin/redis-server ;;
+    redis-tools) command -v redis-cli 2>/dev/null || echo /usr/bin/redis-cli ;;
     slapd) command -v slapd 2>/dev/null || echo /usr/sbin/slapd ;;
     ldap-utils) command -v ldapsearch ;;
     chromium) echo /usr/bin/chromium ;;
@@ -54,10 +57,11 @@ where_is() {
 }
 
 # name -> check function; the name is also the Debian package that provides it.
-DEPS=(redis-server slapd ldap-utils chromium fonts-liberation apache2-bin libapache2-mod-auth-openidc unzip)
+DEPS=(redis-server redis-tools slapd ldap-utils chromium fonts-liberation apache2-bin libapache2-mod-auth-openidc unzip)
 check_dep() {
   case "$1" in
     redis-server) check_redis_server ;;
+    redis-tools) check_redis_tools ;;
     slapd) check_slapd ;;
     ldap-utils) check_ldap_utils ;;
     chromium) check_chromium ;;
