@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-server.ts';
-import { describeFailover, loginsUnderFailover, oidcFlowAcross, policyFollows, startHaGateways, type HaGateways } from './helpers/redis-ha.ts';
+import { describeFailover, loginsUnderFailover, oidcFlowAcross, policyFollows, refreshWorks, startHaGateways, type HaGateways } from './helpers/redis-ha.ts';
 import { DEFAULT_OIDC_REDIS_PREFIX } from '../adapters/oidc-redis.ts';
 
 let cluster: RedisClusterHandle | undefined;
@@ -50,6 +50,7 @@ test.serial('a policy edit through one process reaches the other through pub/sub
 test.serial('killing the master of the OIDC slot under load (up to 20 logins/s): 503 during failover, then logins succeed again without restart', async (t) => {
   const { cluster, ha } = setup();
   const victim = await cluster.masterOf(`${DEFAULT_OIDC_REDIS_PREFIX}probe`);
+  const refreshToken = await oidcFlowAcross(t, ha); // written before the kill, replicated
   const report = await loginsUnderFailover(ha, { kill: () => cluster.kill(victim) });
   t.log(describeFailover(`Cluster, master 127.0.0.1:${victim.port} SIGKILLed`, report));
   const wrong = report.outcomes.filter((o) => o.kind === 'wrong' || o.kind === 'hang');
@@ -59,6 +60,7 @@ test.serial('killing the master of the OIDC slot under load (up to 20 logins/s):
   const tail = report.outcomes.filter((o) => o.startedAt > report.outcomes.at(-1)!.startedAt - 3_000);
   t.true(tail.every((o) => o.kind === 'ok'), 'the last 3 s of logins all succeed');
   t.not((await cluster.masterOf(`${DEFAULT_OIDC_REDIS_PREFIX}probe`)).port, victim.port, 'a replica was promoted');
+  t.true(await refreshWorks(ha, refreshToken), 'a refresh token issued before the kill still works on the promoted replica');
   t.true(ha.a.alive() && ha.b.alive());
 });
 

@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { startRedisSentinel, type RedisSentinelHandle } from './helpers/redis-server.ts';
-import { describeFailover, loginsUnderFailover, oidcFlowAcross, policyFollows, startHaGateways, type HaGateways } from './helpers/redis-ha.ts';
+import { describeFailover, loginsUnderFailover, oidcFlowAcross, policyFollows, refreshWorks, startHaGateways, type HaGateways } from './helpers/redis-ha.ts';
 
 let sentinel: RedisSentinelHandle | undefined;
 let ha: HaGateways | undefined;
@@ -49,6 +49,7 @@ test.serial('a policy edit through one process reaches the other through pub/sub
 test.serial('killing the master under load (up to 20 logins/s): 503 during failover, then logins succeed again without restart', async (t) => {
   const { sentinel, ha } = setup();
   const before = await sentinel.master();
+  const refreshToken = await oidcFlowAcross(t, ha); // written before the kill, replicated
   const report = await loginsUnderFailover(ha, { kill: () => sentinel.killMaster() });
   t.log(describeFailover(`Sentinel, master 127.0.0.1:${before.port} SIGKILLed`, report));
   const wrong = report.outcomes.filter((o) => o.kind === 'wrong' || o.kind === 'hang');
@@ -58,6 +59,7 @@ test.serial('killing the master under load (up to 20 logins/s): 503 during failo
   const tail = report.outcomes.filter((o) => o.startedAt > report.outcomes.at(-1)!.startedAt - 3_000);
   t.true(tail.every((o) => o.kind === 'ok'), 'the last 3 s of logins all succeed');
   t.not((await sentinel.master()).port, before.port, 'the replica was promoted');
+  t.true(await refreshWorks(ha, refreshToken), 'a refresh token issued before the kill still works on the promoted replica');
   t.true(ha.a.alive() && ha.b.alive());
 });
 

@@ -70,8 +70,8 @@ async function relyingParty(issuer: string, target: GatewayProcess) {
   });
 }
 
-/** The whole OIDC flow across both processes: browser at A, code and userinfo at B, refresh at A. */
-export async function oidcFlowAcross(t: ExecutionContext, ha: HaGateways): Promise<void> {
+/** The whole OIDC flow across both processes: browser at A, code and userinfo at B, refresh at A. Returns the live refresh token. */
+export async function oidcFlowAcross(t: ExecutionContext, ha: HaGateways): Promise<string> {
   const viaA = await relyingParty(ha.issuer, ha.a);
   const viaB = await relyingParty(ha.issuer, ha.b);
   const ua = new UserAgent();
@@ -89,6 +89,13 @@ export async function oidcFlowAcross(t: ExecutionContext, ha: HaGateways): Promi
   t.truthy(refreshed.access_token, 'refresh at A');
   const again = await ua.follow(oidc.buildAuthorizationUrl(viaA, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).toString(), (u) => u.startsWith(REDIRECT));
   t.truthy(again.stoppedAt, 'the browser session (in Redis) signs in again without a form');
+  return refreshed.refresh_token ?? tokens.refresh_token!;
+}
+
+/** Redeems a refresh token at B: the grant and token written to Redis before are still there. */
+export async function refreshWorks(ha: HaGateways, refreshToken: string): Promise<boolean> {
+  const viaB = await relyingParty(ha.issuer, ha.b);
+  return oidc.refreshTokenGrant(viaB, refreshToken).then((r) => typeof r.access_token === 'string', () => false);
 }
 
 /** A policy edit through A is followed by B (Redis pub/sub) within `withinMs`; returns how long it took. */
