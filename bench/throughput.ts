@@ -1,11 +1,13 @@
 /**
  * End-to-end throughput over real HTTP against gateways running in their own processes
  * (the load generator is this process), for each storage configuration:
- *   memory                      one process, embedded store, memory OIDC adapters
- *   redis                       one process, embedded store, Redis OIDC adapters
- *   mongodb+redis               one process, MongoDB-wire store (FerretDB here) + Redis
- *   mongodb+redis, 2 processes  two processes sharing both, one issuer; flows alternate
- *                               between them the way a load balancer spreads them
+ *   sqlite                      one process, the embedded default: everything (OIDC state
+ *                               included) in one SQLite file, fsync on every commit
+ *   sqlite+redis                one process, SQLite store, Redis OIDC state and rate limits
+ *   mongodb+redis               one process, MongoDB-wire store (FerretDB here) + one Redis
+ *   mongodb+cluster             the same on a Redis Cluster (3 masters + 3 replicas)
+ *   mongodb+redis x2            two processes sharing both, one issuer; flows alternate
+ *   mongodb+cluster x2          between them the way a load balancer spreads them
  * Metrics:
  *   - complete password logins/s: authorization request -> login form -> credentials ->
  *     code -> token exchange with PKCE, argon2id at Keycloak's default cost (7 MiB, t=5,
@@ -25,7 +27,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateSigningJwks } from '../gateway/runtime/keys.ts';
 import { freePort } from '../test/helpers/ports.ts';
-import { startRedisServer } from '../test/helpers/redis-server.ts';
+import { startRedisCluster, startRedisServer } from '../test/helpers/redis-server.ts';
 import { startMongoServer } from '../test/helpers/mongo-server.ts';
 import { UserAgent } from '../test/helpers/user-agent.ts';
 import { startGatewayProcess, type Env, type GatewayProcess } from '../test/helpers/process-gateway.ts';
@@ -161,14 +163,17 @@ export async function run(): Promise<BenchResult[]> {
   const shared = { JWKS: jwks, COOKIE_KEYS: randomBytes(32).toString('base64url') };
   const results: BenchResult[] = [];
   const redis = await startRedisServer();
+  const cluster = await startRedisCluster();
   const mongo = await startMongoServer();
   try {
-    results.push(...(await measure('memory', 1, shared)));
-    results.push(...(await measure('redis', 1, { ...shared, REDIS_URL: redis.url })));
+    results.push(...(await measure('sqlite', 1, shared)));
+    results.push(...(await measure('sqlite+redis', 1, { ...shared, REDIS_URL: redis.url })));
     results.push(...(await measure('mongodb+redis', 1, { ...shared, REDIS_URL: redis.url, MONGODB_URI: mongo.uri, MONGODB_DB: 'bench1' })));
-    results.push(...(await measure('mongodb+redis x2', 2, { ...shared, REDIS_URL: redis.url, MONGODB_URI: mongo.uri, MONGODB_DB: 'bench2' })));
+    results.push(...(await measure('mongodb+cluster', 1, { ...shared, REDIS_CLUSTER_NODES: cluster.nodesEnv, MONGODB_URI: mongo.uri, MONGODB_DB: 'bench2' })));
+    results.push(...(await measure('mongodb+redis x2', 2, { ...shared, REDIS_URL: redis.url, MONGODB_URI: mongo.uri, MONGODB_DB: 'bench3' })));
+    results.push(...(await measure('mongodb+cluster x2', 2, { ...shared, REDIS_CLUSTER_NODES: cluster.nodesEnv, MONGODB_URI: mongo.uri, MONGODB_DB: 'bench4' })));
   } finally {
-    await Promise.all([redis.stop(), mongo.stop()]);
+    await Promise.all([redis.stop(), cluster.stop(), mongo.stop()]);
   }
   return results;
 }
@@ -176,5 +181,5 @@ export async function run(): Promise<BenchResult[]> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const results = await run();
   console.log(`gateways in their own processes; load generator in this one; ${cpus().length} cores on this machine shared by all; concurrency ${CONCURRENCY}`);
-  for (const r of results) console.log(`${r.bench.padEnd(17)} | ${r.metric.padEnd(56)} | ${r.value.toFixed(1).padStart(8)} ${r.unit}`);
+  for (const r of results) console.log(`${r.bench.padEnd(19)} | ${r.metric.padEnd(56)} | ${r.value.toFixed(1).padStart(8)} ${r.unit}`);
 }
