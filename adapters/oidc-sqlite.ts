@@ -115,21 +115,20 @@ class SqliteOidcAdapter implements OidcAdapter {
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return guarded(this.#shared, () =>
-      toPayload(
-        this.#shared
-          .sql(`SELECT payload, consumed FROM oidc_records WHERE uid = ? AND model = ? AND ${LIVE} ORDER BY rowid DESC LIMIT 1`)
-          .get(uid, this.#model, Date.now()),
-      ),
-    );
+    return this.#findBy('uid', uid);
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.#findBy('user_code', userCode);
+  }
+
+  /** The newest live record of this model whose index column holds `value`. */
+  #findBy(column: 'uid' | 'user_code', value: string): AdapterPayload | undefined {
     return guarded(this.#shared, () =>
       toPayload(
         this.#shared
-          .sql(`SELECT payload, consumed FROM oidc_records WHERE user_code = ? AND model = ? AND ${LIVE} ORDER BY rowid DESC LIMIT 1`)
-          .get(userCode, this.#model, Date.now()),
+          .sql(`SELECT payload, consumed FROM oidc_records WHERE ${column} = ? AND model = ? AND ${LIVE} ORDER BY rowid DESC LIMIT 1`)
+          .get(value, this.#model, Date.now()),
       ),
     );
   }
@@ -162,18 +161,6 @@ class SqliteOidcAdapter implements OidcAdapter {
  */
 export function createSqliteAdapterFactory(file: DatabaseFile): OidcAdapterFactory {
   file.db.exec(SCHEMA);
-  const statements = new Map<string, StatementSync>();
-  const shared: Shared = {
-    file,
-    writes: 0,
-    sql(text) {
-      let statement = statements.get(text);
-      if (!statement) {
-        statement = file.db.prepare(text);
-        statements.set(text, statement);
-      }
-      return statement;
-    },
-  };
+  const shared: Shared = { file, writes: 0, sql: (text) => file.statement(text) };
   return (name: string) => new SqliteOidcAdapter(name, shared);
 }

@@ -29,7 +29,7 @@
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { DatabaseSync as DatabaseSyncType } from 'node:sqlite';
+import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
 
 export type { DatabaseSync } from 'node:sqlite';
 
@@ -71,6 +71,8 @@ export interface DatabaseFile {
   path: string;
   /** Absolute path of the data directory. */
   dataDir: string;
+  /** The prepared statement for `sql`, prepared once per connection and reused. */
+  statement(sql: string): StatementSync;
   /** Runs `work` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on a throw). */
   transaction<T>(work: () => T): T;
   /** Checkpoints the WAL, closes the connection and releases the lock. Idempotent. */
@@ -161,12 +163,21 @@ export function openDatabaseFile(options: { dataDir: string }): DatabaseFile {
     throw error;
   }
   let closed = false;
+  const statements = new Map<string, StatementSync>();
   return {
     db,
     path,
     dataDir,
     get closed() {
       return closed;
+    },
+    statement(sql) {
+      let prepared = statements.get(sql);
+      if (!prepared) {
+        prepared = db.prepare(sql);
+        statements.set(sql, prepared);
+      }
+      return prepared;
     },
     transaction<T>(work: () => T): T {
       db.exec('BEGIN IMMEDIATE');

@@ -178,17 +178,9 @@ interface Db {
 }
 
 function createDb(file: DatabaseFile): Db {
-  const cache = new Map<string, StatementSync>();
   return {
     file,
-    sql(text) {
-      let statement = cache.get(text);
-      if (!statement) {
-        statement = file.db.prepare(text);
-        cache.set(text, statement);
-      }
-      return statement;
-    },
+    sql: (text) => file.statement(text),
     run(step) {
       if (file.closed) throw new StoreUnavailableError('store_closed');
       try {

@@ -259,6 +259,30 @@ export async function loginsUnderFailover(
   };
 }
 
+/** Both processes answer /readyz 200 with MongoDB and Redis up. */
+export async function bothReady(t: ExecutionContext, ha: HaGateways): Promise<void> {
+  for (const gw of [ha.a, ha.b]) {
+    const res = await fetch(`${gw.url}/readyz`);
+    t.is(res.status, 200, gw.stderr());
+    t.deepEqual(((await res.json()) as { checks: unknown }).checks, { mongodb: 'up', redis: 'up' });
+  }
+}
+
+/**
+ * What a failover under load must show: never a wrong answer or a hang, 503s while it
+ * lasted, logins succeeding again afterwards (the last 3 s all of them), and no restart.
+ */
+export function assertFailedOverCleanly(t: ExecutionContext, ha: HaGateways, label: string, report: FailoverReport): void {
+  t.log(describeFailover(label, report));
+  const wrong = report.outcomes.filter((o) => o.kind === 'wrong' || o.kind === 'hang');
+  t.deepEqual(wrong, [], 'never a wrong answer, never a hang');
+  t.not(report.firstUnavailable, null, 'the failover was noticed (503s)');
+  t.not(report.recoveredAfter, null, 'logins succeed again after the failover');
+  const tail = report.outcomes.filter((o) => o.startedAt > report.outcomes.at(-1)!.startedAt - 3_000);
+  t.true(tail.every((o) => o.kind === 'ok'), 'the last 3 s of logins all succeed');
+  t.true(ha.a.alive() && ha.b.alive(), 'no gateway process was restarted');
+}
+
 /** One line for the test log. */
 export function describeFailover(label: string, report: FailoverReport): string {
   const count = (kind: LoginOutcome['kind']) => report.outcomes.filter((o) => o.kind === kind).length;
