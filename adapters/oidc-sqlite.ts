@@ -12,7 +12,9 @@
  *   grant_id     set for GRANTABLE_MODELS only (revokeByGrantId deletes by it)
  *   uid          set for Session (findByUid); user_code for findByUserCode
  * An upsert replaces the row (a new rowid), so an index lookup that matches several rows
- * (a rotated session keeps its uid) takes the newest.
+ * (a rotated session keeps its uid) takes the newest. It writes through the file's relaxed
+ * connection (synchronous=NORMAL, see adapters/sqlite.ts): a kill -9 loses nothing, a
+ * power loss at most the last moment's sessions and tokens, and no token waits for an fsync.
  *
  * consume is one `UPDATE ... WHERE consumed IS NULL`: of any number of concurrent
  * consumes exactly one changes the row, and only that caller wins (see the note in
@@ -160,7 +162,8 @@ class SqliteOidcAdapter implements OidcAdapter {
  * table when missing). The file's owner (the SQLite store) closes it.
  */
 export function createSqliteAdapterFactory(file: DatabaseFile): OidcAdapterFactory {
-  file.db.exec(SCHEMA);
-  const shared: Shared = { file, writes: 0, sql: (text) => file.statement(text) };
+  // The relaxed connection: OIDC state survives a process crash without an fsync per token.
+  file.relaxed.db.exec(SCHEMA);
+  const shared: Shared = { file, writes: 0, sql: (text) => file.relaxed.statement(text) };
   return (name: string) => new SqliteOidcAdapter(name, shared);
 }

@@ -10,10 +10,11 @@
  * synchronous API is what a single-writer store wants: a method runs start to finish
  * without yielding, so no other request interleaves inside a check-and-write.
  *
- * Durability: WAL journal with `synchronous=FULL`, so every committed statement is
- * fsynced to the WAL before the call returns: a write the gateway acknowledged survives
- * kill -9 and power loss. Files are created 0600 (password hashes live here) in a 0700
- * directory.
+ * Durability: WAL journal with `synchronous=FULL` for the store, so every committed
+ * statement is fsynced to the WAL before the call returns: a write the gateway acknowledged
+ * survives kill -9 and power loss. OIDC state goes through a second connection with
+ * `synchronous=NORMAL` (see DatabaseFile). Files are created 0600 (password hashes live
+ * here) in a 0700 directory.
  *
  * One writer: the file is owned by one process at a time. The owner holds an exclusive
  * SQLite lock on a sibling lock file (`gatehouse.lock`, locking_mode=EXCLUSIVE) for its
@@ -64,18 +65,32 @@ export const SQLITE_CONSTRAINT_UNIQUE = 2067;
 export const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 const SQLITE_BUSY = 5;
 
-export interface DatabaseFile {
-  /** The one connection; every statement on it is synchronous. */
+/** One connection to the file; every statement on it is synchronous. */
+export interface Connection {
   db: DatabaseSyncType;
-  /** Absolute path of the database file. */
-  path: string;
-  /** Absolute path of the data directory. */
-  dataDir: string;
   /** The prepared statement for `sql`, prepared once per connection and reused. */
   statement(sql: string): StatementSync;
   /** Runs `work` in one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on a throw). */
   transaction<T>(work: () => T): T;
-  /** Checkpoints the WAL, closes the connection and releases the lock. Idempotent. */
+}
+
+/**
+ * The open file. Itself the durable connection (synchronous=FULL: every commit fsynced
+ * before it returns), for the store. `relaxed` is a second connection to the same file
+ * with synchronous=NORMAL, for short-lived OIDC state: its commits survive a process crash
+ * (kill -9) like any other, and only an operating-system crash or power loss can take the
+ * last moments of them (a session or token just written: that person signs in again),
+ * which is what Redis' asynchronous replication risks too. Without it every token would
+ * wait for an fsync with the event loop blocked. Both connections live on the one thread,
+ * so their writes never overlap.
+ */
+export interface DatabaseFile extends Connection {
+  relaxed: Connection;
+  /** Absolute path of the database file. */
+  path: string;
+  /** Absolute path of the data directory. */
+  dataDir: string;
+  /** Closes both connections (the last one checkpoints the WAL) and releases the lock. Idempotent. */
   close(): void;
   readonly closed: boolean;
 }
@@ -135,42 +150,14 @@ function lockDataDir(dataDir: string): DatabaseSyncType {
   return lock;
 }
 
-function applyPragmas(db: DatabaseSyncType): void {
+function connect(path: string, synchronous: 'FULL' | 'NORMAL'): Connection {
+  const db = new DatabaseSync(path, { timeout: 5_000 });
   db.exec('PRAGMA journal_mode=WAL');
-  db.exec('PRAGMA synchronous=FULL');
+  db.exec(`PRAGMA synchronous=${synchronous}`);
   db.exec('PRAGMA foreign_keys=OFF');
-}
-
-/**
- * Opens (creating if needed) `<dataDir>/gatehouse.db` for this process, as its only writer.
- * Throws DataDirLockedError when another process owns it.
- *
- * @example const file = openDatabaseFile({ dataDir: './data' });
- */
-export function openDatabaseFile(options: { dataDir: string }): DatabaseFile {
-  const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const lock = lockDataDir(dataDir);
-  const path = join(dataDir, DATABASE_FILE);
-  let db: DatabaseSyncType;
-  try {
-    touchPrivate(path);
-    chmodSync(path, 0o600);
-    db = new DatabaseSync(path, { timeout: 5_000 });
-    applyPragmas(db);
-  } catch (error) {
-    lock.close();
-    throw error;
-  }
-  let closed = false;
   const statements = new Map<string, StatementSync>();
   return {
     db,
-    path,
-    dataDir,
-    get closed() {
-      return closed;
-    },
     statement(sql) {
       let prepared = statements.get(sql);
       if (!prepared) {
@@ -190,10 +177,45 @@ export function openDatabaseFile(options: { dataDir: string }): DatabaseFile {
         throw error;
       }
     },
+  };
+}
+
+/**
+ * Opens (creating if needed) `<dataDir>/gatehouse.db` for this process, as its only writer.
+ * Throws DataDirLockedError when another process owns it.
+ *
+ * @example const file = openDatabaseFile({ dataDir: './data' });
+ */
+export function openDatabaseFile(options: { dataDir: string }): DatabaseFile {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = lockDataDir(dataDir);
+  const path = join(dataDir, DATABASE_FILE);
+  let durable: Connection;
+  let relaxed: Connection;
+  try {
+    touchPrivate(path);
+    chmodSync(path, 0o600);
+    durable = connect(path, 'FULL');
+    relaxed = connect(path, 'NORMAL');
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+  let closed = false;
+  return {
+    ...durable,
+    relaxed,
+    path,
+    dataDir,
+    get closed() {
+      return closed;
+    },
     close() {
       if (closed) return;
       closed = true;
-      db.close(); // the last connection checkpoints the WAL into the database file
+      relaxed.db.close();
+      durable.db.close(); // the last connection checkpoints the WAL into the database file
       lock.close();
     },
   };
