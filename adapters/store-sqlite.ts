@@ -448,6 +448,17 @@ function createDenylistStore(db: Db): DenylistStore {
     async all() {
       return db.run(() => db.sql('SELECT * FROM denylist ORDER BY value').all().map(toEntry));
     },
+    // Value and kind only, one keyset page per batch: a million entries never sit in one array,
+    // and the event loop gets a turn between batches.
+    async *scan(batchSize) {
+      let after = '';
+      for (;;) {
+        const rows = db.run(() => db.sql('SELECT value, kind FROM denylist WHERE value > ? ORDER BY value LIMIT ?').all(after, Math.max(1, Math.floor(batchSize))));
+        if (rows.length === 0) return;
+        yield rows.map((row) => ({ value: String(row.value), kind: row.kind as DenylistEntry['kind'] }));
+        after = String(rows.at(-1)!.value);
+      }
+    },
   };
 }
 

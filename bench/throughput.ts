@@ -2,7 +2,7 @@
  * End-to-end throughput over real HTTP against gateways running in their own processes
  * (the load generator is this process), for each storage configuration:
  *   sqlite                      one process, the embedded default: everything (OIDC state
- *                               included) in one SQLite file, fsync on every commit
+ *                               included) in one SQLite file, store commits fsynced
  *   sqlite+redis                one process, SQLite store, Redis OIDC state and rate limits
  *   mongodb+redis               one process, MongoDB-wire store (FerretDB here) + one Redis
  *   mongodb+cluster             the same on a Redis Cluster (3 masters + 3 replicas)

@@ -398,6 +398,15 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.deepEqual(firstPage.items.map((e) => e.value), ['evil.example', 'user00000@spam.example']);
     t.is((await store.denylist.list({ search: 'spam.examp.e' })).total, 0, 'search is literal');
 
+    if (store.denylist.scan) {
+      const scanned: string[] = [];
+      for await (const batch of store.denylist.scan(3_000)) {
+        t.true(batch.length <= 3_000);
+        scanned.push(...batch.map((e) => `${e.kind}:${e.value}`));
+      }
+      t.deepEqual(scanned.sort(), all.map((e) => `${e.kind}:${e.value}`).sort(), 'scan yields every entry once, in batches');
+    }
+
     t.true(await store.denylist.remove('evil.example'));
     t.false(await store.denylist.remove('evil.example'));
     t.is((await store.denylist.list({ search: 'evil' })).total, 0);
