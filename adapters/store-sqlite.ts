@@ -54,6 +54,15 @@ import { isUniqueViolation, type DatabaseFile } from './sqlite.ts';
 /** `PRAGMA user_version` after migrate(); bump with a migration step when the schema changes. */
 export const SQLITE_SCHEMA_VERSION = 1;
 
+/** The columns every leased queue table has (QueuedItem). */
+const QUEUE_COLUMNS = `status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until INTEGER,
+  last_error TEXT,
+  created_at INTEGER NOT NULL,
+  sent_at INTEGER`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS customers (
   id TEXT PRIMARY KEY,
@@ -110,13 +119,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   text TEXT NOT NULL,
   html TEXT,
   headers TEXT,
-  status TEXT NOT NULL,
-  attempts INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL,
-  lease_until INTEGER,
-  last_error TEXT,
-  created_at INTEGER NOT NULL,
-  sent_at INTEGER
+  ${QUEUE_COLUMNS}
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -124,13 +127,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   kind TEXT NOT NULL,
   target TEXT NOT NULL,
   payload TEXT NOT NULL,
-  status TEXT NOT NULL,
-  attempts INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL,
-  lease_until INTEGER,
-  last_error TEXT,
-  created_at INTEGER NOT NULL,
-  sent_at INTEGER
+  ${QUEUE_COLUMNS}
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
