@@ -13,6 +13,7 @@ import Koa, { type Context } from 'koa';
 import type Router from '@koa/router';
 import type { MailIntake } from '../adapters/mail-intake.ts';
 import { readTrustedAuthResults, verifyMessage } from '../adapters/mail-auth.ts';
+import { isSqliteStore } from '../adapters/store-sqlite.ts';
 import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
   loadPlugins, oidcAdapterFor, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
@@ -107,7 +108,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
     config, logger, store, redis, provider, hasher, limits, views, keys, clients, policy, registration, jobs, sendMail,
     realms: [{ name: realm.name, provider: realmProvider, userinfoAudience: resources.realmUserinfo(realm.issuer) }],
     findAccount,
-    sessions: trackAccountSessions([provider, realmProvider], redis, logger, backchannel),
+    sessions: trackAccountSessions([provider, realmProvider], redis, logger, backchannel, isSqliteStore(store) ? store.file : null),
     async audit(action, event) {
       await store.audit.append({ at: new Date(), action, ...event });
     },

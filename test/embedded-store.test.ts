@@ -147,7 +147,7 @@ test.serial('a second process on the same data directory is refused with one cle
   t.deepEqual(((await (await fetch(`${next.url}/readyz`)).json()) as { checks: unknown }).checks, { sqlite: 'up' });
 });
 
-test.serial('OIDC state survives a restart: the session, a code issued before it and a refresh token work after it', async (t) => {
+test.serial('OIDC state survives a restart: the session, a code issued before it and a refresh token work after it, and disabling the account then revokes them', async (t) => {
   const dataDir = freshDataDir();
   const port = await freePort();
   const first = await gateway(t, port, dataDir);
@@ -177,6 +177,16 @@ test.serial('OIDC state survives a restart: the session, a code issued before it
   t.truthy(refreshed.access_token, 'a refresh token issued before the restart works after it');
   const again = await authorize();
   t.truthy(again.page.stoppedAt, 'the browser session survived: no login form');
+
+  // The account index survived too: disabling the account after the restart ends what was issued before it.
+  const admin = await clientToken(second.url);
+  const sub = redeemed.claims()!.sub;
+  const disabled = await call(second.url, admin, 'PATCH', `/customers/${encodeURIComponent(sub)}`, { status: 'disabled' });
+  t.is(disabled.status, 200, JSON.stringify(disabled.body));
+  const revoked = await t.throwsAsync(oidc.refreshTokenGrant(config, refreshed.refresh_token ?? tokens.refresh_token!));
+  t.is((revoked as { error?: string } | undefined)?.error, 'invalid_grant', 'the refresh token issued before the restart is revoked');
+  const afterDisable = await authorize();
+  t.falsy(afterDisable.page.stoppedAt, 'the browser session issued before the restart is gone');
   t.true(second.alive());
 });
 

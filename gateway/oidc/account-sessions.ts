@@ -5,9 +5,12 @@
  *
  * oidc-provider has no "revoke everything for account X" and no "find the session of
  * sid Y": its storage is keyed by token, grant and session ids. So this module keeps an
- * index, fed by the providers' own events, in Redis when the gateway has it (shared by
- * every process, each key expiring with the longest grant/session TTL) or in memory
- * otherwise (the memory adapters are single-process anyway):
+ * index, fed by the providers' own events, where the OIDC state itself lives: in Redis when
+ * the gateway has it (shared by every process, each key expiring with the longest
+ * grant/session TTL), else in the embedded SQLite file (sessions and grants there survive a
+ * restart, so their index must too: a customer disabled after a restart loses the
+ * sessions and refresh tokens issued before it), else in memory (memory adapters are
+ * single-process and forget everything on restart anyway):
  *   account -> grant ids, session ids      (grant.saved, session.saved)
  *   session uid -> authorizations          (authorization.success: client, grant, sid, issuer)
  *   sid -> session uid                     (the same event; server-side logout by id_token_hint)
@@ -21,6 +24,7 @@
  */
 import type { RedisClient } from '../runtime/redis.ts';
 import type { Provider } from 'oidc-provider';
+import type { DatabaseFile } from '../../adapters/sqlite.ts';
 import type { Logger } from '../runtime/logger.ts';
 
 /**
@@ -120,6 +124,82 @@ function redisIndex(redis: RedisClient): Index {
   };
 }
 
+const SQLITE_INDEX_SCHEMA = `
+CREATE TABLE IF NOT EXISTS account_index (
+  account_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (account_id, kind, id)
+);
+CREATE TABLE IF NOT EXISTS session_authorizations (
+  uid TEXT NOT NULL, client_id TEXT NOT NULL, grant_id TEXT NOT NULL, sid TEXT NOT NULL, issuer TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (uid, client_id, grant_id)
+);
+CREATE TABLE IF NOT EXISTS session_sids (sid TEXT PRIMARY KEY, uid TEXT NOT NULL, expires_at INTEGER NOT NULL);
+`;
+
+/** Expired index rows are ignored on read and deleted every this many writes. */
+const SQLITE_SWEEP_EVERY_WRITES = 500;
+
+/**
+ * The index in the embedded SQLite file, beside the OIDC records it points at (the file's
+ * relaxed connection, as adapters/oidc-sqlite.ts). node:sqlite is synchronous, so each
+ * method runs whole without another request in between; take() is one transaction.
+ */
+function sqliteIndex(file: DatabaseFile): Index {
+  const db = file.relaxed;
+  db.db.exec(SQLITE_INDEX_SCHEMA);
+  const expiry = () => Date.now() + INDEX_TTL_SECONDS * 1000;
+  let writes = 0;
+  const wrote = () => {
+    writes += 1;
+    if (writes < SQLITE_SWEEP_EVERY_WRITES) return;
+    writes = 0;
+    const now = Date.now();
+    for (const table of ['account_index', 'session_authorizations', 'session_sids']) db.statement(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now);
+  };
+  const ids = (accountId: string, kind: Kind) =>
+    db.statement('SELECT id FROM account_index WHERE account_id = ? AND kind = ? AND expires_at > ?').all(accountId, kind, Date.now()).map((row) => String(row.id));
+  return {
+    async add(accountId, kind, id) {
+      db.statement('INSERT OR REPLACE INTO account_index (account_id, kind, id, expires_at) VALUES (?, ?, ?, ?)').run(accountId, kind, id, expiry());
+      wrote();
+    },
+    async take(accountId) {
+      return db.transaction(() => {
+        const taken = { grant: ids(accountId, 'grant'), session: ids(accountId, 'session') };
+        db.statement('DELETE FROM account_index WHERE account_id = ?').run(accountId);
+        return taken;
+      });
+    },
+    async record(uid, a) {
+      db.transaction(() => {
+        db.statement('INSERT OR REPLACE INTO session_authorizations (uid, client_id, grant_id, sid, issuer, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(uid, a.clientId, a.grantId, a.sid, a.issuer, expiry());
+        db.statement('INSERT OR REPLACE INTO session_sids (sid, uid, expires_at) VALUES (?, ?, ?)').run(a.sid, uid, expiry());
+      });
+      wrote();
+    },
+    async authorizations(uid) {
+      return db
+        .statement('SELECT client_id, grant_id, sid, issuer FROM session_authorizations WHERE uid = ? AND expires_at > ? ORDER BY rowid')
+        .all(uid, Date.now())
+        .map((row) => ({ clientId: String(row.client_id), grantId: String(row.grant_id), sid: String(row.sid), issuer: String(row.issuer) }));
+    },
+    async forget(uid, clientIds) {
+      db.transaction(() => {
+        const rows = db.statement('SELECT client_id, sid FROM session_authorizations WHERE uid = ?').all(uid);
+        for (const row of rows) {
+          if (clientIds !== null && !clientIds.includes(String(row.client_id))) continue;
+          db.statement('DELETE FROM session_sids WHERE sid = ?').run(String(row.sid));
+          db.statement('DELETE FROM session_authorizations WHERE uid = ? AND client_id = ?').run(uid, String(row.client_id));
+        }
+      });
+    },
+    async sessionOf(sid) {
+      const row = db.statement('SELECT uid FROM session_sids WHERE sid = ? AND expires_at > ?').get(sid, Date.now());
+      return row ? String(row.uid) : null;
+    },
+  };
+}
+
 function memoryIndex(): Index {
   const sets = new Map<string, Set<string>>();
   const auths = new Map<string, AuthorizationRecord[]>();
@@ -187,9 +267,12 @@ interface Recorded {
  * Starts indexing grants, sessions and authorizations of every provider (the layouts
  * share one adapter) and returns the revoker. Call once per gateway. Also routes
  * oidc-provider's own back-channel logout (its end_session endpoint) through `notifier`.
+ * The index lives where the OIDC state does: Redis, else the embedded SQLite `file`, else memory.
  */
-export function trackAccountSessions(providers: Provider[], redis: RedisClient | null, logger: Logger, notifier: LogoutNotifier): AccountSessions {
-  const index = redis ? redisIndex(redis) : memoryIndex();
+export function trackAccountSessions(
+  providers: Provider[], redis: RedisClient | null, logger: Logger, notifier: LogoutNotifier, file: DatabaseFile | null = null,
+): AccountSessions {
+  const index = redis ? redisIndex(redis) : file ? sqliteIndex(file) : memoryIndex();
   if (!providers[0]) throw new Error('trackAccountSessions needs a provider');
   const provider: Provider = providers[0];
   const failed = (what: string) => (err: unknown) => logger.error({ err, what }, 'account session index write failed');
