@@ -6,13 +6,16 @@
  *   - a second process on the same data directory is refused with one clear line, and
  *     after a kill -9 of the owner the next process starts (no stale lock);
  *   - OIDC state survives: a session, a code issued before the restart and a refresh token
- *     all work on the process after it;
+ *     all work on the process after it, and disabling the account after a restart still
+ *     ends them (the index of an account's sessions and grants is in the file too);
  *   - `npm run backup -- <file>` copies the live database while sign-ups go on, and a
  *     gateway started on the copy has the data.
  * Customers are read through the admin API, the way an operator would.
  */
 import test, { type ExecutionContext } from 'ava';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as oidc from 'openid-client';
@@ -54,8 +57,8 @@ function env(port: number, dataDir: string, extra: Env = {}): Env {
   return embeddedEnv({ keys, port, dataDir, clientsFile, extra });
 }
 
-async function gateway(t: ExecutionContext, port: number, dataDir: string): Promise<GatewayProcess> {
-  const gw = await startGatewayProcess(env(port, dataDir));
+async function gateway(t: ExecutionContext, port: number, dataDir: string, clients?: string): Promise<GatewayProcess> {
+  const gw = await startGatewayProcess(clients ? { ...env(port, dataDir), CLIENTS_FILE: clients } : env(port, dataDir));
   t.teardown(() => gw.stop());
   return gw;
 }
@@ -147,23 +150,28 @@ test.serial('a second process on the same data directory is refused with one cle
   t.deepEqual(((await (await fetch(`${next.url}/readyz`)).json()) as { checks: unknown }).checks, { sqlite: 'up' });
 });
 
-test.serial('OIDC state survives a restart: the session, a code issued before it and a refresh token work after it, and disabling the account then revokes them', async (t) => {
-  const dataDir = freshDataDir();
-  const port = await freePort();
-  const first = await gateway(t, port, dataDir);
-  const config = await oidc.discovery(new URL(first.url), PORTAL.client_id, PORTAL.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+/** A browser signed in as the test admin through the portal client on `gw`, with its tokens. */
+async function signedIn(gw: GatewayProcess) {
+  const config = await oidc.discovery(new URL(gw.url), PORTAL.client_id, PORTAL.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
   const browser = new UserAgent();
   const authorize = async () => {
     const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
     return { verifier, page: await browser.follow(url.toString(), (u) => u.startsWith(REDIRECT)) };
   };
-
   const signIn = await authorize();
   const form = browser.form(signIn.page.hop.body, '/login');
-  const done = await browser.follow(await browser.post(new URL(form.action, first.url).toString(), { ...form.fields, email: TEST_ADMIN.email, password: TEST_ADMIN.password }), (u) => u.startsWith(REDIRECT));
-  t.truthy(done.stoppedAt, 'signed in');
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.stoppedAt!), { pkceCodeVerifier: signIn.verifier });
+  const done = await browser.follow(await browser.post(new URL(form.action, gw.url).toString(), { ...form.fields, email: TEST_ADMIN.email, password: TEST_ADMIN.password }), (u) => u.startsWith(REDIRECT));
+  if (!done.stoppedAt) throw new Error('the sign-in did not reach the redirect URI');
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.stoppedAt), { pkceCodeVerifier: signIn.verifier });
+  return { config, authorize, tokens };
+}
+
+test.serial('OIDC state survives a restart: the session, a code issued before it and a refresh token work after it', async (t) => {
+  const dataDir = freshDataDir();
+  const port = await freePort();
+  const first = await gateway(t, port, dataDir);
+  const { config, authorize, tokens } = await signedIn(first);
   t.truthy(tokens.refresh_token);
   const pending = await authorize();
   t.truthy(pending.page.stoppedAt, 'the session signs in again without a form');
@@ -177,17 +185,43 @@ test.serial('OIDC state survives a restart: the session, a code issued before it
   t.truthy(refreshed.access_token, 'a refresh token issued before the restart works after it');
   const again = await authorize();
   t.truthy(again.page.stoppedAt, 'the browser session survived: no login form');
+  t.true(second.alive());
+});
 
-  // The account index survived too: disabling the account after the restart ends what was issued before it.
+test.serial('after a restart, disabling an account still reaches the sessions and grants issued before it (the account index is in the file too)', async (t) => {
+  // The portal hears of it by Back-Channel Logout; an index kept in memory would be empty after the restart.
+  const heard: Array<{ sub?: string; sid?: string }> = [];
+  const receiver = http.createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const token = new URLSearchParams(body).get('logout_token') ?? '';
+    heard.push(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString() || '{}') as { sub?: string; sid?: string });
+    res.writeHead(200).end();
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => receiver.close());
+  const withLogout = writeClientsFile([{ ...PORTAL, backchannel_logout_uri: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/portal` }]);
+
+  const dataDir = freshDataDir();
+  const port = await freePort();
+  const first = await gateway(t, port, dataDir, withLogout);
+  const { config, tokens } = await signedIn(first);
+  t.is((await first.kill()).signal, 'SIGKILL');
+  const second = await gateway(t, port, dataDir, withLogout);
+
+  // Nothing touches the session or the grant after the restart before the account is disabled.
   const admin = await clientToken(second.url);
-  const sub = redeemed.claims()!.sub;
+  const sub = tokens.claims()!.sub;
   const disabled = await call(second.url, admin, 'PATCH', `/customers/${encodeURIComponent(sub)}`, { status: 'disabled' });
   t.is(disabled.status, 200, JSON.stringify(disabled.body));
-  const revoked = await t.throwsAsync(oidc.refreshTokenGrant(config, refreshed.refresh_token ?? tokens.refresh_token!));
-  t.is((revoked as { error?: string } | undefined)?.error, 'invalid_grant', 'the refresh token issued before the restart is revoked');
-  const afterDisable = await authorize();
-  t.falsy(afterDisable.page.stoppedAt, 'the browser session issued before the restart is gone');
-  t.true(second.alive());
+  const audit = await call(second.url, admin, 'GET', `/audit?action=customer.update&target=${encodeURIComponent(sub)}`);
+  const revoked = (audit.body.items as Array<{ data?: { revoked?: { grants: number; sessions: number } } }>)[0]?.data?.revoked;
+  t.true((revoked?.grants ?? 0) >= 1 && (revoked?.sessions ?? 0) >= 1, `the grant and the session from before the restart were found and revoked: ${JSON.stringify(revoked)}`);
+  const deadline = Date.now() + 30_000;
+  while (!heard.some((h) => h.sub === sub && typeof h.sid === 'string') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.true(heard.some((h) => h.sub === sub && typeof h.sid === 'string'), `the portal got a logout token for the session from before the restart: ${JSON.stringify(heard)}`);
+  const refused = await t.throwsAsync(oidc.refreshTokenGrant(config, tokens.refresh_token!));
+  t.is((refused as { error?: string } | undefined)?.error, 'invalid_grant', 'the refresh token issued before the restart no longer works');
 });
 
 test.serial('npm run backup copies the live database while sign-ups go on; a gateway on the copy has the data', async (t) => {
