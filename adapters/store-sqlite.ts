@@ -48,7 +48,7 @@ import {
   type Store,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities } from './ids.ts';
+import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 import { isUniqueViolation, type DatabaseFile } from './sqlite.ts';
 
 /** `PRAGMA user_version` after migrate(); bump with a migration step when the schema changes. */
@@ -307,10 +307,10 @@ function createCustomerStore(db: Db): CustomerStore {
         db.file.transaction(() => {
           const current = get(id);
           if (!current) return null;
-          const link = { issuer: identity.issuer, subject: identity.subject };
-          claim(link, id);
-          const already = current.identities.some((known) => identityKey(known) === identityKey(link));
-          const next: Customer = { ...current, identities: already ? current.identities : [...current.identities, link], updatedAt: new Date() };
+          claim(identity, id);
+          const identities = withIdentity(current.identities, identity);
+          if (identities === current.identities) return current;
+          const next: Customer = { ...current, identities: [...identities], updatedAt: new Date() };
           write(next, false);
           return next;
         }),
@@ -492,6 +492,11 @@ function createTokenStore(db: Db): TokenStore {
     },
     async revokeFor(kind, customerId) {
       return db.run(() => Number(db.sql('DELETE FROM tokens WHERE kind = ? AND customer_id = ?').run(kind, customerId).changes));
+    },
+    async liveFor(kind, customerId, now) {
+      return db.run(() =>
+        db.sql('SELECT * FROM tokens WHERE kind = ? AND customer_id = ? AND expires_at > ? ORDER BY created_at, hash').all(kind, customerId, ms(now)).map((row) => toToken(row)!),
+      );
     },
     async sweep(now) {
       return db.run(() => Number(db.sql('DELETE FROM tokens WHERE expires_at <= ?').run(ms(now)).changes));

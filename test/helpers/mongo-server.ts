@@ -12,6 +12,7 @@
  * await server.stop();
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -30,7 +31,11 @@ export interface MongoServer {
   restart(): Promise<void>;
   /** SIGKILLs the server (data directory kept), to test behaviour while it is gone. */
   kill(): Promise<void>;
-  /** SIGSTOPs the server: it keeps its sockets open and accepts connections, but never answers (a hung server). */
+  /**
+   * SIGSTOPs the server: it keeps its sockets open and accepts connections, but never answers
+   * (a hung server). Returns once every thread of it is stopped, so a request sent next cannot
+   * be answered by a thread the signal had not reached yet.
+   */
   freeze(): void;
   /** SIGCONTs a frozen server. */
   thaw(): void;
@@ -163,11 +168,32 @@ export async function startMongoServer(): Promise<MongoServer> {
       await halt('SIGKILL');
     },
     freeze() {
-      if (!child) throw new Error('FerretDB is not running');
+      if (!child?.pid) throw new Error('FerretDB is not running');
       child.kill('SIGSTOP');
+      waitUntilStopped(child.pid);
     },
     thaw() {
       child?.kill('SIGCONT');
     },
   };
+}
+
+/** Blocks until every thread of `pid` is in the stopped state (T in /proc), at most 2 s. */
+function waitUntilStopped(pid: number): void {
+  const deadline = Date.now() + 2_000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const states = readdirSync(`/proc/${pid}/task`).map((task) => {
+      try {
+        // The state follows the command name in parentheses, which may itself hold spaces.
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      } catch {
+        return 'T'; // the thread is gone
+      }
+    });
+    if (states.every((state) => state === 'T' || state === 't')) return;
+    if (Date.now() > deadline) throw new Error(`FerretDB (pid ${pid}) did not stop within 2 s: thread states ${states.join('')}`);
+    Atomics.wait(pause, 0, 0, 5);
+  }
 }
