@@ -192,9 +192,9 @@ function isSocketError(error: unknown): boolean {
 
 /**
  * Runs one store operation, mapping driver failures to the port's errors and bounding the
- * wait. (The driver's own client-side operation timeout, `timeoutMS`, is a no-op since
- * mongodb 6.22 / 7.8: it was withdrawn after CVE-2026-119179, a connection-pool
- * desynchronisation after a timeout. So the bound lives here: the caller gets
+ * wait. (The driver's own client-side operation timeout, `timeoutMS`, has no effect in
+ * the installed driver: mongodb 7.9 marks it "deprecated and has no effect". So the
+ * bound lives here: the caller gets
  * StoreUnavailableError at the deadline, and the abandoned driver call ends on its own
  * per-stage timeouts, socketTimeoutMS closing its connection, which is the safe way.)
  */
