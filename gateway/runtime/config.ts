@@ -80,7 +80,7 @@ const mailbox = z.string().refine(
  * `.env.example`; `test/config.test.ts` checks that every key here is documented there.
  */
 const schema = z.object({
-  /** Environment. `production` refuses ephemeral signing/cookie keys and the non-durable store. */
+  /** Environment. `production` refuses ephemeral signing/cookie keys, a plain-http issuer and the development aids. */
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   /** TCP port the gateway listens on. */
   PORT: int(0, 65535).default(3000),
@@ -112,7 +112,7 @@ const schema = z.object({
 
   /** Embedded store (no MONGODB_URI): the directory of the SQLite file `gatehouse.db`, owned by one process. Relative to the working directory. */
   DATA_DIR: z.string().min(1).default('./data'),
-  /** Durable store for several processes. Unset = the embedded SQLite file in DATA_DIR (one process; refused in production). */
+  /** Durable store for several processes. Unset = the embedded SQLite file in DATA_DIR (one process, production included: the file is locked to its owner). */
   MONGODB_URI: url(['mongodb:', 'mongodb+srv:']).optional(),
   MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 letters, digits, _ or -' }).default('gatehouse'),
   MONGODB_POOL_SIZE: int(1, 1000).default(20),
@@ -310,7 +310,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.NODE_ENV === 'production') {
     if (!jwks) problems.push('JWKS_FILE or JWKS is required when NODE_ENV=production (ephemeral signing keys would log everyone out on restart)');
     if (!cookieKeys) problems.push('COOKIE_KEYS is required when NODE_ENV=production (ephemeral cookie keys would break sessions across processes)');
-    if (!e.MONGODB_URI) problems.push('MONGODB_URI is required when NODE_ENV=production (the embedded SQLite store serves one process; production runs several)');
     if (!issuer.startsWith('https://') && !/^http:\/\/(localhost|127\.0\.0\.1)(:|$)/.test(issuer)) {
       problems.push('ISSUER must be an https:// URL when NODE_ENV=production');
     }
