@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   const admin = gateway.bootstrapAdmin;
   lines.push(`  bootstrap admin: ${admin.email}`);
   if (admin.generatedPassword) lines.push(`    password (generated, shown once): ${admin.generatedPassword}`);
+  else if (!admin.created) lines.push('    password: the one it has (printed at the first start, or changed since); lost it? "Forgot your password?" on the sign-in page');
   lines.push(`  data:      ${describeStore(gateway.context.store, config)}`);
   process.stdout.write(`${lines.join('\n')}\n\n`);
 
