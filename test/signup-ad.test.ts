@@ -375,7 +375,9 @@ test('directory down: a 503 page within the time limit, not a hang', async (t) =
     const elapsed = Date.now() - started;
     t.is(res.status, 503, url);
     t.regex(alertText(res.body) ?? '', /cannot reach the directory/);
-    t.true(elapsed < 3000, `answered in ${elapsed} ms`);
+    // Without the timeout a silent server holds the request until the ava timeout (a hang); the
+    // bound is 20x LDAP_TIMEOUT_MS so a loaded machine's scheduling delays do not fail it.
+    t.true(elapsed < 10_000, `answered in ${elapsed} ms`);
   }
 });
 
