@@ -5,7 +5,8 @@
  * 1. scripts/ensure-system-deps.sh  redis-server, slapd, ldap-utils, chromium (apt-get when root)
  * 2. scripts/ensure-ferretdb.sh     FerretDB 1.x built from the Go module proxy, cached outside the repo
  * 3. scripts/ensure-keycloak.sh     Keycloak 26 from Maven Central, built once, cached outside the repo
- * 4. ava --tap                      streamed through; counts taken from its TAP summary
+ * 4. scripts/ensure-python-rp.sh    a virtualenv with Authlib from PyPI (the Python relying party), cached
+ * 5. ava --tap                      streamed through; counts taken from its TAP summary
  *
  * A provisioning failure fails the run loudly: tests never pass by skipping a server.
  * Extra arguments are passed to ava (`npm test -- test/oidc-flow.test.ts`).
@@ -26,6 +27,7 @@ function provision(script: string): void {
 provision('scripts/ensure-system-deps.sh');
 provision('scripts/ensure-ferretdb.sh');
 provision('scripts/ensure-keycloak.sh');
+provision('scripts/ensure-python-rp.sh');
 
 const args = ['--tap', ...process.argv.slice(2)];
 const child = spawn(`${root}node_modules/.bin/ava`, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
