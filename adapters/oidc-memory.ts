@@ -8,8 +8,9 @@
  * This module also writes down, once, the adapter contract both backends keep
  * (`adapters/oidc-redis.ts` is the other one; `test/oidc-adapter.test.ts` runs one
  * contract suite against both):
- *   - `upsert(id, payload, expiresIn)` stores a copy; `expiresIn` is in seconds, and a
- *     record without it never expires;
+ *   - `upsert(id, payload, expiresIn)` stores a copy (JSON values: oidc-provider's
+ *     payloads are JSON, and Redis keeps their JSON text); `expiresIn` is in seconds,
+ *     and a record without it never expires;
  *   - `find*` return a copy the caller may mutate, or undefined once expired/destroyed;
  *   - `findByUid` (Session) and `findByUserCode` (DeviceCode) go through an index;
  *   - `revokeByGrantId` removes every grantable record (GRANTABLE_MODELS) of that grant;
@@ -88,12 +89,35 @@ export function epochSeconds(nowMs: number = Date.now()): number {
   return Math.floor(nowMs / 1000);
 }
 
+/**
+ * A stored payload is kept as its JSON text (the same form the Redis adapter stores):
+ * parsing a fresh copy per find is cheaper than structuredClone on every write and read
+ * (a tenth of the CPU of a client_credentials grant), and a string of one-byte
+ * characters takes a fraction of the memory of the object graph. The fields the indexes
+ * need are kept beside it; `consumed` too, so consuming never rewrites the text.
+ */
 interface StoredRecord {
   model: string;
   id: string;
-  payload: AdapterPayload;
+  json: string;
+  uid: string | undefined;
+  userCode: string | undefined;
+  grantId: string | undefined;
+  /** Epoch seconds when consumed, else undefined. */
+  consumed: AdapterPayload['consumed'];
   /** Epoch ms; Infinity when stored without expiresIn. */
   expiresAt: number;
+}
+
+const stringField = (payload: AdapterPayload, name: string): string | undefined => {
+  const value = (payload as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
+function payloadOf(record: StoredRecord): AdapterPayload {
+  const payload = JSON.parse(record.json) as AdapterPayload;
+  if (record.consumed !== undefined) payload.consumed = record.consumed;
+  return payload;
 }
 
 /** Everything one factory's adapters share. Fresh per factory so tests stay isolated. */
@@ -132,17 +156,17 @@ function removeRecord(state: MemoryState, key: string): void {
   const record = state.records.get(key);
   if (!record) return;
   state.records.delete(key);
-  const { payload, id, model } = record;
-  if (model === 'Session' && typeof payload.uid === 'string' && state.uidIndex.get(payload.uid) === id) {
-    state.uidIndex.delete(payload.uid);
+  const { uid, userCode, grantId, id, model } = record;
+  if (model === 'Session' && uid !== undefined && state.uidIndex.get(uid) === id) {
+    state.uidIndex.delete(uid);
   }
-  if (typeof payload.userCode === 'string' && state.userCodeIndex.get(payload.userCode) === id) {
-    state.userCodeIndex.delete(payload.userCode);
+  if (userCode !== undefined && state.userCodeIndex.get(userCode) === id) {
+    state.userCodeIndex.delete(userCode);
   }
-  if (typeof payload.grantId === 'string') {
-    const members = state.grantIndex.get(payload.grantId);
+  if (grantId !== undefined) {
+    const members = state.grantIndex.get(grantId);
     members?.delete(key);
-    if (members && members.size === 0) state.grantIndex.delete(payload.grantId);
+    if (members && members.size === 0) state.grantIndex.delete(grantId);
   }
 }
 
@@ -181,10 +205,15 @@ class MemoryOidcAdapter implements OidcAdapter {
     const now = Date.now();
     const key = recordKey(this.#model, id);
     removeRecord(this.#state, key);
+    const { consumed, ...rest } = payload;
     const record: StoredRecord = {
       model: this.#model,
       id,
-      payload: structuredClone(payload),
+      json: JSON.stringify(rest),
+      uid: stringField(payload, 'uid'),
+      userCode: stringField(payload, 'userCode'),
+      grantId: stringField(payload, 'grantId'),
+      consumed,
       expiresAt: expiresAtFor(expiresIn, now),
     };
     this.#state.records.set(key, record);
@@ -195,7 +224,7 @@ class MemoryOidcAdapter implements OidcAdapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const record = liveRecord(this.#state, recordKey(this.#model, id));
-    return record ? structuredClone(record.payload) : undefined;
+    return record ? payloadOf(record) : undefined;
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -211,8 +240,8 @@ class MemoryOidcAdapter implements OidcAdapter {
   async consumeOnce(id: string): Promise<boolean> {
     // No await between the read and the write: atomic within the event loop.
     const record = liveRecord(this.#state, recordKey(this.#model, id));
-    if (!record || record.payload.consumed) return false;
-    record.payload.consumed = epochSeconds();
+    if (!record || record.consumed) return false;
+    record.consumed = epochSeconds();
     return true;
   }
 
@@ -232,17 +261,17 @@ class MemoryOidcAdapter implements OidcAdapter {
   }
 
   #index(key: string, record: StoredRecord): void {
-    const { payload, id } = record;
-    if (this.#model === 'Session' && typeof payload.uid === 'string') {
-      this.#state.uidIndex.set(payload.uid, id);
+    const { uid, userCode, grantId, id } = record;
+    if (this.#model === 'Session' && uid !== undefined) {
+      this.#state.uidIndex.set(uid, id);
     }
-    if (typeof payload.userCode === 'string') {
-      this.#state.userCodeIndex.set(payload.userCode, id);
+    if (userCode !== undefined) {
+      this.#state.userCodeIndex.set(userCode, id);
     }
-    if (GRANTABLE_MODELS.has(this.#model) && typeof payload.grantId === 'string') {
-      const members = this.#state.grantIndex.get(payload.grantId) ?? new Set<string>();
+    if (GRANTABLE_MODELS.has(this.#model) && grantId !== undefined) {
+      const members = this.#state.grantIndex.get(grantId) ?? new Set<string>();
       members.add(key);
-      this.#state.grantIndex.set(payload.grantId, members);
+      this.#state.grantIndex.set(grantId, members);
     }
   }
 }
