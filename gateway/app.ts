@@ -18,7 +18,7 @@ import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
   loadPlugins, oidcAdapterFor, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
 } from './runtime/index.ts';
-import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
+import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, routeGate, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
 import {
   createBackchannel, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms, loadClients,
   loadResourceServers, realmIssuer, realmPath, serviceInteractionRoutes, trackAccountSessions, webOriginsOf,
@@ -174,7 +174,8 @@ function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
     issuerHostRedirect(config.ISSUER, { pages: ['/', '/admin', '/sample-portal', '/dev/mailbox'], except: ['/admin/api'] }),
     ops.routes(),
     ops.allowedMethods(),
-    ...routers.flatMap((r) => [r.routes(), r.allowedMethods()]),
+    // Each router's routes() and allowedMethods(), in order, skipped for paths none of them owns (/token, /auth...).
+    routeGate(routers),
     // Logout with a valid id_token_hint, in both layouts, before oidc-provider asks.
     endSessionWithHint({
       routes: [

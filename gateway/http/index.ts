@@ -6,7 +6,8 @@
  * form-limit.ts (a form over its rate limit answers itself with 429); refusals.ts (the
  * one table from a refusal reason to the page a customer reads, never naming a denylist
  * or a plugin); bearer.ts (Gatehouse's own access tokens); security headers, the
- * issuer-host redirect, views (Eta) and the ops endpoints. Modules here may import
+ * issuer-host redirect, the route gate (routers skipped for paths they do not own),
+ * views (Eta) and the ops endpoints. Modules here may import
  * policies/ types, adapters/ store errors and gateway/runtime/ (secrets, rate-limit
  * types); no other gateway folder.
  *
@@ -22,5 +23,6 @@ export { refusal, type RefusalCode, type RefusalPath } from './refusals.ts';
 export { authenticateBearer, bearerAuth, bearerPrincipal, requireScope, type Principal } from './bearer.ts';
 export { securityHeaders } from './security.ts';
 export { issuerHostRedirect } from './issuer-host.ts';
+export { routeGate } from './route-gate.ts';
 export { createViews, type Views } from './views.ts';
 export { countRequests, createMetrics, opsRoutes, requestId, startMetricsServer, type Metrics } from './ops.ts';
