@@ -43,12 +43,13 @@ export function isCrossOrigin(ctx: Context, issuerOrigin: string): boolean {
 export function requireCsrf(issuer: string) {
   const issuerOrigin = new URL(issuer).origin;
   return async function checkCsrf(ctx: Context, next: Next): Promise<void> {
-    const expired = new AppError('csrf_failed', 403, 'This form has expired or was sent from another site. Go back, reload the page and try again.');
-    if (isCrossOrigin(ctx, issuerOrigin)) throw expired;
+    // Built only when refused: an Error captures its stack, which a passing form need not pay for.
+    const expired = () => new AppError('csrf_failed', 403, 'This form has expired or was sent from another site. Go back, reload the page and try again.');
+    if (isCrossOrigin(ctx, issuerOrigin)) throw expired();
     const cookie = ctx.cookies.get(COOKIE, { signed: true });
     const body = (ctx.request as { body?: Record<string, unknown> }).body;
     const field = body && typeof body.csrf === 'string' ? body.csrf : '';
-    if (!cookie || !field || !safeEqual(cookie, field)) throw expired;
+    if (!cookie || !field || !safeEqual(cookie, field)) throw expired();
     await next();
   };
 }
