@@ -47,7 +47,7 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function buildGateway(config: Config, deps: GatewayDeps = {}): Promise<{ context: GatewayContext; app: Koa; bootstrapAdmin: BootstrapAdmin; metrics: Metrics }> {
+export async function buildGateway(config: Config, deps: GatewayDeps = {}): Promise<{ context: GatewayContext; app: Koa; bootstrapAdmin: BootstrapAdmin; metrics: Metrics | null }> {
   const logger = deps.logger ?? createLogger(config.LOG_LEVEL);
   const store = deps.store ?? (await openStore(config, logger));
   await store.migrate();
@@ -115,12 +115,13 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   };
 
   const bootstrapAdmin = await ensureBootstrapAdmin(config, store, hasher);
-  const metrics = createMetrics();
+  // Prometheus only when its port is on: no per-request counting for nobody.
+  const metrics = config.METRICS_PORT !== undefined ? await createMetrics() : null;
   const app = createApp(context, metrics);
   return { context, app, bootstrapAdmin, metrics };
 }
 
-function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
+function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
   const { config, logger, provider, views } = ctx;
   // Behind N trusted proxies the client address is the N-th X-Forwarded-For entry from the
   // right (what the nearest trusted proxy saw); anything a client wrote left of it is ignored.
@@ -165,7 +166,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics): Koa {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- router middleware types differ from Koa's by design
   const stack: Koa.Middleware<any, any>[] = [
     requestId,
-    countRequests(metrics.requests),
+    ...(metrics ? [countRequests(metrics.requests)] : []),
     errorHandler(logger, views),
     securityHeaders,
     // Browser pages that start a flow of their own, on the issuer's host only (no invalid_state
@@ -229,7 +230,7 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
         },
       })
     : null;
-  const metricsServer = config.METRICS_PORT !== undefined ? await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST }) : null;
+  const metricsServer = metrics && config.METRICS_PORT !== undefined ? await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST }) : null;
   const hostUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const url = hostUrl(config.HOST, address.port);
   const metricsUrl = metricsServer ? hostUrl(config.METRICS_HOST, (metricsServer.address() as AddressInfo).port) : null;

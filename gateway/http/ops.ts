@@ -15,6 +15,7 @@
  *
  *   GET /metrics   Prometheus
  *
+ *   const metrics = await createMetrics();   // only with METRICS_PORT
  *   app.use(requestId); app.use(countRequests(metrics.requests)); app.use(opsRoutes(...).routes());
  *   const server = await startMetricsServer(metrics, { port: 9464, host: '127.0.0.1' });
  */
@@ -24,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Redis } from 'ioredis';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Store } from '../../adapters/store.ts';
 import type { PolicyRuntime } from '../runtime/policy-runtime.ts';
 import { VIEWS_DIR } from './views.ts';
@@ -34,7 +35,13 @@ export interface Metrics {
   requests: Counter<'status'>;
 }
 
-export function createMetrics(): Metrics {
+/**
+ * The registry behind METRICS_PORT. Built only when that port is on (gateway/app.ts):
+ * prom-client is loaded then, and nothing counts or observes (GC, event loop) for a
+ * registry nobody can read.
+ */
+export async function createMetrics(): Promise<Metrics> {
+  const { collectDefaultMetrics, Counter, Registry } = await import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'gatehouse_http_requests_total', help: 'HTTP requests by status class', labelNames: ['status'], registers: [registry] });
