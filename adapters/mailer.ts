@@ -19,7 +19,7 @@
  *   ...
  *   await worker.stop(); await mailer.close();
  */
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { OutboxMessage, OutboxStore } from './store.ts';
 import { describeError, startQueueWorker, type QueueWorker } from './queue-worker.ts';
 
@@ -59,13 +59,25 @@ export interface MailerConfig {
 export const AUTO_SUBMITTED_HEADER = 'Auto-Submitted';
 const DEFAULT_TIMEOUT_MS = 10_000;
 
-/** Creates the SMTP mailer. Opens no connection until the first send. */
+/**
+ * Creates the SMTP mailer. Opens no connection until the first send, and loads
+ * nodemailer only then: its start-up CPU and memory are not paid by a process that
+ * sends no mail.
+ */
 export function createMailer(config: MailerConfig): Mailer {
-  const transport = nodemailer.createTransport(transportOptions(config));
+  const options = transportOptions(config); // a bad URL is refused here, at start, as before
+  let transport: Promise<Transporter> | undefined;
   const fromDomain = domainOf(config.from);
 
   async function send(mail: OutgoingMail): Promise<{ messageId: string }> {
-    const info = await transport.sendMail({
+    transport ??= import('nodemailer').then(
+      (m) => m.default.createTransport(options),
+      (err: unknown) => {
+        transport = undefined; // the next send tries again
+        throw err;
+      },
+    );
+    const info = await (await transport).sendMail({
       from: config.from,
       to: mail.to,
       subject: mail.subject,
@@ -78,7 +90,7 @@ export function createMailer(config: MailerConfig): Mailer {
   }
 
   async function close(): Promise<void> {
-    transport.close();
+    (await transport)?.close();
   }
 
   return { send, close };

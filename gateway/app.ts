@@ -51,7 +51,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   const logger = deps.logger ?? createLogger(config.LOG_LEVEL);
   const store = deps.store ?? (await openStore(config, logger));
   await store.migrate();
-  const redis = deps.redis !== undefined ? deps.redis : openRedis(config, logger);
+  const redis = deps.redis !== undefined ? deps.redis : await openRedis(config, logger);
   const keys = await loadKeyMaterial(config, logger);
   const hasher = createPasswordHasher({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM });
   const limits = createRateLimits(defaultLimitSpecs(config), redis);

@@ -10,9 +10,12 @@
  * All three give the same command API (ioredis), so the OIDC adapter, the rate limits and
  * the policy broadcast do not know which one they run on.
  *
- *   const redis = openRedis(config, logger);   // RedisClient | null
+ *   const redis = await openRedis(config, logger);   // RedisClient | null
+ *
+ * ioredis is loaded only when one of them is set: the embedded one-process setup does not
+ * pay its start-up CPU and memory.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { RedisClient } from '../../adapters/oidc-redis.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -43,8 +46,15 @@ function credentials(config: Config): Pick<RedisOptions, 'username' | 'password'
   };
 }
 
-export function openRedis(config: Config, logger: Logger): RedisClient | null {
+export async function openRedis(config: Config, logger: Logger): Promise<RedisClient | null> {
   let client: RedisClient;
+  const cluster = config.REDIS_CLUSTER_NODES;
+  if (!config.REDIS_URL && !config.REDIS_SENTINELS && !cluster) {
+    if (config.MONGODB_URI) logger.warn('No Redis configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): OIDC sessions, tokens and rate limits live in this process only (single process, lost on restart).');
+    else logger.info('no Redis: OIDC sessions and tokens live in the embedded SQLite file, rate limits in this process');
+    return null;
+  }
+  const { Cluster, Redis } = await import('ioredis');
   if (config.REDIS_URL) {
     client = new Redis(config.REDIS_URL, { ...FAIL_FAST, enableOfflineQueue: true, retryStrategy: reconnectDelay });
   } else if (config.REDIS_SENTINELS) {
@@ -63,8 +73,8 @@ export function openRedis(config: Config, logger: Logger): RedisClient | null {
       // A demoted master answers writes with READONLY: reconnect (to the new master) and resend.
       reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
     });
-  } else if (config.REDIS_CLUSTER_NODES) {
-    client = new Cluster(config.REDIS_CLUSTER_NODES, {
+  } else if (cluster) {
+    client = new Cluster(cluster, {
       redisOptions: { ...FAIL_FAST, ...credentials(config) },
       enableOfflineQueue: true,
       clusterRetryStrategy: reconnectDelay,
@@ -78,9 +88,7 @@ export function openRedis(config: Config, logger: Logger): RedisClient | null {
       slotsRefreshInterval: 2000,
     });
   } else {
-    if (config.MONGODB_URI) logger.warn('No Redis configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): OIDC sessions, tokens and rate limits live in this process only (single process, lost on restart).');
-    else logger.info('no Redis: OIDC sessions and tokens live in the embedded SQLite file, rate limits in this process');
-    return null;
+    return null; // unreachable: one of the three is set
   }
   client.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis error'));
   return client;
@@ -93,5 +101,6 @@ export function openRedis(config: Config, logger: Logger): RedisClient | null {
  * node, resubscribing, when that one fails.
  */
 export function subscriberFor(redis: RedisClient): RedisClient {
-  return redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
+  // Redis and Cluster both duplicate themselves (their overloads do not unify as a union call).
+  return (redis as { duplicate(): RedisClient }).duplicate();
 }
