@@ -1,0 +1,71 @@
+/**
+ * Node 22 strips the types of every .ts module at every start (a WebAssembly build of
+ * swc) and keeps nothing: a fifth of the gateway's start-up CPU. This keeps the stripped
+ * text of each of the gateway's own modules, keyed by a hash of its source and the Node
+ * version, in a private directory beside V8's compile cache (module.enableCompileCache),
+ * and serves it through a module load hook on the next start. Any problem (no hook API,
+ * a directory someone else owns or can write, a failed read) falls back to Node's own
+ * stripping: the cache can make a start faster, never different.
+ *
+ *   enableTypeScriptCache(new URL('..', import.meta.url));   // in main.ts, before importing the app
+ */
+import module from 'node:module';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A directory only this user can read and write, or null. */
+function privateDir(): string | null {
+  const uid = process.getuid?.();
+  if (uid === undefined) return null;
+  const dir = join(tmpdir(), `gatehouse-ts-cache-${uid}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = statSync(dir);
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0 ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Serves the gateway's .ts modules under `root` (not node_modules) from the cache; false when it is off. */
+export function enableTypeScriptCache(root: URL): boolean {
+  const strip = (module as { stripTypeScriptTypes?: (code: string) => string }).stripTypeScriptTypes;
+  if (typeof module.registerHooks !== 'function' || typeof strip !== 'function') return false;
+  const dir = privateDir();
+  if (!dir) return false;
+  const prefix = root.href.endsWith('/') ? root.href : `${root.href}/`;
+  module.registerHooks({
+    load(url, context, nextLoad) {
+      if (!url.startsWith(prefix) || !url.endsWith('.ts') || url.includes('/node_modules/')) return nextLoad(url, context);
+      let source: string;
+      try {
+        source = readFileSync(fileURLToPath(url), 'utf8');
+      } catch {
+        return nextLoad(url, context);
+      }
+      const file = join(dir, `${createHash('sha256').update(process.version).update('\0').update(source).digest('base64url')}.js`);
+      let code: string;
+      try {
+        code = readFileSync(file, 'utf8');
+      } catch {
+        try {
+          code = strip(source);
+        } catch {
+          return nextLoad(url, context); // Node's own error for a module it cannot strip
+        }
+        try {
+          const temp = `${file}.${process.pid}.tmp`;
+          writeFileSync(temp, code, { mode: 0o600 });
+          renameSync(temp, file);
+        } catch {
+          // a cache that cannot be written only costs the next start its stripping
+        }
+      }
+      return { format: 'module', source: code, shortCircuit: true };
+    },
+  });
+  return true;
+}
