@@ -15,13 +15,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 const CACHE = fileURLToPath(new URL('../gateway/runtime/ts-cache.ts', import.meta.url));
 
-function run(root: string, cacheTmp: string, entry: string): string {
+function run(root: string, cacheTmp: string, entry: string, stderr?: string[]): string {
   const script = `import { enableTypeScriptCache } from ${JSON.stringify(pathToFileURL(CACHE).href)};
 console.log(enableTypeScriptCache(new URL(${JSON.stringify(pathToFileURL(root).href)})));
 const m = await import(${JSON.stringify(pathToFileURL(join(root, entry)).href)});
 console.log(m.value);`;
   const out = spawnSync(NODE, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TMPDIR: cacheTmp } });
   if (out.status !== 0) throw new Error(out.stderr);
+  stderr?.push(out.stderr);
   return out.stdout.trim();
 }
 
@@ -54,4 +55,16 @@ test('a cache directory others can write is not used', (t) => {
   chmodSync(dir, 0o777);
   writeFileSync(join(dir, key(source)), 'export const value = "planted";\n');
   t.is(run(root, cacheTmp, 'mod.ts'), 'false\nown');
+});
+
+test('a cold cache prints nothing: Node\'s ExperimentalWarning for stripTypeScriptTypes is not passed on, other warnings are', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'gh-tscache-root-'));
+  const cacheTmp = mkdtempSync(join(tmpdir(), 'gh-tscache-tmp-'));
+  writeFileSync(join(root, 'mod.ts'), 'export const value: string = "quiet";\n');
+  writeFileSync(join(root, 'warns.ts'), 'process.emitWarning("something else", "ExperimentalWarning");\nexport const value: string = "warned";\n');
+  const stderr: string[] = [];
+  t.is(run(root, cacheTmp, 'mod.ts', stderr), 'true\nquiet');
+  t.is(stderr.join(''), '', 'a first start with an empty cache writes nothing to stderr');
+  t.is(run(root, cacheTmp, 'warns.ts', stderr), 'true\nwarned');
+  t.regex(stderr.join(''), /ExperimentalWarning: something else/);
 });

@@ -30,6 +30,25 @@ function privateDir(): string | null {
   }
 }
 
+/**
+ * Node 22 announces `module.stripTypeScriptTypes` with a one-time ExperimentalWarning on
+ * stderr (its own type stripping of imported modules says nothing). A cold cache would
+ * print it at every first start; this drops that one warning and passes every other on.
+ */
+function withoutStripWarning<T>(fn: () => T): T {
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (text.includes('stripTypeScriptTypes')) return;
+    return (emit as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  try {
+    return fn();
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+
 /** Serves the gateway's .ts modules under `root` (not node_modules) from the cache; false when it is off. */
 export function enableTypeScriptCache(root: URL): boolean {
   const strip = (module as { stripTypeScriptTypes?: (code: string) => string }).stripTypeScriptTypes;
@@ -52,7 +71,7 @@ export function enableTypeScriptCache(root: URL): boolean {
         code = readFileSync(file, 'utf8');
       } catch {
         try {
-          code = strip(source);
+          code = withoutStripWarning(() => strip(source));
         } catch {
           return nextLoad(url, context); // Node's own error for a module it cannot strip
         }
