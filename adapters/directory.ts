@@ -21,7 +21,12 @@
  *     within `connectTimeoutMs + timeLimitMs`, never a hang;
  *   - the service bind credentials and the user's password are never logged;
  *   - the entry's objectGUID (AD's stable key for a person) is returned when the
- *     directory has one, in AD's string form.
+ *     directory has one, in AD's string form;
+ *   - a down-level logon name (`CORP\jdoe`) is searched as its user part (`jdoe`): no
+ *     sAMAccountName or UPN holds a backslash;
+ *   - a caller's `admit` hook sees the entry the search found before its password is
+ *     tried (rate limits keyed on the person, not on how the login was spelled), and may
+ *     refuse the attempt (`refused`) without a bind.
  *
  * Each authentication uses its own client and connection, so a user bind on one login
  * never shares a connection with another login.
@@ -53,12 +58,28 @@ export interface DirectoryUser {
   objectGuid: string | null;
 }
 
-export type DirectoryFailureReason = 'invalid_credentials' | 'unavailable';
+/** `refused`: the caller's `admit` hook said no (no bind was attempted). */
+export type DirectoryFailureReason = 'invalid_credentials' | 'unavailable' | 'refused';
 
 export type DirectoryResult = { ok: true; user: DirectoryUser } | { ok: false; reason: DirectoryFailureReason };
 
+/** The entry a search found, as the `admit` hook sees it. */
+export interface FoundEntry {
+  dn: string;
+  objectGuid: string | null;
+}
+
+export interface AuthenticateOptions {
+  /**
+   * Called once the search found exactly one usable entry, before the password is tried
+   * against it; resolving false refuses the attempt without a bind. A rejection is the
+   * caller's failure and rejects `authenticate` with it.
+   */
+  admit?(entry: FoundEntry): Promise<boolean>;
+}
+
 export interface Directory {
-  authenticate(login: string, password: string): Promise<DirectoryResult>;
+  authenticate(login: string, password: string, options?: AuthenticateOptions): Promise<DirectoryResult>;
   close(): Promise<void>;
 }
 
@@ -103,6 +124,25 @@ const GUID_BYTES = 16;
 
 const INVALID: DirectoryResult = { ok: false, reason: 'invalid_credentials' };
 const UNAVAILABLE: DirectoryResult = { ok: false, reason: 'unavailable' };
+const REFUSED: DirectoryResult = { ok: false, reason: 'refused' };
+
+/** The caller's admit hook failed: carried out of verify() and rethrown by authenticate(). */
+class AdmitFailed {
+  readonly cause: unknown;
+  constructor(cause: unknown) {
+    this.cause = cause;
+  }
+}
+
+/**
+ * The name to search for: a down-level logon name `DOMAIN\user` becomes `user`.
+ *
+ *   searchName('CORP\\jdoe') === 'jdoe'
+ */
+export function searchName(login: string): string {
+  const slash = login.lastIndexOf('\\');
+  return slash >= 0 && slash < login.length - 1 && !login.includes('@') ? login.slice(slash + 1) : login;
+}
 
 /**
  * Escapes a value for use inside an LDAP filter assertion (RFC 4515 section 3):
@@ -164,11 +204,11 @@ export function createLdapDirectory(config: LdapDirectoryConfig, logger?: Direct
   const live = new Set<Client>();
   let closed = false;
 
-  async function authenticate(login: string, password: string): Promise<DirectoryResult> {
+  async function authenticate(login: string, password: string, options: AuthenticateOptions = {}): Promise<DirectoryResult> {
     if (closed) return UNAVAILABLE;
     if (!isAcceptableCredentialInput(login, password)) return INVALID;
     const trimmedLogin = login.trim();
-    const filter = parseFilter(buildSearchFilter(template, trimmedLogin));
+    const filter = parseFilter(buildSearchFilter(template, searchName(trimmedLogin)));
     if (!filter) {
       logger?.warn({ code: 'directory_filter_invalid' }, 'search filter did not parse; login refused');
       return INVALID;
@@ -181,11 +221,13 @@ export function createLdapDirectory(config: LdapDirectoryConfig, logger?: Direct
     });
     live.add(client);
     try {
-      const attempt = verify(client, config, filter, trimmedLogin, password, logger);
-      return await withDeadline(attempt, config.connectTimeoutMs + config.timeLimitMs, () => {
+      const attempt = verify(client, config, filter, trimmedLogin, password, options, logger);
+      const result = await withDeadline<DirectoryResult | AdmitFailed>(attempt, config.connectTimeoutMs + config.timeLimitMs, () => {
         logger?.warn({ code: 'directory_timeout' }, 'directory did not answer in time');
         return UNAVAILABLE;
       });
+      if (result instanceof AdmitFailed) throw result.cause;
+      return result;
     } finally {
       live.delete(client);
       void closeQuietly(client);
@@ -228,7 +270,9 @@ function parseFilter(filter: string): Filter | null {
 type Step = 'service_bind' | 'search' | 'user_bind';
 
 /** Service bind, search, checks, user bind. Never rejects: every failure becomes a result. */
-async function verify(client: Client, config: LdapDirectoryConfig, filter: Filter, login: string, password: string, logger?: DirectoryLogger): Promise<DirectoryResult> {
+async function verify(
+  client: Client, config: LdapDirectoryConfig, filter: Filter, login: string, password: string, options: AuthenticateOptions, logger?: DirectoryLogger,
+): Promise<DirectoryResult | AdmitFailed> {
   let step: Step = 'service_bind';
   try {
     await client.bind(config.bindDn, config.bindCredentials);
@@ -249,6 +293,15 @@ async function verify(client: Client, config: LdapDirectoryConfig, filter: Filte
     }
     const entry = searchEntries[0]!;
     if (isDisabledEntry(entry)) return INVALID;
+    if (options.admit) {
+      let admitted: boolean;
+      try {
+        admitted = await options.admit({ dn: entry.dn, objectGuid: guidOf(entry) });
+      } catch (err) {
+        return new AdmitFailed(err);
+      }
+      if (!admitted) return REFUSED;
+    }
     step = 'user_bind';
     await client.bind(entry.dn, password);
     return { ok: true, user: toDirectoryUser(entry, login) };
@@ -281,10 +334,14 @@ function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => T): Prom
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-function toDirectoryUser(entry: Entry, login: string): DirectoryUser {
-  const sAMAccountName = textValue(attribute(entry, 'sAMAccountName'));
+function guidOf(entry: Entry): string | null {
   const guid = attribute(entry, 'objectGUID');
   const guidBytes = Array.isArray(guid) ? guid[0] : guid;
+  return Buffer.isBuffer(guidBytes) ? guidToString(guidBytes) : null;
+}
+
+function toDirectoryUser(entry: Entry, login: string): DirectoryUser {
+  const sAMAccountName = textValue(attribute(entry, 'sAMAccountName'));
   return {
     dn: entry.dn,
     login,
@@ -292,7 +349,7 @@ function toDirectoryUser(entry: Entry, login: string): DirectoryUser {
     name: textValue(attribute(entry, 'displayName')) || textValue(attribute(entry, 'cn')) || sAMAccountName || login,
     sAMAccountName,
     userPrincipalName: textValue(attribute(entry, 'userPrincipalName')),
-    objectGuid: Buffer.isBuffer(guidBytes) ? guidToString(guidBytes) : null,
+    objectGuid: guidOf(entry),
   };
 }
 

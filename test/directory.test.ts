@@ -10,6 +10,7 @@ import {
   createLdapDirectory,
   escapeFilterValue,
   guidToString,
+  searchName,
   type LdapDirectoryConfig,
 } from '../adapters/directory.ts';
 import { startLdapServer, type LdapTestServer } from './helpers/ldap-server.ts';
@@ -81,6 +82,11 @@ function countAccepts(log: string): number {
 }
 
 /** slapd logs `BIND dn="<dn>"` for every bind it receives; counts those of one DN. */
+/** Bind requests as `dn` (slapd logs a second BIND line when one succeeds: this counts requests only). */
+function bindAttempts(log: string, dn: string): number {
+  return log.split('\n').filter((line) => line.includes(` BIND dn="${dn}" method=`)).length;
+}
+
 function countBinds(log: string, dn: string): number {
   return log.split('\n').filter((line) => line.includes(` BIND dn="${dn}"`)).length;
 }
@@ -163,6 +169,36 @@ test('signs in by userPrincipalName, case-insensitively like AD', async (t) => {
     t.is(result.user.sAMAccountName, 'rroe');
     t.is(result.user.login, 'Richard@Corp.Test');
   }
+  await directory.close();
+});
+
+test('a down-level logon name (CORP\\jdoe) is searched as its user part', async (t) => {
+  t.is(searchName('CORP\\jdoe'), 'jdoe');
+  t.is(searchName('jdoe@corp.test'), 'jdoe@corp.test');
+  t.is(searchName('trailing\\'), 'trailing\\');
+  const directory = createLdapDirectory(config());
+  t.like(await directory.authenticate('CORP\\jdoe', 'Correct horse 1'), { ok: true, user: { sAMAccountName: 'jdoe', login: 'CORP\\jdoe' } });
+  await directory.close();
+});
+
+test.serial('the admit hook sees the entry the search found before the password is tried, and may refuse without a bind', async (t) => {
+  const directory = createLdapDirectory(config());
+  const jdoeDn = `cn=jdoe,ou=people,${ldap.baseDn}`;
+  const start = bindAttempts(await ldap.readLog(), jdoeDn);
+  const seen: unknown[] = [];
+  const admitAll = { admit: async (entry: unknown) => (seen.push(entry), true) };
+  t.like(await directory.authenticate('JDOE@corp.test', 'Correct horse 1', admitAll), { ok: true });
+  t.like(await directory.authenticate('jdoe', 'wrong one', admitAll), { ok: false, reason: 'invalid_credentials' });
+  t.deepEqual(seen, Array(2).fill({ dn: `cn=jdoe,ou=people,${ldap.baseDn}`, objectGuid: guidToString(jdoeGuid) }), 'every spelling: the same entry');
+  t.true(await logShows((log) => bindAttempts(log, jdoeDn) === start + 2), 'both attempts bound as jdoe');
+  const before = await ldap.readLog();
+  t.deepEqual(await directory.authenticate('jdoe', 'Correct horse 1', { admit: async () => false }), { ok: false, reason: 'refused' });
+  t.like(await directory.authenticate('nobody-here', 'Correct horse 1', { admit: async () => t.fail('no entry, no hook') as never }), { ok: false, reason: 'invalid_credentials' });
+  // A real attempt as the marker: once its bind is logged, a bind of the refused one would be too.
+  t.like(await directory.authenticate('jdoe', 'Correct horse 1'), { ok: true });
+  t.true(await logShows((log) => bindAttempts(log, jdoeDn) > bindAttempts(before, jdoeDn)));
+  t.is(bindAttempts(await ldap.readLog(), jdoeDn), bindAttempts(before, jdoeDn) + 1, 'a refused attempt never binds as the user');
+  await t.throwsAsync(directory.authenticate('jdoe', 'Correct horse 1', { admit: async () => { throw new Error('limiter down'); } }), { message: 'limiter down' }, "the hook's failure is the caller's");
   await directory.close();
 });
 

@@ -231,24 +231,53 @@ test('credentials in the query string are ignored: only the form body counts', a
   t.is(alertText(bare.body), AD_GENERIC_FAILURE);
 });
 
-test('attempts are rate limited per login: over the limit a 429, another login still gets an answer', async (t) => {
-  const { gw, rp } = await startAdGateway(t, { env: { RATE_LIMIT_LOGIN_ACCOUNT: '2' } });
+test('every spelling of a Windows login shares one counter (the directory entry), and another login still gets an answer', async (t) => {
+  const { gw, rp } = await startAdGateway(t, { env: { RATE_LIMIT_LOGIN_ACCOUNT: '3' } });
   const statuses: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (const spelling of [JANE.sAMAccountName, JANE.userPrincipalName.toUpperCase(), `CORP\\${JANE.sAMAccountName}`]) {
     const ua = new UserAgent();
     const { loginPage } = await beginSignIn(rp, ua);
-    statuses.push((await submitAdForm(ua, gw.issuer, loginPage, i % 2 ? JANE.userPrincipalName.toUpperCase() : JANE.sAMAccountName, 'wrong guess')).status);
+    statuses.push((await submitAdForm(ua, gw.issuer, loginPage, spelling, 'wrong guess')).status);
   }
-  t.deepEqual(statuses.slice(0, 2), [401, 401]);
-  // jdoe and JDOE@CORP.TEST are different keys (one per typed login); the third jdoe try is over.
+  t.deepEqual(statuses, [401, 401, 401]);
+  // jdoe, JDOE@CORP.TEST and CORP\jdoe are one person: a fourth try in yet another spelling is over.
   const ua = new UserAgent();
   const { loginPage } = await beginSignIn(rp, ua);
-  const limited = await submitAdForm(ua, gw.issuer, loginPage, JANE.sAMAccountName, JANE.password);
-  t.is(limited.status, 429, 'even the right password waits once the login is over its limit');
+  const limited = await submitAdForm(ua, gw.issuer, loginPage, JANE.userPrincipalName, JANE.password);
+  t.is(limited.status, 429, 'even the right password waits once the entry is over its limit (from a browser without its device cookie)');
   t.truthy(limited.headers.get('retry-after'));
   const ua2 = new UserAgent();
   const other = await beginSignIn(rp, ua2);
   t.is((await submitAdForm(ua2, gw.issuer, other.loginPage, RICH.sAMAccountName, 'wrong guess')).status, 401);
+  // A login the directory does not know counts under its normalised spelling.
+  const unknown: number[] = [];
+  for (const spelling of ['ghost', 'GHOST@corp.test', 'CORP\\ghost', 'ghost']) {
+    const u = new UserAgent();
+    const flow = await beginSignIn(rp, u);
+    unknown.push((await submitAdForm(u, gw.issuer, flow.loginPage, spelling, 'any guess')).status);
+  }
+  t.deepEqual(unknown, [401, 401, 401, 429], 'an unknown login locks like a known one (no enumeration)');
+});
+
+test('a browser that signed in with Windows credentials before still gets in while the entry is locked for others', async (t) => {
+  const { gw, rp } = await startAdGateway(t, { env: { RATE_LIMIT_LOGIN_ACCOUNT: '2' } });
+  const owner = new UserAgent();
+  const first = await beginSignIn(rp, owner);
+  const signedIn = await submitAdForm(owner, gw.issuer, first.loginPage, RICH.sAMAccountName, RICH.password);
+  t.is((await completeSignIn(rp, owner, signedIn, first)).info.email, RICH.mail);
+  for (let i = 0; i < 3; i++) {
+    const ua = new UserAgent();
+    const { loginPage } = await beginSignIn(rp, ua);
+    await submitAdForm(ua, gw.issuer, loginPage, RICH.userPrincipalName, `guess ${i}`);
+  }
+  const stranger = new UserAgent();
+  const s = await beginSignIn(rp, stranger);
+  t.is((await submitAdForm(stranger, gw.issuer, s.loginPage, RICH.sAMAccountName, RICH.password)).status, 429);
+  // Signed out since (only the device cookie is left in that browser).
+  for (const name of [...owner.cookies.keys()]) if (name !== 'gh.device') owner.cookies.delete(name);
+  const again = await beginSignIn(rp, owner);
+  const back = await submitAdForm(owner, gw.issuer, again.loginPage, `CORP\\${RICH.sAMAccountName}`, RICH.password);
+  t.is((await completeSignIn(rp, owner, back, again)).info.email, RICH.mail, 'the device cookie for the entry lets its owner in, whatever the spelling');
 });
 
 test('an existing local account with the same address is linked only with proof: a successful bind alone links nothing', async (t) => {

@@ -19,10 +19,11 @@ import type { Store } from '../../adapters/store.ts';
 import { AppError } from '../http/errors.ts';
 import { passwordMatches, type PasswordHasher } from '../runtime/passwords.ts';
 import { addressKey, type RateLimits } from '../runtime/ratelimit.ts';
+import { passwordSubject } from '../runtime/login-throttle.ts';
 import type { Views } from '../http/views.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
-import { formRateLimited } from '../http/form-limit.ts';
+import { formLoginAttempt } from '../http/form-limit.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
 import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, finishLogin, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
 
@@ -120,19 +121,23 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const name = await clientDisplayName(provider, interaction.params.client_id);
     const canonical = canonicalizeEmail(form.email);
     const accountKey = addressKey(form.email);
-    const limited = await formRateLimited(ctx, limits, [['loginIp', ctx.ip], ['loginAccount', accountKey]]);
-    if (limited) return renderLogin(ctx, interaction.uid, name, { error: limited, email: form.email });
+    // Only failures count, per device cookie or (untrusted browsers) per account and address.
+    const gate = await formLoginAttempt(ctx, limits, passwordSubject(form.email));
+    if (gate.limited !== null) {
+      await deps.audit('login.throttled', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip, locked: gate.locked } });
+      return renderLogin(ctx, interaction.uid, name, { error: gate.limited, email: form.email });
+    }
 
     const customer = canonical.ok ? await store.customers.findByEmail(canonical.email) : null;
     const passwordOk = await passwordMatches(hasher, customer?.passwordHash, form.password);
     if (!customer || !passwordOk || !canSignIn(customer)) {
-      await deps.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip } });
+      await deps.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip, trustedDevice: gate.attempt.trusted } });
       ctx.status = 401;
       await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE, email: form.email });
       return;
     }
-    await limits.reset('loginAccount', accountKey);
-    await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'password' } });
+    await gate.attempt.succeeded();
+    await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'password', trustedDevice: gate.attempt.trusted } });
     await finishLogin(provider, ctx, customer.id, ['pwd']);
   }, unreadableLogin));
 

@@ -163,9 +163,22 @@ const schema = z.object({
   ARGON2_TIME_COST: int(1, 50).default(2),
   ARGON2_PARALLELISM: int(1, 16).default(1),
 
-  /** Login attempts allowed per client IP / per account within the window before a 429. */
-  RATE_LIMIT_LOGIN_IP: int(1, 100000).default(30),
+  /**
+   * Sign-in throttling (OWASP device cookies, gateway/runtime/login-throttle.ts): only
+   * FAILED sign-ins count, within RATE_LIMIT_LOGIN_WINDOW_S, then 429 until the window ends.
+   * ACCOUNT: per account from browsers without a device cookie for it (the account is
+   * locked for those browsers only: its owner's browser still gets in); DEVICE: per device
+   * cookie (that cookie is then locked); IP: per client address from browsers without a
+   * device cookie, across accounts; SECOND_FACTOR: wrong second-factor codes per account.
+   */
   RATE_LIMIT_LOGIN_ACCOUNT: int(1, 100000).default(10),
+  RATE_LIMIT_LOGIN_DEVICE: int(1, 100000).default(10),
+  RATE_LIMIT_LOGIN_IP: int(1, 1000000).default(100),
+  RATE_LIMIT_SECOND_FACTOR: int(1, 100000).default(5),
+  RATE_LIMIT_LOGIN_WINDOW_S: int(1, 86400).default(3600),
+  /** Sign-ins handed over by another system (Google round trips, AD connector assertions) per client address within RATE_LIMIT_WINDOW_S. */
+  RATE_LIMIT_EXTERNAL_IP: int(1, 1000000).default(600),
+  /** Window of the sign-up and hand-over limits. */
   RATE_LIMIT_WINDOW_S: int(1, 86400).default(900),
   /** Sign-ups (all paths) per client IP and per address within the window before a 429. */
   RATE_LIMIT_SIGNUP_IP: int(1, 100000).default(30),

@@ -3,7 +3,16 @@
  * node, Sentinel or Cluster: each counter is one key), so every gateway process shares them; in memory otherwise. A store error in the limiter
  * fails closed (the attempt is refused with 503), never open.
  *
- *   await limits.hit('loginIp', ctx.ip);   // throws AppError 429 rate_limited when over
+ *   await limits.hit('signupIp', ctx.ip);          // counts one; throws AppError 429 rate_limited when over
+ *   const taken = await limits.take('loginIp', ip); // counts one, reports instead of throwing
+ *   await limits.refund('loginIp', ip);             // gives it back (a sign-in that succeeded)
+ *
+ * Sign-in limits follow OWASP's device-cookie scheme (gateway/runtime/login-throttle.ts):
+ * `loginAccount` counts failed sign-ins per account from browsers without a device
+ * cookie for it, `loginDevice` failed sign-ins per device cookie, `loginIp` failed
+ * sign-ins per client address from such browsers, across accounts. A sign-in takes a
+ * point before the password is checked (so concurrent guesses cannot overshoot) and a
+ * correct password refunds it: successes never count.
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RedisClient } from './redis.ts';
@@ -23,6 +32,9 @@ export function addressKey(raw: string): string {
 export type LimitName =
   | 'loginIp'
   | 'loginAccount'
+  | 'loginDevice'
+  | 'secondFactor'
+  | 'externalIp'
   | 'signupIp'
   | 'signupAddress'
   | 'resendAddress'
@@ -36,11 +48,29 @@ export interface LimitSpec {
   durationS: number;
 }
 
+/** What `take` reports: whether the point was within the limit, and when the window ends. */
+export interface Taken {
+  ok: boolean;
+  retryAfterS: number;
+}
+
 export interface RateLimits {
   /** Counts one attempt; throws 429 `rate_limited` when the key is over its limit. */
   hit(name: LimitName, key: string): Promise<void>;
-  /** Forgets a key (e.g. the per-account login counter after a successful login). */
+  /** Counts one attempt and reports whether it was within the limit (never throws 429). */
+  take(name: LimitName, key: string): Promise<Taken>;
+  /** Gives back one point taken earlier (a sign-in that turned out right). */
+  refund(name: LimitName, key: string): Promise<void>;
+  /** Forgets a key. */
   reset(name: LimitName, key: string): Promise<void>;
+}
+
+/** The 429 every limit answers with. */
+export function rateLimited(retryAfterS: number): AppError {
+  const retry = Math.max(1, Math.ceil(retryAfterS));
+  return new AppError('rate_limited', 429, `Too many attempts. Please wait ${retry} seconds and try again.`, {
+    headers: { 'retry-after': String(retry) },
+  });
 }
 
 export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: RedisClient | null): RateLimits {
@@ -54,17 +84,25 @@ export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: Red
     if (!limiter) throw new Error(`unknown rate limit ${name}`);
     return limiter;
   };
+  async function take(name: LimitName, key: string): Promise<Taken> {
+    try {
+      const res = await get(name).consume(key.toLowerCase());
+      return { ok: true, retryAfterS: res.msBeforeNext / 1000 };
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return { ok: false, retryAfterS: err.msBeforeNext / 1000 };
+      throw unavailable(`rate limiter ${name} failed`, err);
+    }
+  }
   return {
+    take,
     async hit(name, key) {
+      const taken = await take(name, key);
+      if (!taken.ok) throw rateLimited(taken.retryAfterS);
+    },
+    async refund(name, key) {
       try {
-        await get(name).consume(key.toLowerCase());
+        await get(name).reward(key.toLowerCase(), 1);
       } catch (err) {
-        if (err instanceof RateLimiterRes) {
-          const retry = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-          throw new AppError('rate_limited', 429, `Too many attempts. Please wait ${retry} seconds and try again.`, {
-            headers: { 'retry-after': String(retry) },
-          });
-        }
         throw unavailable(`rate limiter ${name} failed`, err);
       }
     },
@@ -74,18 +112,29 @@ export function createRateLimits(specs: Record<LimitName, LimitSpec>, redis: Red
   };
 }
 
+/** The limits from the configuration (every number documented in .env.example). */
 export function defaultLimitSpecs(config: {
   RATE_LIMIT_LOGIN_IP: number;
   RATE_LIMIT_LOGIN_ACCOUNT: number;
+  RATE_LIMIT_LOGIN_DEVICE: number;
+  RATE_LIMIT_LOGIN_WINDOW_S: number;
+  RATE_LIMIT_SECOND_FACTOR: number;
+  RATE_LIMIT_EXTERNAL_IP: number;
   RATE_LIMIT_WINDOW_S: number;
   RATE_LIMIT_SIGNUP_IP: number;
   RATE_LIMIT_SIGNUP_ADDRESS: number;
   MAIL_INTAKE_DOMAIN_LIMIT: number;
 }): Record<LimitName, LimitSpec> {
   const w = config.RATE_LIMIT_WINDOW_S;
+  const login = config.RATE_LIMIT_LOGIN_WINDOW_S;
   return {
-    loginIp: { points: config.RATE_LIMIT_LOGIN_IP, durationS: w },
-    loginAccount: { points: config.RATE_LIMIT_LOGIN_ACCOUNT, durationS: w },
+    loginIp: { points: config.RATE_LIMIT_LOGIN_IP, durationS: login },
+    loginAccount: { points: config.RATE_LIMIT_LOGIN_ACCOUNT, durationS: login },
+    loginDevice: { points: config.RATE_LIMIT_LOGIN_DEVICE, durationS: login },
+    secondFactor: { points: config.RATE_LIMIT_SECOND_FACTOR, durationS: login },
+    // Sign-ins handed over by another system (Google round trips, AD connector
+    // assertions): nothing to guess there, the limit bounds the work and stored state.
+    externalIp: { points: config.RATE_LIMIT_EXTERNAL_IP, durationS: w },
     signupIp: { points: config.RATE_LIMIT_SIGNUP_IP, durationS: w },
     signupAddress: { points: config.RATE_LIMIT_SIGNUP_ADDRESS, durationS: w },
     resendAddress: { points: 3, durationS: w },

@@ -82,7 +82,7 @@ export function connectorRoutes(ctx: ConnectorDeps, now: () => Date = () => new 
    * into someone else's sign-in either.
    */
   router.post(ASSERTION_PATH, formBody, validated({ body: assertionForm }, async (c, { body }) => {
-    await ctx.limits.hit('loginIp', c.ip);
+    await ctx.limits.hit('externalIp', c.ip);
     const loginUrl = loginUrlNow();
     if (!loginUrl) throw connectorDisabled();
     const uid = body.state;

@@ -11,9 +11,12 @@
  *                               identity-resolution entry point (gateway/signup/external/):
  *                               sign in, prove an existing account, sign up, or refuse
  *
- * Every failure to bind gets the one generic message; attempts count against the login
- * rate limits per IP and per typed login. Identity recorded: issuer `ldapIssuer(config)`,
- * subject = the entry's objectGUID (resolve.ts; the DN for an entry without one).
+ * Every failure to bind gets the one generic message; failures count against the login
+ * throttle (gateway/runtime/login-throttle.ts) keyed on the directory entry the search
+ * found (objectGUID, else DN), so `jdoe`, `jdoe@corp.local` and `CORP\jdoe` are one
+ * counter; a login the search does not find counts under its normalised spelling.
+ * Identity recorded: issuer `ldapIssuer(config)`, subject = the entry's objectGUID
+ * (resolve.ts; the DN for an entry without one).
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -23,7 +26,8 @@ import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { formBody } from '../../http/body.ts';
 import { csrfToken, requireCsrf } from '../../http/csrf.ts';
-import { formRateLimited } from '../../http/form-limit.ts';
+import { formLoginAttempt, type LoginGate } from '../../http/form-limit.ts';
+import { directoryEntrySubject, directoryLoginSubject } from '../../runtime/login-throttle.ts';
 import { validated, type EdgeProblem } from '../../http/validation.ts';
 import { expiredWhenInvalid, loadInteraction, UidParams } from '../../oidc/interaction.ts';
 import { directorySignInAllowed } from '../../../policies/index.ts';
@@ -84,23 +88,27 @@ export function ldapFormRoutes(ctx: LdapFormDeps, directory: Directory | null): 
       await ctx.audit('identity.refused', { actor: 'anonymous', target: accountKey, data: { source: 'directory', reason: 'source_disabled', ip: c.ip, requestId: c.state.requestId } });
       return refuseExternal(ctx, c, 'directory', 'source_disabled', interaction.uid);
     }
-    const limited = await formRateLimited(c, ctx.limits, [['loginIp', c.ip], ['loginAccount', accountKey]]);
-    if (limited) return renderForm(c, interaction.uid, 429, { error: limited, username: login });
-
-    const result = await dir.authenticate(login, body.password);
+    // The throttle keys on the entry the directory's search found, before the bind.
+    const held: { gate?: LoginGate } = {};
+    const result = await dir.authenticate(login, body.password, {
+      admit: async (entry) => (held.gate = await formLoginAttempt(c, ctx.limits, directoryEntrySubject(entry))).limited === null,
+    });
     if (!result.ok) {
       if (result.reason === 'unavailable') {
+        await held.gate?.attempt?.passwordAccepted(); // not the person's failure
         c.set('Retry-After', '30');
         return renderForm(c, interaction.uid, 503, { error: AD_UNAVAILABLE_MESSAGE, username: login });
       }
+      const gate = held.gate ?? (await formLoginAttempt(c, ctx.limits, directoryLoginSubject(login)));
+      if (gate.limited !== null) return renderForm(c, interaction.uid, 429, { error: gate.limited, username: login });
       await ctx.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: c.ip, method: 'activeDirectory' } });
       return renderForm(c, interaction.uid, 401, { error: AD_GENERIC_FAILURE, username: login });
     }
+    await held.gate?.attempt?.succeeded();
 
     const person = directoryPerson(issuer, result.user);
     const outcome = await resolveExternal(ctx, person, { proof: 'none' }, { ip: c.ip, requestId: c.state.requestId });
     if (outcome.kind === 'refuse') return refuseExternal(ctx, c, 'directory', outcome.reason, interaction.uid);
-    await ctx.limits.reset('loginAccount', accountKey);
     if (outcome.kind === 'prove') return askForProof(ctx, c, interaction.uid, person, outcome);
     await signInExternal(ctx, c, outcome.customer, 'directory', ['ad'], outcome.how);
   }, unreadable));

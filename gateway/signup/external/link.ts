@@ -27,7 +27,8 @@ import { passwordMatches } from '../../runtime/passwords.ts';
 import { hashSecret, safeEqual } from '../../runtime/secrets.ts';
 import { formBody } from '../../http/body.ts';
 import { csrfToken, requireCsrf } from '../../http/csrf.ts';
-import { formRateLimited } from '../../http/form-limit.ts';
+import { formLoginAttempt, formRateLimited } from '../../http/form-limit.ts';
+import { passwordSubject } from '../../runtime/login-throttle.ts';
 import { validated, type EdgeProblem } from '../../http/validation.ts';
 import { defineFlow } from '../../oidc/flow-state.ts';
 import { expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } from '../../oidc/interaction.ts';
@@ -120,8 +121,9 @@ export function linkRoutes(ctx: LinkDeps): Router {
   router.post('/interaction/:uid/link/password', formBody, csrf, validated({ params: UidParams, body: passwordForm }, async (c, { params, body }) => {
     const uid = params.uid;
     const { id, state } = await waiting(c, uid);
-    const limited = await formRateLimited(c, ctx.limits, [['loginIp', c.ip], ['loginAccount', state.email]]);
-    if (limited) return page(c, uid, state, { error: limited });
+    // A password check like the login form's: only failures count (device-cookie throttle).
+    const gate = await formLoginAttempt(c, ctx.limits, passwordSubject(state.email));
+    if (gate.limited !== null) return page(c, uid, state, { error: gate.limited });
     const canonical = canonicalizeEmail(state.email);
     const account = canonical.ok ? await ctx.store.customers.findByEmail(canonical.email) : null;
     const passwordOk = await passwordMatches(ctx.hasher, account?.passwordHash, body.password);
@@ -130,8 +132,8 @@ export function linkRoutes(ctx: LinkDeps): Router {
       c.status = 401;
       return page(c, uid, state, { error: GENERIC_LINK_FAILURE(labelOf(state.person.source)) });
     }
+    await gate.attempt.succeeded();
     const outcome = await resolveExternal(ctx, state.person, { proof: 'password', accountId: account.id }, context(c));
-    if (outcome.kind === 'sign_in') await ctx.limits.reset('loginAccount', state.email);
     await conclude(c, uid, id, state, outcome, 'pwd');
   }, unreadablePassword));
 

@@ -42,8 +42,7 @@ export function roundTripRoutes(gw: RoundTripDeps, strategy: GoogleStrategy): Ro
 
   router.get('/interaction/:uid/google', validated({ params: UidParams }, async (c) => {
     const interaction = await loadInteraction(gw.provider, c, { prompt: 'login' });
-    // Each Google sign-in or sign-up counts as a login attempt from this IP.
-    await gw.limits.hit('loginIp', c.ip);
+    await gw.limits.hit('externalIp', c.ip);
     const options: Record<string, unknown> = { state: { uid: interaction.uid } };
     if (config.GOOGLE_HOSTED_DOMAIN) options.hd = config.GOOGLE_HOSTED_DOMAIN;
     const outcome = await runStrategy(strategy, adapterRequest(c, gw.store), options);
