@@ -36,11 +36,14 @@ import {
   type Page,
   type PolicyStore,
   type ServiceStore,
+  type SecondFactors,
+  type SecondFactorStore,
   type SettingsStore,
   type Store,
   type TokenStore,
 } from './store.ts';
 import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
+import { secondFactorStore } from './second-factors.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
 
@@ -445,6 +448,15 @@ function createSettingsStore(): SettingsStore {
   };
 }
 
+function createFactorStore(): SecondFactorStore {
+  const docs = new Map<string, SecondFactors>();
+  return secondFactorStore({
+    read: async (id) => (docs.has(id) ? copy(docs.get(id)!) : null),
+    write: async (doc) => void docs.set(doc.customerId, copy(doc)),
+    remove: async (id) => void docs.delete(id),
+  });
+}
+
 /** @example const store = createMemoryStore(); */
 export function createMemoryStore(): Store {
   return {
@@ -460,6 +472,7 @@ export function createMemoryStore(): Store {
     outbox: createOutboxStore(),
     deliveries: createDeliveryStore(),
     settings: createSettingsStore(),
+    factors: createFactorStore(),
     async migrate() {},
     async ping() {},
     async close() {},

@@ -77,12 +77,15 @@ import {
   type QueuedItem,
   type PolicyStore,
   type ServiceStore,
+  type SecondFactors,
+  type SecondFactorStore,
   type SettingsStore,
   type Store,
   type StoreConflictCode,
   type TokenStore,
 } from './store.ts';
 import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
+import { secondFactorStore } from './second-factors.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -164,6 +167,7 @@ const COLLECTIONS = [
   'deliveries',
   'delivery_claims',
   'settings',
+  'second_factors',
 ] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
@@ -838,6 +842,26 @@ function createSettingsStore(guarded: Guard, collection: () => Collection<Stored
   };
 }
 
+/* ---------------------------------------------------------- second factors */
+
+/** One document per customer (`_id` = customer id); dates as BSON dates, the rest plain values. */
+function createFactorStore(guarded: Guard, collection: () => Collection<StoredDoc>): SecondFactorStore {
+  const toFactors = (doc: StoredDoc | null): SecondFactors | null => {
+    if (!doc) return null;
+    const { _id, schemaVersion: _v, ...rest } = doc;
+    return { ...(rest as Omit<SecondFactors, 'customerId'>), customerId: String(_id) };
+  };
+  return secondFactorStore({
+    read: (id) => guarded(async () => toFactors(await collection().findOne({ _id: id }))),
+    write: (doc) =>
+      guarded(async () => {
+        const { customerId, ...fields } = doc;
+        await collection().replaceOne({ _id: customerId }, { ...fields, schemaVersion: SCHEMA_VERSION }, { upsert: true });
+      }),
+    remove: (id) => guarded(async () => void (await collection().deleteOne({ _id: id }))),
+  });
+}
+
 /* ---------------------------------------------------------------- indexes */
 
 interface IndexSpec {
@@ -923,6 +947,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     outbox: createOutboxStore(guarded, col),
     deliveries: createDeliveryStore(guarded, col),
     settings: createSettingsStore(guarded, collectionOf('settings')),
+    factors: createFactorStore(guarded, collectionOf('second_factors')),
     migrate: () =>
       guarded.bulk(async () => {
         col('customers');

@@ -43,6 +43,8 @@ import {
   type OutboxStore,
   type QueuedItem,
   type PolicyStore,
+  type SecondFactors,
+  type SecondFactorStore,
   type ServiceStore,
   type SettingsStore,
   type Store,
@@ -50,6 +52,7 @@ import {
 } from './store.ts';
 import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 import { isUniqueViolation, type DatabaseFile } from './sqlite.ts';
+import { secondFactorStore } from './second-factors.ts';
 
 /** `PRAGMA user_version` after migrate(); bump with a migration step when the schema changes. */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -131,6 +134,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS second_factors (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 `;
 
 /* ------------------------------------------------------------ plumbing */
@@ -691,6 +695,26 @@ function createSettingsStore(db: Db): SettingsStore {
   };
 }
 
+/* --------------------------------------------------------- second factors */
+
+/** One row per customer: the whole document as JSON (Dates tagged), written over the shared read/write logic. */
+function createFactorStore(db: Db): SecondFactorStore {
+  return secondFactorStore({
+    read: async (id) =>
+      db.run(() => {
+        const row = db.sql('SELECT doc FROM second_factors WHERE customer_id = ?').get(id);
+        return row ? { ...decode<Omit<SecondFactors, 'customerId'>>(row.doc), customerId: id } : null;
+      }),
+    write: async (doc) => {
+      const { customerId, ...fields } = doc;
+      db.run(() => db.sql('INSERT INTO second_factors (customer_id, doc) VALUES (?, ?) ON CONFLICT (customer_id) DO UPDATE SET doc = excluded.doc').run(customerId, encode(fields)));
+    },
+    remove: async (id) => {
+      db.run(() => db.sql('DELETE FROM second_factors WHERE customer_id = ?').run(id));
+    },
+  });
+}
+
 /* ------------------------------------------------------------------ store */
 
 /** A Store on the embedded database file; also hands the file to the OIDC adapter (adapters/oidc-sqlite.ts). */
@@ -724,6 +748,7 @@ export function createSqliteStore(file: DatabaseFile): SqliteStore {
     outbox: createOutboxStore(db),
     deliveries: createDeliveryStore(db),
     settings: createSettingsStore(db),
+    factors: createFactorStore(db),
     async migrate() {
       db.run(() => {
         file.db.exec(SCHEMA);

@@ -163,7 +163,12 @@ export interface DenylistStore {
   scan?(batchSize: number): AsyncIterable<Array<Pick<DenylistEntry, 'value' | 'kind'>>>;
 }
 
-export type OneTimeTokenKind = 'verify-email' | 'invite' | 'reset-password' | 'ad-assertion-jti' | 'link-identity' | 'admin-signin' | 'flow';
+export type OneTimeTokenKind =
+  | 'verify-email' | 'invite' | 'reset-password' | 'ad-assertion-jti' | 'link-identity' | 'admin-signin' | 'flow'
+  /** A WebAuthn challenge handed out (stored under the SHA-256 of the challenge), consumed by the answer. */
+  | 'webauthn-challenge'
+  /** A second-factor code accepted (TOTP time step, recovery code): its unique hash refuses a replay. */
+  | 'factor-use';
 
 export interface OneTimeToken {
   kind: OneTimeTokenKind;
@@ -279,6 +284,66 @@ export interface DeliveryStore extends LeasedQueueStore<Delivery> {
   list(filter: { status?: Delivery['status']; kind?: Delivery['kind']; target?: string }): Promise<Delivery[]>;
 }
 
+/** An admin's or agent's TOTP authenticator (RFC 6238). */
+export interface TotpFactor {
+  /** The shared secret, sealed (AES-256-GCM, gateway/runtime/second-factor.ts): never stored or returned in clear. */
+  secret: string;
+  /** The last time step accepted: a code of this step or an earlier one is refused (replay). */
+  lastStep: number;
+  confirmedAt: Date;
+}
+
+/** A WebAuthn credential (passkey, security key). */
+export interface PasskeyCredential {
+  /** Credential id, base64url. */
+  id: string;
+  /** COSE public key, base64url. */
+  publicKey: string;
+  counter: number;
+  transports: string[];
+  name: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+/** One account's second factors: one document per customer. */
+export interface SecondFactors {
+  customerId: string;
+  totp: TotpFactor | null;
+  /** A TOTP secret shown for enrolment, waiting for its first code. */
+  pendingTotp: { secret: string; expiresAt: Date } | null;
+  passkeys: PasskeyCredential[];
+  /** SHA-256 (hex) of each unused recovery code. */
+  recoveryCodes: string[];
+  updatedAt: Date;
+}
+
+/**
+ * Second factors of admins and agents. Writes replace parts of the one document of a
+ * customer; a replayed code is refused by the caller through a `factor-use` one-time token
+ * (unique hash), so no method here decides a race.
+ */
+export interface SecondFactorStore {
+  /** null when the customer never enrolled anything. */
+  get(customerId: string): Promise<SecondFactors | null>;
+  setPendingTotp(customerId: string, pending: { secret: string; expiresAt: Date }): Promise<void>;
+  /** Makes the pending secret (unexpired at `now`) the account's TOTP, with `lastStep`; false when there is none. */
+  confirmTotp(customerId: string, lastStep: number, now: Date): Promise<boolean>;
+  removeTotp(customerId: string): Promise<boolean>;
+  /** Records an accepted step; false (and nothing written) unless it is later than the last one. */
+  recordTotpStep(customerId: string, step: number): Promise<boolean>;
+  addPasskey(customerId: string, passkey: PasskeyCredential): Promise<void>;
+  removePasskey(customerId: string, id: string): Promise<boolean>;
+  /** Records a use of a passkey: its new signature counter and when. False when the account has no such passkey. */
+  recordPasskeyUse(customerId: string, id: string, counter: number, at: Date): Promise<boolean>;
+  /** Replaces the recovery codes (hashes). */
+  setRecoveryCodes(customerId: string, hashes: string[]): Promise<void>;
+  /** Removes one recovery code hash; false when the account has no such code. */
+  removeRecoveryCode(customerId: string, hash: string): Promise<boolean>;
+  /** Forgets everything of the customer (account deleted). */
+  delete(customerId: string): Promise<void>;
+}
+
 /** Small named settings (e.g. the Active Directory connector secret). Values are plain JSON. */
 export interface SettingsStore {
   get<T = unknown>(key: string): Promise<T | null>;
@@ -300,6 +365,8 @@ export interface Store {
   /** Non-mail notifications (back-channel logout), same semantics as the outbox. */
   deliveries: DeliveryStore;
   settings: SettingsStore;
+  /** Second factors of admins and agents (TOTP, passkeys, recovery codes). */
+  factors: SecondFactorStore;
   /** Creates collections and indexes; idempotent. */
   migrate(): Promise<void>;
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */

@@ -643,4 +643,50 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     await store.settings.set('n', 0);
     t.is(await store.settings.get('n'), 0);
   });
+
+  /* -------------------------------------------------------- second factors */
+
+  test(`${name}: second factors: a pending TOTP secret is confirmed once, steps only move forward, passkeys and recovery codes come and go`, async (t) => {
+    const store = await open(t);
+    const f = store.factors;
+    const now = new Date('2030-01-01T00:00:00Z');
+    t.is(await f.get('adm-1'), null);
+    t.false(await f.confirmTotp('adm-1', 5, now), 'nothing pending');
+    await f.setPendingTotp('adm-1', { secret: 'sealed-1', expiresAt: new Date(now.getTime() - 1) });
+    t.false(await f.confirmTotp('adm-1', 5, now), 'an expired pending secret is not confirmed');
+    await f.setPendingTotp('adm-1', { secret: 'sealed-2', expiresAt: new Date(now.getTime() + 60_000) });
+    t.true(await f.confirmTotp('adm-1', 100, now));
+    t.false(await f.confirmTotp('adm-1', 101, now), 'confirmed once');
+    t.like(await f.get('adm-1'), { customerId: 'adm-1', totp: { secret: 'sealed-2', lastStep: 100 }, pendingTotp: null });
+    t.deepEqual((await f.get('adm-1'))!.totp!.confirmedAt, now);
+    t.false(await f.recordTotpStep('adm-1', 100), 'the same step again: refused');
+    t.false(await f.recordTotpStep('adm-1', 99), 'an earlier step: refused');
+    t.true(await f.recordTotpStep('adm-1', 101));
+    t.is((await f.get('adm-1'))!.totp!.lastStep, 101);
+    t.false(await f.recordTotpStep('adm-2', 1), 'no TOTP, no step');
+
+    const passkey = { id: 'cred-A', publicKey: 'pk-A', counter: 0, transports: ['usb'], name: 'Key A', createdAt: now, lastUsedAt: null };
+    await f.addPasskey('adm-1', passkey);
+    await f.addPasskey('adm-1', { ...passkey, id: 'cred-B', name: 'Key B' });
+    t.deepEqual((await f.get('adm-1'))!.passkeys.map((p) => p.name), ['Key A', 'Key B']);
+    const used = new Date(now.getTime() + 1000);
+    t.true(await f.recordPasskeyUse('adm-1', 'cred-A', 7, used));
+    t.false(await f.recordPasskeyUse('adm-1', 'cred-Z', 7, used));
+    t.like((await f.get('adm-1'))!.passkeys[0], { id: 'cred-A', counter: 7, lastUsedAt: used });
+    t.true(await f.removePasskey('adm-1', 'cred-B'));
+    t.false(await f.removePasskey('adm-1', 'cred-B'));
+
+    await f.setRecoveryCodes('adm-1', ['h1', 'h2', 'h3']);
+    t.true(await f.removeRecoveryCode('adm-1', 'h2'));
+    t.false(await f.removeRecoveryCode('adm-1', 'h2'), 'a recovery code is used once');
+    t.deepEqual((await f.get('adm-1'))!.recoveryCodes, ['h1', 'h3']);
+    const copy = (await f.get('adm-1'))!;
+    copy.recoveryCodes.push('mutated');
+    t.deepEqual((await f.get('adm-1'))!.recoveryCodes, ['h1', 'h3'], 'returned documents are copies');
+
+    t.true(await f.removeTotp('adm-1'));
+    t.false(await f.removeTotp('adm-1'));
+    await f.delete('adm-1');
+    t.is(await f.get('adm-1'), null);
+  });
 }
