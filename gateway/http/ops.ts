@@ -84,6 +84,18 @@ export function opsRoutes(deps: ReadinessDeps): Router {
     c.set('Cache-Control', 'public, max-age=3600');
     c.body = await readFile(new URL('static/app.css', `file://${VIEWS_DIR}`));
   });
+  // Passkeys (script-src 'self'): our page script, and @simplewebauthn/browser's own bundle
+  // (it defines the global SimpleWebAuthnBrowser), served from the installed package.
+  router.get('/static/passkeys.js', async (c) => {
+    c.type = 'text/javascript';
+    c.set('Cache-Control', 'public, max-age=3600');
+    c.body = await readFile(new URL('static/passkeys.js', `file://${VIEWS_DIR}`));
+  });
+  router.get('/static/webauthn-browser.js', async (c) => {
+    c.type = 'text/javascript';
+    c.set('Cache-Control', 'public, max-age=3600');
+    c.body = await readFile(new URL('../dist/bundle/index.umd.min.js', import.meta.resolve('@simplewebauthn/browser')));
+  });
   return router;
 }
 

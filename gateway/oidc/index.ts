@@ -4,7 +4,8 @@
  * claims; clients.ts loads the static clients; account-sessions.ts indexes an account's
  * sessions and grants so they can all be ended. The interaction side: interaction.ts
  * loads the interaction a page belongs to (one loader for every interaction route) and
- * ends it; interactions.ts serves the login and consent pages; service-prompt.ts and
+ * ends it; interactions.ts serves the login and consent pages; second-factor-step.ts the
+ * second step of admins and agents (TOTP, passkey, recovery code); service-prompt.ts and
  * service-interaction.ts are the per-service access prompt; flow-state.ts keeps any
  * path's state between two requests server-side (schema-checked, expiring, only an
  * opaque id in the browser). The Keycloak layout and logout: layouts.ts (paths), realm.ts
@@ -28,6 +29,7 @@ export { createFindAccount, customerClaims, CLAIMS } from './accounts.ts';
 export { loadClients } from './clients.ts';
 export { interactionRoutes, GENERIC_LOGIN_FAILURE, type LoginOption } from './interactions.ts';
 export { serviceInteractionRoutes } from './service-interaction.ts';
+export { secondFactorRoutes, SECOND_FACTOR_AMR } from './second-factor-step.ts';
 export { trackAccountSessions } from './account-sessions.ts';
 export { loadInteraction, finishLogin, abortInteraction } from './interaction.ts';
 export { defineFlow, flowCookie, type Flow } from './flow-state.ts';

@@ -25,7 +25,8 @@ import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
 import { formLoginAttempt } from '../http/form-limit.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
-import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, finishLogin, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
+import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
+import { beginSecondFactor, finishWithFactors, isStaff } from './second-factor-step.ts';
 
 export const GENERIC_LOGIN_FAILURE = 'Incorrect email or password.';
 
@@ -53,6 +54,8 @@ export interface InteractionDeps {
   alternatives: LoginOption[];
   /** Link to "Create an account" when the policy allows self-registration, else null. */
   registerHref: ((uid: string) => string | null) | null;
+  /** Whether an account has a second factor to sign in with (admins and agents: gateway/oidc/second-factor-step.ts). */
+  hasSecondFactor(accountId: string): Promise<boolean>;
 }
 
 const loginForm = z.object({
@@ -136,9 +139,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE, email: form.email });
       return;
     }
+    if (isStaff(customer.roles) && (await deps.hasSecondFactor(customer.id))) {
+      // Admins and agents with a second factor: the password alone does not finish the login.
+      await gate.attempt.passwordAccepted();
+      await deps.audit('login.password_accepted', { actor: `customer:${customer.id}`, target: customer.id, data: { trustedDevice: gate.attempt.trusted } });
+      return beginSecondFactor({ store }, ctx, interaction.uid, customer.id, passwordSubject(form.email));
+    }
     await gate.attempt.succeeded();
     await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: 'password', trustedDevice: gate.attempt.trusted } });
-    await finishLogin(provider, ctx, customer.id, ['pwd']);
+    await finishWithFactors(provider, ctx, customer.id, ['pwd']);
   }, unreadableLogin));
 
   router.post('/:uid/confirm', formBody, csrf, validated({ params: UidParams, body: CsrfOnlyForm }, async (ctx) => {

@@ -24,3 +24,4 @@ export { oidcAdapterFor, openStore } from './store.ts';
 export { openRedis } from './redis.ts';
 export { startBackgroundJobs } from './jobs.ts';
 export { hashSecret, safeEqual } from './secrets.ts';
+export { secondFactors, type SecondFactors } from './second-factor.ts';
