@@ -15,7 +15,7 @@ import { AppError } from './errors.ts';
 
 export type Principal =
   | { kind: 'client'; clientId: string; scopes: Set<string>; actor: string }
-  | { kind: 'user'; clientId: string; customer: Customer; scopes: Set<string>; actor: string };
+  | { kind: 'user'; clientId: string; customer: Customer; scopes: Set<string>; actor: string; sessionUid: string | null };
 
 function unauthorized(): AppError {
   return new AppError('unauthorized', 401, 'A valid bearer access token is required.', { headers: { 'www-authenticate': 'Bearer realm="gatehouse"' } });
@@ -34,7 +34,7 @@ export async function authenticateBearer(ctx: Context, provider: Provider, store
   if (userToken && !userToken.isExpired && userToken.accountId) {
     const customer = await store.customers.get(userToken.accountId);
     if (!customer || customer.status !== 'active') throw unauthorized();
-    return { kind: 'user', clientId: userToken.clientId!, customer, scopes: new Set(String(userToken.scope ?? '').split(' ').filter(Boolean)), actor: `customer:${customer.id}` };
+    return { kind: 'user', clientId: userToken.clientId!, customer, scopes: new Set(String(userToken.scope ?? '').split(' ').filter(Boolean)), actor: `customer:${customer.id}`, sessionUid: userToken.sessionUid ?? null };
   }
   throw unauthorized();
 }

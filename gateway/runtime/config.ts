@@ -138,6 +138,14 @@ const schema = z.object({
   /** Bootstrap confidential client allowed the `admin` scope via client_credentials (automation). */
   ADMIN_CLIENT_ID: z.string().regex(/^[\w.-]{3,128}$/, { message: 'must be 3-128 of letters, digits, _ . -' }).optional(),
   ADMIN_CLIENT_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
+  /**
+   * The console's second factor (gateway/runtime/second-factor.ts). `required`: an admin or
+   * agent signed in without TOTP or a passkey may only enrol one (every other admin API call
+   * answers 403 second_factor_required); `optional`: staff who enrolled one are asked for it.
+   */
+  ADMIN_SECOND_FACTOR: z.enum(['optional', 'required'], { message: 'must be optional or required' }).default('optional'),
+  /** Policy, denylist, service/company (client) and customer-deletion changes need a sign-in younger than this many seconds, else the console asks again. */
+  ADMIN_REAUTH_MAX_AGE_S: int(1, 86400).default(900),
   /** JSON array of OIDC client metadata seeded as static clients (optionally `service` per client). Unset = one demo portal client. */
   CLIENTS_FILE: z.string().min(1).optional(),
 

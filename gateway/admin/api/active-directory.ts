@@ -54,6 +54,7 @@ export function activeDirectoryRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/active-directory',
       summary: "Set the AD login URL (saved in the policy; `version` defaults to the current one)",
       roles: ['admin'],
+      recentAuth: true,
       body: zodBody(ActiveDirectoryBody, { loginUrl: 'https://ad-login.example:8443/', version: 0 }),
       responses: {
         200: { description: 'Saved', schema: Settings },
@@ -78,6 +79,7 @@ export function activeDirectoryRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/active-directory/secret-token',
       summary: 'Rotate the connector secret token; the answer is the only time it is shown',
       roles: ['admin'],
+      recentAuth: true,
       body: {
         ...zodBody(RotateSecretBody, { graceSeconds: 3600 }),
         // An empty body means the defaults.

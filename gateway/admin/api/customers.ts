@@ -126,6 +126,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/customers/:id',
       summary: "Change a customer's name, company, services, status or roles; disabling ends their sessions and tokens",
       roles: ['admin'],
+      recentAuth: true,
       params: CustomerIdParams,
       body: zodBody(CustomerPatchBody, { status: 'disabled' }),
       responses: {
@@ -192,12 +193,14 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/customers/:id',
       summary: 'Delete a customer and end their sessions and tokens',
       roles: ['admin'],
+      recentAuth: true,
       params: CustomerIdParams,
       responses: { 204: { description: 'Deleted' }, 404: { description: 'not_found', schema: ErrorBody }, 409: { description: 'self_lockout', schema: ErrorBody } },
       async handle({ params, principal }) {
         refuseSelf(principal, params.id, 'delete');
         const before = await existing(params.id);
         await gw.store.customers.delete(params.id);
+        await gw.store.factors.delete(params.id);
         const revoked = await endAccess(params.id);
         await gw.audit('customer.delete', { actor: principal.actor, target: params.id, before: customerView(before), after: null, data: { revoked } });
         return { status: 204 };
@@ -209,6 +212,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/customers/:id/delete-and-deny',
       summary: 'Delete a customer, end their sessions and tokens, and denylist their address, in one action',
       roles: ['admin'],
+      recentAuth: true,
       params: CustomerIdParams,
       responses: {
         200: { description: 'Done', schema: z.object({ deleted: z.string(), denylisted: z.string(), revoked: z.object({ grants: z.number(), sessions: z.number() }) }) },
@@ -224,6 +228,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
           delta: { op: 'denylist.add', entries: [{ value: before.email, kind: 'email' }] },
         }));
         await gw.store.customers.delete(params.id);
+        await gw.store.factors.delete(params.id);
         const revoked = await endAccess(params.id);
         await gw.audit('customer.delete_and_deny', { actor: principal.actor, target: params.id, before: customerView(before), after: { denylisted: before.email }, data: { revoked } });
         return { body: { deleted: params.id, denylisted: before.email, revoked } };

@@ -58,6 +58,7 @@ export function denylistRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/denylist',
       summary: 'Add one or many addresses or domains (`x.com`, `@x.com`, `*.x.com` are the domain)',
       roles: ['admin'],
+      recentAuth: true,
       body: denylistBody,
       responses: {
         200: { description: 'How many were new, and warnings (e.g. a company accepts a now-denied domain)', schema: z.object({ received: z.number(), added: z.number(), warnings: Warnings }) },
@@ -83,6 +84,7 @@ export function denylistRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/denylist/:value',
       summary: 'Remove an address or domain (URL-encoded)',
       roles: ['admin'],
+      recentAuth: true,
       params: DenylistValueParams,
       responses: { 204: { description: 'Removed' }, 404: { description: 'not_found', schema: ErrorBody } },
       async handle({ params, principal }) {

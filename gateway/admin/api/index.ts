@@ -3,7 +3,8 @@
  * route table (route.ts: a route is data with zod schemas for params, query and body)
  * is mounted on one router and documents itself in the OpenAPI document it also serves
  * (openapi.ts); auth.ts decides who may call each route; one module per resource
- * (policy, services and companies, denylist, customers, active-directory, audit).
+ * (policy, services and companies, denylist, customers, active-directory, audit, and
+ * me.ts: the caller's own second factors).
  * Handlers parse and check admin input with policies/ (parsePolicy, checkConfiguration,
  * evaluate for the simulator) and write through the store port; they may import
  * gateway/http/ (errors, body, bearer, validation), gateway/runtime/ (context types),
@@ -18,6 +19,7 @@ import { activeDirectoryRoutes } from './active-directory.ts';
 import { auditRoutes } from './audit.ts';
 import { customerRoutes } from './customers.ts';
 import { denylistRoutes } from './denylist.ts';
+import { meRoutes } from './me.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { policyRoutes } from './policy.ts';
 import { companyRoutes, serviceRoutes } from './resources.ts';
@@ -33,6 +35,7 @@ export function adminRoutes(deps: AdminDeps): AdminRoute[] {
     ...customerRoutes(deps),
     ...activeDirectoryRoutes(deps),
     ...auditRoutes(deps),
+    ...meRoutes(deps),
   ];
   let document: Record<string, unknown> | null = null;
   routes.push(

@@ -141,6 +141,7 @@ export function policyRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/policy',
       summary: 'Replace the policy (optimistic concurrency on `version`)',
       roles: ['admin'],
+      recentAuth: true,
       body: policyBody,
       responses: {
         200: { description: 'Saved: the policy with its new version, and warnings', schema: z.object({ policy: PolicyPutBody, warnings: Warnings }) },

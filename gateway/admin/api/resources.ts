@@ -115,6 +115,7 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       path: base,
       summary: `Create a ${spec.singular}`,
       roles: ['admin'],
+      recentAuth: true,
       body,
       responses: {
         201: { description: `Created: the ${spec.singular} as saved (canonical) and warnings`, schema: ItemResponse },
@@ -155,6 +156,7 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       path: `${base}/:id`,
       summary: `Replace a ${spec.singular} (the id comes from the path)`,
       roles: ['admin'],
+      recentAuth: true,
       params: IdParams,
       body: putBody,
       responses: {
@@ -180,6 +182,7 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       path: `${base}/:id`,
       summary: `Delete a ${spec.singular}`,
       roles: ['admin'],
+      recentAuth: true,
       params: IdParams,
       responses: {
         200: { description: 'Deleted, with warnings (e.g. references left dangling)', schema: z.object({ deleted: z.string(), warnings: Warnings }) },

@@ -6,7 +6,7 @@
  * route cannot be served without also being documented.
  *
  * Edge order for every route, outermost first:
- *   no-store -> same origin -> bearer + role -> JSON body (415 otherwise) -> validation -> handler
+ *   no-store -> same origin -> bearer + role + sign-in demands (auth.ts) -> JSON body (415 otherwise) -> validation -> handler
  * Validation failures: params/query -> 400 `invalid_request`, body -> 422 `validation_failed`,
  * both with `details: [{ path, code, message }]` listing every problem.
  */
@@ -19,7 +19,7 @@ import { AppError } from '../../http/errors.ts';
 import { jsonBody } from '../../http/body.ts';
 import { issuesFromZod, parseOrThrow, validationFailed } from '../../http/validation.ts';
 import type { AccountSessions } from '../../oidc/account-sessions.ts';
-import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole } from './auth.ts';
+import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole, type SignInDemands } from './auth.ts';
 
 export const API_BASE = '/admin/api';
 
@@ -50,7 +50,7 @@ export interface ResponseSpec {
   schema?: z.ZodType;
 }
 
-export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B> {
+export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B> extends SignInDemands {
   /** operationId and router layer name. */
   name: string;
   method: HttpMethod;
@@ -66,7 +66,7 @@ export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B> {
 }
 
 /** A route with its types erased, as the table holds it. */
-export interface AdminRoute {
+export interface AdminRoute extends SignInDemands {
   name: string;
   method: HttpMethod;
   path: string;
@@ -115,7 +115,7 @@ function toAdminError(err: unknown): unknown {
 /** Registers one route on the router with the edge stack described above. */
 export function mountRoute(router: Router, route: AdminRoute, gw: GatewayContext): void {
   const stack: Array<(ctx: Context, next: Next) => Promise<void>> = [noStore, sameOriginOnly(gw.config.ISSUER)];
-  if (route.roles !== 'public') stack.push(adminAuth(gw, route.roles));
+  if (route.roles !== 'public') stack.push(adminAuth(gw, route.roles, { recentAuth: route.recentAuth, enrolment: route.enrolment }));
   if (route.body) stack.push(jsonBody);
   stack.push(async function handle(ctx: Context) {
     // Query values given twice arrive as arrays: refused by the string schemas.

@@ -7,7 +7,9 @@
  *   const policy = await api.read(c, '/policy');                    // must succeed, else an error page
  *   fieldErrors(reply)  // { 'acceptedDomains.0': 'domain is claimed by ...' } for the form
  *
- * 401 ends the console session (sign in again), 403 and 5xx become error pages; any
+ * 401 ends the console session (sign in again); 403 reauthentication_required and
+ * second_factor_required send the admin to sign in again or to Security (session.ts);
+ * other 403s and 5xx become error pages; any
  * other status is the page's to show.
  */
 import type { Context } from 'koa';
@@ -59,6 +61,10 @@ async function call(c: Context, method: string, path: string, body?: unknown): P
   if (res.status === 401) {
     clearSession(c);
     throw new AppError('admin_signin_required', 401, 'Your admin session has ended. Sign in again.');
+  }
+  // The sign-in is too old, or lacks the required second factor: the console asks again (session.ts).
+  if (res.status === 403 && (parsed.error === 'reauthentication_required' || parsed.error === 'second_factor_required')) {
+    throw new AppError(parsed.error, 403, String(parsed.message));
   }
   if (res.status === 403) throw new AppError('forbidden', 403, 'Your account may not do this. Ask an account administrator.');
   if (res.status >= 500) throw new AppError('service_unavailable', 503, String(parsed.message ?? 'The admin API is unavailable.'));

@@ -3,7 +3,8 @@
  * admin JSON API. Here live the sign-in (session.ts: OIDC authorization code with PKCE
  * against Gatehouse itself, the transaction kept server-side), the session cookie, the
  * API client every page uses (api-client.ts), the page kit (page.ts) and one module per
- * page group (access, companies, services, denylist, customers, simulate, audit). Pages
+ * page group (access, companies, services, denylist, customers, simulate, audit,
+ * security: the admin's own second factors). Pages
  * never touch the store or the policy engine: every read and write goes through
  * /admin/api over loopback HTTP with the admin's own token, so the API's validation
  * (field paths shown next to the fields), role checks and audit apply to the console
@@ -13,7 +14,7 @@
  *
  *   GET  /admin                 -> /admin/access (or sign-in)
  *   GET  /admin/login, /admin/callback, POST /admin/logout
- *   Customer access, Companies, Services, Denylist, Customers, Simulate, Audit pages
+ *   Customer access, Companies, Services, Denylist, Customers, Simulate, Audit, Security pages
  *
  * A new page group: a module exporting a `PageGroup` (page.ts), added to PAGE_GROUPS.
  */
@@ -29,13 +30,14 @@ import { companiesPages } from './companies.ts';
 import { customersPages } from './customers.ts';
 import { denylistPages } from './denylist.ts';
 import type { ConsoleKit, PageData, PageGroup } from './page.ts';
+import { securityPages } from './security.ts';
 import { servicesPages } from './services.ts';
 import { sessionRoutes, signInWhenNeeded } from './session.ts';
 import { simulatePages } from './simulate.ts';
 import { googleEnabled } from '../../signup/google/index.ts';
 
 /** The console's sections, in navigation order. */
-const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, denylistPages, customersPages, simulatePages, auditPages];
+const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, denylistPages, customersPages, simulatePages, auditPages, securityPages];
 
 export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' | 'views'>): Router {
   const router = new Router({ prefix: '/admin' });

@@ -3,7 +3,9 @@
  * endpoints (public first-party client `gatehouse-admin-console`), then the access token
  * as the console session (session-cookie.ts).
  *
- *   GET  /admin/login      start: a sign-in transaction, then the authorization request
+ *   GET  /admin/login      start: a sign-in transaction, then the authorization request;
+ *                          ?reauth=1 asks to sign in again (prompt=login: password and, when
+ *                          enrolled, the second factor), ?return=/admin/... where to land
  *   GET  /admin/callback   finish: the transaction consumed, the code exchanged
  *   POST /admin/logout     end the console session and the OIDC session
  *
@@ -29,11 +31,16 @@ const TX_TTL_MS = 10 * 60 * 1000;
 const TOKEN_TIMEOUT_MS = 10_000;
 const SCOPE = 'openid email profile admin';
 
+/** Where a sign-in may return to: a console page path, nothing else (no open redirect). */
+const RETURN_PATH = /^\/admin\/(?!login|callback|logout)[a-z][\w\-/]{0,200}$/;
+
 /** What a sign-in transaction holds, checked when it comes back from the store. */
 const SigninTransaction = z.strictObject({
   /** PKCE code_verifier (RFC 7636: 43-128 characters of the unreserved set). */
   verifier: z.string().regex(/^[A-Za-z0-9._~-]{43,128}$/),
   state: z.string().min(16).max(128),
+  /** The console page to land on after the sign-in. */
+  returnTo: z.string().regex(RETURN_PATH).optional(),
 });
 type SigninTransaction = z.infer<typeof SigninTransaction>;
 
@@ -44,9 +51,9 @@ const invalidState = () => new AppError('invalid_state', 400, 'This sign-in coul
 type SessionDeps = Pick<GatewayContext, 'config' | 'store'>;
 
 /** Stores a new transaction; returns it and the opaque id the browser keeps. */
-async function beginTransaction(gw: SessionDeps): Promise<{ id: string; tx: SigninTransaction }> {
+async function beginTransaction(gw: SessionDeps, returnTo: string | undefined): Promise<{ id: string; tx: SigninTransaction }> {
   const id = randomBytes(32).toString('base64url');
-  const tx = { verifier: randomBytes(32).toString('base64url'), state: randomBytes(16).toString('base64url') };
+  const tx = { verifier: randomBytes(32).toString('base64url'), state: randomBytes(16).toString('base64url'), ...(returnTo ? { returnTo } : {}) };
   const now = new Date();
   await gw.store.tokens.create({ kind: 'admin-signin', hash: hashSecret(id), customerId: null, data: tx, expiresAt: new Date(now.getTime() + TX_TTL_MS), createdAt: now });
   return { id, tx };
@@ -62,9 +69,10 @@ async function takeTransaction(gw: SessionDeps, c: Context): Promise<SigninTrans
   return parsed.success ? parsed.data : null;
 }
 
-function authorizationUrl(issuer: string, tx: SigninTransaction): string {
+function authorizationUrl(issuer: string, tx: SigninTransaction, reauth: boolean): string {
   const url = new URL(`${issuer}/auth`);
   url.search = new URLSearchParams({
+    ...(reauth ? { prompt: 'login' } : {}),
     client_id: CONSOLE_CLIENT_ID,
     response_type: 'code',
     scope: SCOPE,
@@ -88,13 +96,42 @@ async function exchangeCode(c: Context, issuer: string, code: string, tx: Signin
   return res.ok && tokens.success ? tokens.data : null;
 }
 
-/** Unsigned-in visitors of any console page (GET) go to sign-in instead of an error page. */
+/** The console page to come back to after signing in again: this page (GET) or the one whose form was posted. */
+function returnPath(c: Context): string | null {
+  const candidate = c.method === 'GET' ? c.path : (() => {
+    try {
+      const referer = new URL(c.get('referer'));
+      return referer.origin === c.origin ? referer.pathname : '';
+    } catch {
+      return '';
+    }
+  })();
+  return RETURN_PATH.test(candidate) ? candidate : null;
+}
+
+/**
+ * Unsigned-in visitors of any console page (GET) go to sign-in instead of an error page;
+ * a change that needs a recent sign-in goes to sign in again (then back to the page, where
+ * the admin repeats it); a sign-in without the required second factor goes to Security.
+ */
 export const signInWhenNeeded: Middleware = async (c, next) => {
   try {
     await next();
   } catch (err) {
-    if (err instanceof AppError && err.code === 'admin_signin_required' && c.method === 'GET') {
+    if (!(err instanceof AppError)) throw err;
+    if (err.code === 'admin_signin_required' && c.method === 'GET') {
       c.redirect('/admin/login');
+      return;
+    }
+    if (err.code === 'reauthentication_required') {
+      const back = returnPath(c);
+      c.status = 303;
+      c.redirect(`/admin/login?reauth=1${back ? `&return=${encodeURIComponent(back)}` : ''}`);
+      return;
+    }
+    if (err.code === 'second_factor_required' && c.path !== '/admin/security') {
+      c.status = 303;
+      c.redirect('/admin/security');
       return;
     }
     throw err;
@@ -108,10 +145,11 @@ export function sessionRoutes(router: Router, gw: SessionDeps, form: Middleware[
   router.get('/', (c) => c.redirect(sessionToken(c) ? '/admin/access' : '/admin/login'));
 
   router.get('/login', async (c) => {
-    const { id, tx } = await beginTransaction(gw);
+    const back = typeof c.query.return === 'string' && RETURN_PATH.test(c.query.return) ? c.query.return : undefined;
+    const { id, tx } = await beginTransaction(gw, back);
     // Lax, not Strict: the cookie must come back on the redirect from /auth to /admin/callback.
     c.cookies.set(TX_COOKIE, id, consoleCookie(c, TX_TTL_MS, 'lax'));
-    c.redirect(authorizationUrl(issuer, tx));
+    c.redirect(authorizationUrl(issuer, tx, c.query.reauth === '1'));
   });
 
   router.get('/callback', async (c) => {
@@ -123,7 +161,7 @@ export function sessionRoutes(router: Router, gw: SessionDeps, form: Middleware[
     const tokens = code ? await exchangeCode(c, issuer, code, tx) : null;
     if (!tokens) throw new AppError('signin_failed', 400, 'Sign-in could not be completed. Start again from /admin.');
     setSession(c, tokens.access_token, tokens.expires_in);
-    c.redirect('/admin/access');
+    c.redirect(tx.returnTo ?? '/admin/access');
   });
 
   router.post('/logout', ...form, async (c) => {
