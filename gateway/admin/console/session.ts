@@ -96,16 +96,9 @@ async function exchangeCode(c: Context, issuer: string, code: string, tx: Signin
   return res.ok && tokens.success ? tokens.data : null;
 }
 
-/** The console page to come back to after signing in again: this page (GET) or the one whose form was posted. */
+/** The console page to come back to after signing in again: this page (GET), or the section whose form was posted. */
 function returnPath(c: Context): string | null {
-  const candidate = c.method === 'GET' ? c.path : (() => {
-    try {
-      const referer = new URL(c.get('referer'));
-      return referer.origin === c.origin ? referer.pathname : '';
-    } catch {
-      return '';
-    }
-  })();
+  const candidate = c.method === 'GET' ? c.path : `/admin/${c.path.split('/')[2] ?? ''}`;
   return RETURN_PATH.test(candidate) ? candidate : null;
 }
 
