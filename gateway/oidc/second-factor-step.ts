@@ -19,6 +19,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { z } from 'zod';
+import type { Customer, Store } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import { rateLimited } from '../runtime/ratelimit.ts';
 import { secondFactors } from '../runtime/second-factor.ts';
@@ -38,14 +39,27 @@ export const SECOND_FACTOR_AMR = ['otp', 'hwk'] as const;
 export const WRONG_CODE = 'That code did not work. Try again, or use another way.';
 
 const PATH = '/interaction';
-const SecondStep = defineFlow('second-factor', z.object({ uid: z.string(), accountId: z.string(), subject: z.string() }), 10 * 60_000, 'gh.flow.mfa');
+const SecondStep = defineFlow(
+  'second-factor',
+  // first: the amr of the first factor (pwd, or google / ad for a linked staff account).
+  z.object({ uid: z.string(), accountId: z.string(), subject: z.string(), first: z.array(z.string()).default(['pwd']) }),
+  10 * 60_000,
+  'gh.flow.mfa',
+);
 
 /** Roles that sign in with a second factor when they have one. */
 export const isStaff = (roles: readonly string[]) => roles.includes('admin') || roles.includes('agent');
 
-/** After the right password: the flow that remembers it, and the browser sent to the second step. */
-export async function beginSecondFactor(gw: Pick<GatewayContext, 'store'>, c: Context, uid: string, accountId: string, subject: string): Promise<void> {
-  const id = await SecondStep.start(gw.store, { uid, accountId, subject });
+/** Whether this account signs in with a second step: staff with TOTP or a passkey. */
+export async function needsSecondFactor(store: Pick<Store, 'factors'>, customer: Pick<Customer, 'id' | 'roles'>): Promise<boolean> {
+  if (!isStaff(customer.roles)) return false;
+  const doc = await store.factors.get(customer.id);
+  return Boolean(doc && (doc.totp || doc.passkeys.length > 0));
+}
+
+/** After the first factor (`first`: its amr): the flow that remembers it, and the browser sent to the second step. */
+export async function beginSecondFactor(gw: Pick<GatewayContext, 'store'>, c: Context, uid: string, accountId: string, subject: string, first: string[] = ['pwd']): Promise<void> {
+  const id = await SecondStep.start(gw.store, { uid, accountId, subject, first });
   SecondStep.cookie.set(c, id, PATH);
   c.status = 303;
   c.redirect(`${PATH}/${uid}/second-factor`);
@@ -88,13 +102,13 @@ export function secondFactorRoutes(gw: StepDeps): Router {
     return false;
   }
 
-  async function finish(c: Context, state: { uid: string; accountId: string; subject: string }, amr: string, how: string) {
+  async function finish(c: Context, state: { uid: string; accountId: string; subject: string; first: string[] }, amr: string, how: string) {
     await gw.limits.refund('secondFactor', state.accountId);
     if (!(await SecondStep.take(gw.store, SecondStep.cookie.get(c)))) throw interactionExpired('second step already used');
     SecondStep.cookie.clear(c, PATH);
     rememberDevice(c, state.subject);
-    await gw.audit('login.success', { actor: `customer:${state.accountId}`, target: state.accountId, data: { method: 'password', secondFactor: how } });
-    await finishWithFactors(gw.provider, c, state.accountId, ['pwd', amr]);
+    await gw.audit('login.success', { actor: `customer:${state.accountId}`, target: state.accountId, data: { method: state.first.join('+'), secondFactor: how } });
+    await finishWithFactors(gw.provider, c, state.accountId, [...state.first, amr]);
   }
 
   async function refuse(c: Context, state: { uid: string; accountId: string }, how: string) {

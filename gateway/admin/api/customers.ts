@@ -157,6 +157,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/customers/:id/identities',
       summary: 'Link an external identity (Google subject, directory objectGUID, connector subject) to a customer; only an admin signed in as a person may, and it is recorded as theirs',
       roles: ['admin'],
+      recentAuth: true,
       params: CustomerIdParams,
       body: zodBody(LinkIdentityBody, { source: 'connector', subject: 'S-1-5-21-1004336348-1177238915-682003330-512' }),
       responses: {

@@ -1,7 +1,8 @@
 /**
  * How an external sign-in ends, whatever the source: the source's refusal page (worded
  * by the one refusal table, gateway/http/refusals.ts, with the request id as the only
- * reference: never the reason), or the sign-in, audited, back into the OIDC flow.
+ * reference: never the reason), or the sign-in, audited, back into the OIDC flow (or on
+ * to the second step, for a staff account with a second factor).
  *
  *   if (outcome.kind === 'refuse') return refuseExternal(ctx, c, person.source, outcome.reason, uid);
  *   await signInExternal(ctx, c, outcome.customer, person, ['ad'], outcome.how);
@@ -12,6 +13,8 @@ import type { Customer } from '../../../adapters/store.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { refusal } from '../../http/refusals.ts';
 import { finishLogin } from '../../oidc/interaction.ts';
+import { beginSecondFactor, needsSecondFactor } from '../../oidc/second-factor-step.ts';
+import { passwordSubject } from '../../runtime/login-throttle.ts';
 
 /** The refusal page of the source's path (`google-refused` or `ad-refused`). */
 export function refuseExternal(deps: Pick<GatewayContext, 'views'>, c: Context, source: ExternalSource, reason: string, uid?: string): void {
@@ -26,7 +29,13 @@ export function refuseExternal(deps: Pick<GatewayContext, 'views'>, c: Context, 
 const METHODS: Record<ExternalSource, string> = { google: 'google', directory: 'activeDirectory', connector: 'activeDirectoryConnector' };
 
 /** Audits the sign-in and sends the browser back into the OIDC flow; `via` says how the account was reached. */
-export async function signInExternal(deps: Pick<GatewayContext, 'provider' | 'audit'>, c: Context, customer: Customer, source: ExternalSource, amr: string[], via: string): Promise<void> {
+export async function signInExternal(deps: Pick<GatewayContext, 'provider' | 'audit' | 'store'>, c: Context, customer: Customer, source: ExternalSource, amr: string[], via: string): Promise<void> {
+  if (await needsSecondFactor(deps.store, customer)) {
+    // A staff account an admin linked to this source: its second factor is asked all the same.
+    await deps.audit('login.first_factor_accepted', { actor: `customer:${customer.id}`, target: customer.id, data: { method: METHODS[source], via, ip: c.ip } });
+    const interaction = await deps.provider.interactionDetails(c.req, c.res);
+    return beginSecondFactor(deps, c, interaction.uid, customer.id, passwordSubject(customer.email), amr);
+  }
   await deps.audit('login.success', { actor: `customer:${customer.id}`, target: customer.id, data: { method: METHODS[source], via, ip: c.ip } });
   await finishLogin(deps.provider, c, customer.id, amr);
 }

@@ -5,7 +5,7 @@
  * code), and the sign-in that ends it all.
  */
 import type { Context } from 'koa';
-import type { Customer, Store } from '../../../adapters/store.ts';
+import type { Customer } from '../../../adapters/store.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { refuseExternal, signInExternal } from '../external/index.ts';
 import { GOOGLE_EXPIRED, spendVerified } from './result.ts';
@@ -26,7 +26,7 @@ export function refuseGoogleState(deps: Views, c: Context): void {
 
 /** Spends the verified result, audits, and sends the browser back into the OIDC flow. */
 export async function signInWithGoogle(
-  deps: Pick<GatewayContext, 'provider' | 'audit'> & { store: Pick<Store, 'tokens'> },
+  deps: Pick<GatewayContext, 'provider' | 'audit' | 'store'>,
   c: Context,
   at: { uid: string; resultId: string },
   customer: Customer,
