@@ -16,7 +16,7 @@ import { readTrustedAuthResults, verifyMessage } from '../adapters/mail-auth.ts'
 import { isSqliteStore } from '../adapters/store-sqlite.ts';
 import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
-  loadPlugins, oidcAdapterFor, openRedis, openStore, secondFactors, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
+  loadPlugins, oidcAdapterFor, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
 } from './runtime/index.ts';
 import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, routeGate, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
 import {
@@ -139,7 +139,6 @@ function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
     audit: (action, e) => ctx.audit(action, e),
     alternatives: [googleLoginOption(config), ...adLoginOptions(directory, ctx.policy)].filter((o) => o !== null),
     registerHref: portalRegisterLink(ctx.policy),
-    hasSecondFactor: async (id) => (await secondFactors({ store: ctx.store, issuer: config.ISSUER, cookieKeys: ctx.keys.cookieKeys }).summary(id)).any,
   });
 
   // Route modules after the interaction routes, in this order; each owns its paths.

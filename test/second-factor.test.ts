@@ -9,64 +9,14 @@
  * The passkey side, in Chromium with a virtual authenticator: test/second-factor-browser.test.ts.
  */
 import test from 'ava';
-import * as oidc from 'openid-client';
 import { TOTP, Secret } from 'otpauth';
-import { clientsFile, clientToken, createUser, REDIRECT, relyingParty } from './helpers/admin-api.ts';
+import { call, clientsFile, clientToken, createUser, signInThroughForm, type SecondStep } from './helpers/admin-api.ts';
 import { startTestGateway } from './helpers/gateway.ts';
-import { UserAgent, type Hop } from './helpers/user-agent.ts';
 
 type Gw = Awaited<ReturnType<typeof startTestGateway>>;
 
-/** How the second step is answered: which form on the second-factor page, and the code. */
-interface SecondStep {
-  form: 'totp' | 'recovery';
-  code: string;
-}
-
-/**
- * Signs in through the real login form (authorization code + PKCE with the admin-test
- * portal). Returns the tokens, or the page where the sign-in stopped.
- */
-async function signIn(issuer: string, who: { email: string; password: string }, second?: SecondStep, extra: Record<string, string> = {}) {
-  const rp = await relyingParty(issuer);
-  const ua = new UserAgent();
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: REDIRECT,
-    scope: 'openid email admin',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    ...extra,
-  });
-  const atLogin = await ua.follow(url.toString(), (u) => u.startsWith(REDIRECT));
-  const login = ua.form(atLogin.hop.body, '/login');
-  let hop: Hop = (await ua.follow(await ua.post(new URL(login.action, url).toString(), { ...login.fields, email: who.email, password: who.password }), (u) => u.startsWith(REDIRECT))).hop;
-  let stoppedAt: string | null = hop.location?.startsWith(REDIRECT) ? hop.location : null;
-  let secondPage: string | null = null;
-  if (!stoppedAt && second) {
-    secondPage = hop.body;
-    const form = ua.form(hop.body, `/second-factor/${second.form}`);
-    const answered = await ua.post(new URL(form.action, url).toString(), { ...form.fields, code: second.code });
-    const done = await ua.follow(answered, (u) => u.startsWith(REDIRECT));
-    hop = done.hop;
-    stoppedAt = done.stoppedAt;
-  }
-  if (!stoppedAt) return { ok: false as const, hop, secondPage };
-  const tokens = await oidc.authorizationCodeGrant(rp, new URL(stoppedAt), { pkceCodeVerifier: verifier, expectedState: state });
-  return { ok: true as const, tokens, secondPage };
-}
-
-async function api(issuer: string, token: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${issuer}/admin/api${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-}
+const signIn = (issuer: string, who: { email: string; password: string }, second?: SecondStep, extra?: Record<string, string>) => signInThroughForm(issuer, who, { second, extra });
+const api = (issuer: string, token: string, method: string, path: string, body?: unknown) => call(issuer, token, method, path, body);
 
 /** Enrols an authenticator app for the token's person; returns the app (to make codes), the code used and the recovery codes. */
 async function enrolTotp(t: { is: (a: unknown, b: unknown, m?: string) => void }, issuer: string, token: string) {

@@ -26,7 +26,7 @@ import { formBody } from '../http/body.ts';
 import { formLoginAttempt } from '../http/form-limit.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
 import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
-import { beginSecondFactor, finishWithFactors, isStaff } from './second-factor-step.ts';
+import { beginSecondFactor, finishWithFactors, needsSecondFactor } from './second-factor-step.ts';
 
 export const GENERIC_LOGIN_FAILURE = 'Incorrect email or password.';
 
@@ -54,8 +54,6 @@ export interface InteractionDeps {
   alternatives: LoginOption[];
   /** Link to "Create an account" when the policy allows self-registration, else null. */
   registerHref: ((uid: string) => string | null) | null;
-  /** Whether an account has a second factor to sign in with (admins and agents: gateway/oidc/second-factor-step.ts). */
-  hasSecondFactor(accountId: string): Promise<boolean>;
 }
 
 const loginForm = z.object({
@@ -139,7 +137,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE, email: form.email });
       return;
     }
-    if (isStaff(customer.roles) && (await deps.hasSecondFactor(customer.id))) {
+    if (await needsSecondFactor(store, customer)) {
       // Admins and agents with a second factor: the password alone does not finish the login.
       await gate.attempt.passwordAccepted();
       await deps.audit('login.password_accepted', { actor: `customer:${customer.id}`, target: customer.id, data: { trustedDevice: gate.attempt.trusted } });

@@ -37,25 +37,54 @@ export async function clientToken(issuer: string, scope = 'admin'): Promise<stri
   return (await oidc.clientCredentialsGrant(rp, { scope })).access_token;
 }
 
-/** Signs a user in through the real login form and returns their tokens. */
-export async function userTokens(issuer: string, email: string, password: string, scope = 'openid email admin'): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
+/** How the second step of an admin or agent is answered: which form on the second-factor page, and the code. */
+export interface SecondStep {
+  form: 'totp' | 'recovery';
+  code: string;
+}
+
+/**
+ * Signs a user in through the real login form (and the second-factor page when `second`
+ * is given); the tokens, or the page where the sign-in stopped. `extra` adds
+ * authorization parameters (prompt=login, ...).
+ */
+export async function signInThroughForm(
+  issuer: string,
+  who: { email: string; password: string },
+  options: { scope?: string; second?: SecondStep; extra?: Record<string, string> } = {},
+) {
   const rp = await relyingParty(issuer);
   const ua = new UserAgent();
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(rp, {
     redirect_uri: REDIRECT,
-    scope,
+    scope: options.scope ?? 'openid email admin',
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state,
+    ...options.extra,
   });
   const toLogin = await ua.follow(url.toString(), (u) => u.startsWith(REDIRECT));
   const form = ua.form(toLogin.hop.body, '/login');
-  const after = await ua.post(new URL(form.action, url).toString(), { ...form.fields, email, password });
-  const done = await ua.follow(after, (u) => u.startsWith(REDIRECT));
-  if (!done.stoppedAt) throw new Error(`login of ${email} did not come back with a code (status ${done.hop.status})`);
-  return oidc.authorizationCodeGrant(rp, new URL(done.stoppedAt), { pkceCodeVerifier: verifier, expectedState: state });
+  const after = await ua.post(new URL(form.action, url).toString(), { ...form.fields, email: who.email, password: who.password });
+  let done = await ua.follow(after, (u) => u.startsWith(REDIRECT));
+  let secondPage: string | null = null;
+  if (!done.stoppedAt && options.second) {
+    secondPage = done.hop.body;
+    const step = ua.form(done.hop.body, `/second-factor/${options.second.form}`);
+    done = await ua.follow(await ua.post(new URL(step.action, url).toString(), { ...step.fields, code: options.second.code }), (u) => u.startsWith(REDIRECT));
+  }
+  if (!done.stoppedAt) return { ok: false as const, hop: done.hop, secondPage };
+  const tokens = await oidc.authorizationCodeGrant(rp, new URL(done.stoppedAt), { pkceCodeVerifier: verifier, expectedState: state });
+  return { ok: true as const, tokens, secondPage };
+}
+
+/** Signs a user in through the real login form and returns their tokens. */
+export async function userTokens(issuer: string, email: string, password: string, scope = 'openid email admin'): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
+  const result = await signInThroughForm(issuer, { email, password }, { scope });
+  if (!result.ok) throw new Error(`login of ${email} did not come back with a code (status ${result.hop.status})`);
+  return result.tokens;
 }
 
 /** Creates an active customer with a password directly in the store (test setup only). */

@@ -61,6 +61,11 @@ export function meRoutes(deps: AdminDeps): AdminRoute[] {
   const factors = secondFactors({ store: gw.store, issuer: gw.config.ISSUER, cookieKeys: gw.keys.cookieKeys });
   const audit = (action: string, principal: AdminPrincipal, data?: Record<string, unknown>) => gw.audit(action, { actor: principal.actor, target: principal.customerId ?? undefined, data });
   const common = { roles: ['admin', 'agent'] as const, enrolment: true };
+  async function accountOf(principal: AdminPrincipal) {
+    const customer = await gw.store.customers.get(personOf(principal));
+    if (!customer) throw notFound('Your account is gone.');
+    return customer;
+  }
 
   return [
     defineRoute({
@@ -92,9 +97,7 @@ export function meRoutes(deps: AdminDeps): AdminRoute[] {
       summary: 'Start enrolling an authenticator app: a new secret (otpauth URI and QR code), pending until a code confirms it',
       responses: { 200: { description: 'Scan or type it into the app', schema: z.object({ otpauthUri: z.string(), qrSvg: z.string(), secret: z.string() }) } },
       async handle({ principal }) {
-        const customer = await gw.store.customers.get(personOf(principal));
-        if (!customer) throw notFound('Your account is gone.');
-        return { body: await factors.beginTotp(customer) };
+        return { body: await factors.beginTotp(await accountOf(principal)) };
       },
     }),
     defineRoute({
@@ -136,9 +139,7 @@ export function meRoutes(deps: AdminDeps): AdminRoute[] {
       summary: 'WebAuthn registration options for a new passkey (the challenge is single-use, 5 minutes)',
       responses: { 200: { description: 'PublicKeyCredentialCreationOptionsJSON' } },
       async handle({ principal }) {
-        const customer = await gw.store.customers.get(personOf(principal));
-        if (!customer) throw notFound('Your account is gone.');
-        return { body: await factors.registrationOptions(customer) };
+        return { body: await factors.registrationOptions(await accountOf(principal)) };
       },
     }),
     defineRoute({
