@@ -394,3 +394,19 @@ test('without GOOGLE_CLIENT_ID the login page offers no Google button and the ro
   t.not(callback.status, 200);
   t.notRegex(callback.body, /google_state_invalid/);
 });
+
+test('Google sign-ins from one address that succeed never use up its hand-over bound; abandoned round trips do', async (t) => {
+  const h = await setup(t, { RATE_LIMIT_EXTERNAL_IP: '2' });
+  await setPolicy(h.gw, { selfRegistration: 'anyone' });
+  for (let i = 0; i < 5; i++) {
+    const flow = await googleSignIn(h, { sub: `g-office-${i}`, email: `office${i}@example.com`, email_verified: true, name: `Office ${i}` });
+    t.truthy(flow.callback, `office sign-in ${i + 1} of 5 from one address gets in (got ${flow.page.status})`);
+  }
+  // Round trips that never come back (stopped at the stand-in's answer) keep their points.
+  await toGatewayCallback(h, { sub: 'g-abandon-1', email: 'a1@example.com', email_verified: true });
+  await toGatewayCallback(h, { sub: 'g-abandon-2', email: 'a2@example.com', email_verified: true });
+  const third = new UserAgent();
+  const start = await toLoginPage(h, third);
+  const refused = await third.get(googleButton(h, start.page));
+  t.is(refused.status, 429, 'the third abandoned round trip from the address is refused');
+});

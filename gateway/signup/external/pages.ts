@@ -29,7 +29,10 @@ export function refuseExternal(deps: Pick<GatewayContext, 'views'>, c: Context, 
 const METHODS: Record<ExternalSource, string> = { google: 'google', directory: 'activeDirectory', connector: 'activeDirectoryConnector' };
 
 /** Audits the sign-in and sends the browser back into the OIDC flow; `via` says how the account was reached. */
-export async function signInExternal(deps: Pick<GatewayContext, 'provider' | 'audit' | 'store'>, c: Context, customer: Customer, source: ExternalSource, amr: string[], via: string): Promise<void> {
+export async function signInExternal(deps: Pick<GatewayContext, 'provider' | 'audit' | 'store' | 'limits'>, c: Context, customer: Customer, source: ExternalSource, amr: string[], via: string): Promise<void> {
+  // The per-address bound on hand-overs (Google round trips, connector assertions) counts
+  // only those that end in no sign-in: an office signing in never uses it up.
+  if (source !== 'directory') await deps.limits.refund('externalIp', c.ip);
   if (await needsSecondFactor(deps.store, customer)) {
     // A staff account an admin linked to this source: its second factor is asked all the same.
     await deps.audit('login.first_factor_accepted', { actor: `customer:${customer.id}`, target: customer.id, data: { method: METHODS[source], via, ip: c.ip } });

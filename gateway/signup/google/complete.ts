@@ -15,7 +15,7 @@ import { loadVerified, spendVerified } from './result.ts';
 import { googlePerson } from './resolve.ts';
 import { refuseGoogle, signInWithGoogle } from './pages.ts';
 
-type CompleteDeps = Pick<GatewayContext, 'config' | 'provider' | 'store' | 'policy' | 'views' | 'registration' | 'audit'>;
+type CompleteDeps = Pick<GatewayContext, 'config' | 'provider' | 'store' | 'policy' | 'limits' | 'views' | 'registration' | 'audit'>;
 
 export function completeRoutes(gw: CompleteDeps): Router {
   const router = new Router();

@@ -26,7 +26,7 @@ export function refuseGoogleState(deps: Views, c: Context): void {
 
 /** Spends the verified result, audits, and sends the browser back into the OIDC flow. */
 export async function signInWithGoogle(
-  deps: Pick<GatewayContext, 'provider' | 'audit' | 'store'>,
+  deps: Pick<GatewayContext, 'provider' | 'audit' | 'store' | 'limits'>,
   c: Context,
   at: { uid: string; resultId: string },
   customer: Customer,
