@@ -42,7 +42,14 @@ function responsesOf(route: AdminRoute): Record<string, ResponseSpec> {
   return {
     ...route.responses,
     401: { description: 'unauthorized: no or an invalid bearer token', schema: ErrorBody },
-    403: { description: 'forbidden: wrong role, or a request from another origin', schema: ErrorBody },
+    403: {
+      description: [
+        'forbidden: wrong role, or a request from another origin',
+        route.enrolment ? '' : "; second_factor_required: ADMIN_SECOND_FACTOR=required and the person's sign-in used no second factor",
+        route.recentAuth ? '; reauthentication_required: the person signed in longer ago than ADMIN_REAUTH_MAX_AGE_S (sign in again)' : '',
+      ].join(''),
+      schema: ErrorBody,
+    },
     405: { description: 'method_not_allowed', schema: ErrorBody },
     ...(route.body ? { 415: { description: 'unsupported_media_type: the body must be application/json', schema: ErrorBody } } : {}),
   };
