@@ -18,7 +18,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 
 test('an admin enrols a passkey in the console and signs in with it', async (t) => {
   const port = await freePort();
-  const gw = await startTestGateway({ PORT: String(port), ISSUER: `http://localhost:${port}`, ADMIN_SECOND_FACTOR: 'required', ADMIN_REAUTH_MAX_AGE_S: '3' });
+  const gw = await startTestGateway({ PORT: String(port), ISSUER: `http://localhost:${port}`, ADMIN_SECOND_FACTOR: 'required', ADMIN_REAUTH_MAX_AGE_S: '10' });
   t.teardown(() => gw.close());
   const admin = await createUser(gw, { roles: ['admin'] });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -66,7 +66,7 @@ test('an admin enrols a passkey in the console and signs in with it', async (t) 
 
   // A denylist change after the re-authentication age: sign in again, back on the page.
   await page.goto(`${gw.issuer}/admin/denylist`);
-  await new Promise((r) => setTimeout(r, 3500));
+  await new Promise((r) => setTimeout(r, 10_500));
   await page.getByLabel(/Addresses or domains/).fill('late@spam.example');
   await page.getByRole('button', { name: 'Add to denylist' }).click();
   await page.getByLabel('Password').waitFor();
