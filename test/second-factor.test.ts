@@ -12,6 +12,7 @@ import test from 'ava';
 import { TOTP, Secret } from 'otpauth';
 import { call, clientsFile, clientToken, createUser, signInThroughForm, type SecondStep } from './helpers/admin-api.ts';
 import { startTestGateway } from './helpers/gateway.ts';
+import { seal, unseal } from '../gateway/runtime/second-factor.ts';
 
 type Gw = Awaited<ReturnType<typeof startTestGateway>>;
 
@@ -138,4 +139,15 @@ test('ADMIN_SECOND_FACTOR=required: without a second factor an admin may only en
   t.is((await api(strict.issuer, second.tokens.access_token, 'GET', '/customers')).status, 200);
   // Automation clients are not people: the setting does not apply to them.
   t.is((await api(strict.issuer, await clientToken(strict.issuer), 'GET', '/customers')).status, 200);
+});
+
+test('a TOTP secret is sealed with the newest cookie key and still opens after a key rotation, never with a foreign key', (t) => {
+  const older = ['older-cookie-key-0123456789-abcdefghijkl'];
+  const rotated = ['newer-cookie-key-0123456789-abcdefghijkl', ...older];
+  const sealed = seal('JBSWY3DPEHPK3PXP', older);
+  t.false(sealed.includes('JBSWY3DPEHPK3PXP'));
+  t.deepEqual(unseal(sealed, older), { plain: 'JBSWY3DPEHPK3PXP', current: true });
+  t.deepEqual(unseal(sealed, rotated), { plain: 'JBSWY3DPEHPK3PXP', current: false }, 'opens with the older key, marked for sealing again');
+  t.is(unseal(sealed, ['another-cookie-key-0123456789-abcdefghijk']), null);
+  t.is(unseal(sealed.slice(0, -4) + 'AAAA', older), null, 'a tampered seal does not open');
 });
