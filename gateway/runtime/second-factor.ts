@@ -22,13 +22,20 @@
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { StoreConflictError, type Customer, type Store } from '../../adapters/store.ts';
 import { hashSecret } from './secrets.ts';
+
+/**
+ * @simplewebauthn/server (with its ASN.1 and CBOR tree) and qrcode are loaded on first use,
+ * not at every start: the WebAuthn tree alone took over 3 s to load on the loaded machine,
+ * for pages only staff open.
+ */
+let webauthnModule: Promise<typeof import('@simplewebauthn/server')> | null = null;
+const webauthn = () => (webauthnModule ??= import('@simplewebauthn/server'));
+let qrModule: Promise<typeof import('qrcode')> | null = null;
+// qrcode is CommonJS: its API is the module's default export at run time.
+const qrcode = () => (qrModule ??= import('qrcode').then((m) => (m as unknown as { default: typeof m }).default));
 
 const PERIOD_S = 30;
 const PENDING_TOTP_MS = 10 * 60_000;
@@ -166,7 +173,7 @@ export function secondFactors(deps: SecondFactorDeps) {
       const secret = new Secret({ size: 20 });
       await store.factors.setPendingTotp(customer.id, { secret: seal(secret.base32, deps.cookieKeys), expiresAt: new Date(Date.now() + PENDING_TOTP_MS) });
       const otpauthUri = totpFor(customer.email, secret).toString();
-      const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      const qrSvg = await (await qrcode()).toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
       return { otpauthUri, qrSvg, secret: secret.base32 };
     },
 
@@ -198,7 +205,7 @@ export function secondFactors(deps: SecondFactorDeps) {
 
     async registrationOptions(customer: Pick<Customer, 'id' | 'email' | 'name'>) {
       const existing = (await store.factors.get(customer.id))?.passkeys ?? [];
-      const options = await generateRegistrationOptions({
+      const options = await (await webauthn()).generateRegistrationOptions({
         rpName: 'Gatehouse',
         rpID,
         userName: customer.email,
@@ -216,7 +223,7 @@ export function secondFactors(deps: SecondFactorDeps) {
     async registerPasskey(customerId: string, response: RegistrationResponseJSON, name: string): Promise<{ ok: true; recoveryCodes: string[] | null } | { ok: false }> {
       const challenge = await takeChallenge(response.response.clientDataJSON, customerId, 'register');
       if (!challenge) return { ok: false };
-      const verified = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false }).catch(() => null);
+      const verified = await (await webauthn()).verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false }).catch(() => null);
       if (!verified?.verified) return { ok: false };
       const { credential } = verified.registrationInfo;
       await store.factors.addPasskey(customerId, {
@@ -235,7 +242,7 @@ export function secondFactors(deps: SecondFactorDeps) {
 
     async authenticationOptions(customerId: string) {
       const passkeys = (await store.factors.get(customerId))?.passkeys ?? [];
-      const options = await generateAuthenticationOptions({ rpID, allowCredentials: passkeys.map((p) => ({ id: p.id, transports: p.transports })), userVerification: 'preferred' });
+      const options = await (await webauthn()).generateAuthenticationOptions({ rpID, allowCredentials: passkeys.map((p) => ({ id: p.id, transports: p.transports })), userVerification: 'preferred' });
       await storeChallenge(options.challenge, customerId, 'authenticate');
       return options;
     },
@@ -245,7 +252,7 @@ export function secondFactors(deps: SecondFactorDeps) {
       const challenge = await takeChallenge(response.response.clientDataJSON, customerId, 'authenticate');
       const passkey = (await store.factors.get(customerId))?.passkeys.find((p) => p.id === response.id);
       if (!challenge || !passkey) return false;
-      const verified = await verifyAuthenticationResponse({
+      const verified = await (await webauthn()).verifyAuthenticationResponse({
         response,
         expectedChallenge: challenge,
         expectedOrigin: origin,
