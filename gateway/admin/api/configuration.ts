@@ -12,6 +12,7 @@
  *   if (report.errors.length) throw validationFailed(report.errors);
  */
 import { checkConfiguration, type Configuration, type PolicyIssue, type Snapshot } from '../../../policies/index.ts';
+import { describeConfigurationIssue, type Detail } from './wording.ts';
 
 /** The configuration a snapshot holds (the denylist as its denied domains: all the checks read). */
 export function configurationOf(snapshot: Snapshot): Configuration {
@@ -28,7 +29,7 @@ function startsWith(path: readonly (string | number)[], prefix: readonly (string
 }
 
 /** Strips `focus` from the issue's path when it is about the edited resource. */
-export function relativize(issue: PolicyIssue, focus: readonly (string | number)[] | null): PolicyIssue {
+export function relativize<I extends PolicyIssue>(issue: I, focus: readonly (string | number)[] | null): I {
   if (!focus || !startsWith(issue.path, focus)) return issue;
   return { ...issue, path: issue.path.slice(focus.length) };
 }
@@ -38,8 +39,9 @@ const key = (issue: PolicyIssue) => `${issue.code}|${issue.message}`;
 export interface ChangeReport {
   before: Configuration;
   after: Configuration;
-  errors: PolicyIssue[];
-  warnings: PolicyIssue[];
+  /** In the admin's words (gateway/admin/api/wording.ts), paths relative to the edited resource. */
+  errors: Detail[];
+  warnings: Detail[];
 }
 
 /**
@@ -56,10 +58,11 @@ export function checkChange(
   const existing = new Set(checkConfiguration(before).errors.map(key));
   const report = checkConfiguration(after);
   const where = focus(after);
+  const described = (issue: PolicyIssue, severity: 'error' | 'warning') => relativize({ ...describeConfigurationIssue(issue, after, where), severity }, where);
   return {
     before,
     after,
-    errors: report.errors.filter((e) => !existing.has(key(e))).map((e) => relativize(e, where)),
-    warnings: report.warnings.map((w) => relativize(w, where)),
+    errors: report.errors.filter((e) => !existing.has(key(e))).map((e) => described(e, 'error')),
+    warnings: report.warnings.map((w) => described(w, 'warning')),
   };
 }

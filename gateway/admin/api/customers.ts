@@ -19,7 +19,7 @@ import { identityKeyFor } from '../../signup/index.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
-import { validationFailed } from '../../http/validation.ts';
+import { adminValidationFailed, describeField } from './wording.ts';
 import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue, LinkIdentityBody } from './schemas.ts';
 
 const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];
@@ -54,7 +54,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
         if (!known.has(id)) issues.push(issue(['services', i], 'unknown_service', `service "${id}" does not exist`));
       });
     }
-    if (issues.length > 0) throw validationFailed(issues);
+    if (issues.length > 0) throw adminValidationFailed(issues.map((i) => describeField('customer', i)));
   }
 
   return [
@@ -77,7 +77,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/customers',
       summary: 'Agent add: create a customer through the policy (the denylist holds unless an admin overrides it)',
       roles: ['admin', 'agent'],
-      body: zodBody(AgentAddBody, { email: 'new.customer@example.com', name: 'New Customer' }),
+      body: zodBody(AgentAddBody, { email: 'new.customer@example.com', name: 'New Customer' }, 'customer'),
       responses: {
         201: { description: 'Created', schema: z.object({ customer: CustomerView, decision: Decision }) },
         403: { description: 'forbidden: only admins may override the policy', schema: ErrorBody },
@@ -128,7 +128,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       roles: ['admin'],
       recentAuth: true,
       params: CustomerIdParams,
-      body: zodBody(CustomerPatchBody, { status: 'disabled' }),
+      body: zodBody(CustomerPatchBody, { status: 'disabled' }, 'customer'),
       responses: {
         200: { description: 'The updated customer', schema: CustomerView },
         404: { description: 'not_found', schema: ErrorBody },

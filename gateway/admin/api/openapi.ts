@@ -51,7 +51,14 @@ function responsesOf(route: AdminRoute): Record<string, ResponseSpec> {
       schema: ErrorBody,
     },
     405: { description: 'method_not_allowed', schema: ErrorBody },
-    ...(route.body ? { 415: { description: 'unsupported_media_type: the body must be application/json', schema: ErrorBody } } : {}),
+    ...(route.body
+      ? {
+          400: { description: `${route.responses[400] ? `${route.responses[400].description}; or ` : ''}malformed_body: not valid JSON`, schema: ErrorBody },
+          413: { description: 'body_too_large: the body is larger than 4 MB', schema: ErrorBody },
+          415: { description: 'unsupported_media_type: the body must be application/json', schema: ErrorBody },
+          422: { description: `${route.responses[422]?.description ?? 'validation_failed'}; or forbidden_key: the body uses "__proto__", "constructor" or "prototype" (each listed in details)`, schema: ErrorBody },
+        }
+      : {}),
   };
 }
 
@@ -89,7 +96,8 @@ export function buildOpenApiDocument(routes: readonly AdminRoute[], issuer: stri
       description:
         'Customer-access policy, companies, services, denylist, customers, Active Directory connector and audit log. ' +
         'Bearer tokens: a client_credentials token with the `admin` scope, or a user access token with the `admin` scope of a customer with the admin (or, for some routes, agent) role. ' +
-        'Errors are `{ error, message, details? }`; details list `{ path, code, message }`.',
+        'Errors are `{ error, message, details? }`: `message` names the first problem in the words of the console, and details list every problem as ' +
+        '`{ path, code, message, object?, label?, href?, line?, severity? }`: the object and field as the console shows them, the console page where it is fixed, the 1-based line of a pasted list.',
     },
     servers: [{ url: issuer }],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },

@@ -19,7 +19,7 @@ import { StoreConflictError } from '../../../adapters/store.ts';
 import { AppError } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
-import { validationFailed } from '../../http/validation.ts';
+import { adminValidationFailed, describeField } from './wording.ts';
 import { Decision, ErrorBody, issue, SimulateBody, Warnings } from './schemas.ts';
 
 const PolicyStatusBody = z.object({
@@ -48,6 +48,7 @@ function parsePolicyPut(raw: unknown): ParseResult<Policy> {
 export const policyBody: BodySpec<Policy, unknown> = {
   schema: PolicyPutBody,
   parse: parsePolicyPut,
+  labels: 'policy',
   example: { ...structuredClone(DEFAULT_POLICY), selfRegistration: 'anyone', version: 0 },
 };
 
@@ -75,7 +76,7 @@ function claimsOf(body: SimulateInput): SourceClaims | null {
   if (body.method !== 'google' && body.hostedDomain !== undefined) {
     problems.push(issue(['hostedDomain'], 'source_mismatch', 'hostedDomain is a Google claim: use it with method "google"'));
   }
-  if (problems.length > 0) throw validationFailed(problems);
+  if (problems.length > 0) throw adminValidationFailed(problems.map((p) => describeField('simulate', p)));
   if (body.method === 'google') return { source: 'google', email: body.email, emailVerified: body.emailVerified, hostedDomain: body.hostedDomain };
   if (body.method === 'activeDirectory') return { source: body.source === 'connector' ? 'connector' : 'directory', email: body.email };
   return null;
@@ -105,7 +106,7 @@ export async function savePolicy(deps: AdminDeps, policy: Policy, actor: string,
   const { gw } = deps;
   const { saved, report } = await gw.policy.update(async (snapshot) => {
     const report = checkChange(snapshot, (c) => ({ ...c, policy }), () => ['policy']);
-    if (report.errors.length > 0) throw validationFailed(report.errors, 'The policy conflicts with the rest of the configuration.');
+    if (report.errors.length > 0) throw adminValidationFailed(report.errors);
     let saved: Policy;
     try {
       saved = await gw.store.policy.save(withoutVersion(policy), policy.version);
@@ -170,7 +171,7 @@ export function policyRoutes(deps: AdminDeps): AdminRoute[] {
       path: '/policy/simulate',
       summary: 'What the policy would decide for a sign-up attempt, given what its source claims (no account is created)',
       roles: ['admin'],
-      body: zodBody(SimulateBody, { method: 'google', email: 'someone@example.com', emailVerified: true, hostedDomain: 'example.com' }),
+      body: zodBody(SimulateBody, { method: 'google', email: 'someone@example.com', emailVerified: true, hostedDomain: 'example.com' }, 'simulate'),
       responses: {
         200: { description: 'The decision with its trace (a `source_proof` line says what the source proved)', schema: Decision },
         422: { description: 'validation_failed (source_mismatch: a source or hostedDomain that does not fit the method)', schema: ErrorBody },

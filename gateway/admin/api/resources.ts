@@ -13,7 +13,7 @@ import { StoreConflictError } from '../../../adapters/store.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
 import { defineRoute, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
-import { validationFailed } from '../../http/validation.ts';
+import { adminValidationFailed } from './wording.ts';
 import { customerView, CustomerView, ErrorBody, IdParams, issue, PageQuery, Warnings } from './schemas.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -75,12 +75,13 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
   const { gw } = deps;
   const store = spec.store(deps);
   const base = `/${spec.kind}`;
-  const body: BodySpec<Item<K>, unknown> = { schema: spec.schema, parse: spec.parse, example: spec.example };
-  const putBody: BodySpec<Item<K>, { id: string }> = { schema: spec.schema.partial({ id: true }), parse: withPathId(spec.parse), example: spec.putExample };
+  const labels = spec.singular;
+  const body: BodySpec<Item<K>, unknown> = { schema: spec.schema, parse: spec.parse, example: spec.example, labels };
+  const putBody: BodySpec<Item<K>, { id: string }> = { schema: spec.schema.partial({ id: true }), parse: withPathId(spec.parse), example: spec.putExample, labels };
 
   function checked(snapshot: Snapshot, id: string, item: Item<K> | null) {
     const report = checkChange(snapshot, (c) => withItem(spec.kind, c, id, item), focusOn(spec.kind, id));
-    if (report.errors.length > 0) throw validationFailed(report.errors, `The ${spec.singular} conflicts with the rest of the configuration.`);
+    if (report.errors.length > 0) throw adminValidationFailed(report.errors);
     return report;
   }
 

@@ -8,7 +8,9 @@
  * Edge order for every route, outermost first:
  *   no-store -> same origin -> bearer + role + sign-in demands (auth.ts) -> JSON body (415 otherwise) -> validation -> handler
  * Validation failures: params/query -> 400 `invalid_request`, body -> 422 `validation_failed`,
- * both with `details: [{ path, code, message }]` listing every problem.
+ * both with `details: [{ path, code, message }]` listing every problem; a body's details
+ * also carry the field's `label` on screen (and `line` in a pasted list), its message
+ * names the first problem in the admin's words (gateway/admin/api/wording.ts).
  */
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -17,7 +19,8 @@ import type { ParseResult } from '../../../policies/index.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { jsonBody } from '../../http/body.ts';
-import { issuesFromZod, parseOrThrow, validationFailed } from '../../http/validation.ts';
+import { issuesFromZod, parseOrThrow } from '../../http/validation.ts';
+import { adminValidationFailed, describeField, type FormKind } from './wording.ts';
 import type { AccountSessions } from '../../oidc/account-sessions.ts';
 import { adminAuth, ANONYMOUS, principalOf, sameOriginOnly, type AdminPrincipal, type AdminRole, type SignInDemands } from './auth.ts';
 
@@ -43,6 +46,8 @@ export interface BodySpec<B, P> {
   parse(raw: unknown, params: P): ParseResult<B>;
   /** A valid example (documentation and the OpenAPI test). */
   example: unknown;
+  /** Which form's labels name the fields in error details (gateway/admin/api/wording.ts). */
+  labels?: FormKind;
 }
 
 export interface ResponseSpec {
@@ -87,10 +92,11 @@ export function defineRoute<P extends z.ZodType = EmptyObject, Q extends z.ZodTy
 }
 
 /** A BodySpec whose parsing is the documented zod schema itself. */
-export function zodBody<S extends z.ZodType>(schema: S, example: unknown): BodySpec<z.output<S>, unknown> {
+export function zodBody<S extends z.ZodType>(schema: S, example: unknown, labels?: FormKind): BodySpec<z.output<S>, unknown> {
   return {
     schema,
     example,
+    labels,
     parse(raw) {
       const parsed = schema.safeParse(raw);
       return parsed.success ? { ok: true, value: parsed.data } : { ok: false, issues: issuesFromZod(parsed.error.issues) };
@@ -124,7 +130,11 @@ export function mountRoute(router: Router, route: AdminRoute, gw: GatewayContext
     let body: unknown;
     if (route.body) {
       const parsed = route.body.parse((ctx.request as { body?: unknown }).body, params);
-      if (!parsed.ok) throw validationFailed(parsed.issues);
+      if (!parsed.ok) {
+        const raw = (ctx.request as { body?: { name?: unknown } }).body;
+        const name = typeof raw?.name === 'string' && raw.name.trim() ? raw.name.trim().slice(0, 200) : undefined;
+        throw adminValidationFailed(parsed.issues.map((i) => ({ ...describeField(route.body!.labels ?? 'customer', i, name), severity: 'error' as const })));
+      }
       body = parsed.value;
     }
     const principal = route.roles === 'public' ? ANONYMOUS : principalOf(ctx);

@@ -96,8 +96,22 @@ export const RotateSecretBody = z.strictObject({
 
 // ---- responses -------------------------------------------------------------------
 
-export const Issue = z.object({ path: z.array(z.union([z.string(), z.number()])), code: z.string(), message: z.string() });
-export const ErrorBody = z.object({ error: z.string(), message: z.string(), details: z.unknown().optional() });
+/** One problem: where, a stable code, and, in the admin's words, what and where to fix it (gateway/admin/api/wording.ts). */
+export const Issue = z.object({
+  path: z.array(z.union([z.string(), z.number()])).describe('Field path in the request body (or configuration), e.g. ["acceptedDomains", 1]'),
+  code: z.string().describe('Stable snake_case code'),
+  message: z.string().describe("A sentence for people, naming the object and field as the console shows them"),
+  object: z.string().optional().describe("The object as the console names it: \"Service 'Billing'\", \"Company 'Acme'\", \"Customer access\""),
+  label: z.string().optional().describe('The field as the console labels it ("Who can send requests", "Accepted domains, line 2", "Line 4")'),
+  href: z.string().optional().describe('The console page where the problem is fixed'),
+  line: z.number().int().min(1).optional().describe('1-based line in a pasted list (denylist entries, accepted domains)'),
+  severity: z.enum(['error', 'warning']).optional().describe('`warning`: listed so every problem is seen at once, but not blocking'),
+});
+export const ErrorBody = z.object({
+  error: z.string().describe('Stable code: validation_failed, version_conflict, body_too_large, forbidden_key, not_found, ...'),
+  message: z.string().describe('What went wrong, for people (the first problem, and how many more)'),
+  details: z.array(Issue).optional(),
+});
 
 export const CustomerView = z.object({
   id: z.string(),
