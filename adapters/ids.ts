@@ -71,6 +71,24 @@ export function decodeCursor(cursor: string): CursorPosition {
   throw new InvalidCursorError();
 }
 
+/** A cursor after a position in a listing sorted by a string key, with the id as tie-break. */
+export function encodeKeyCursor(key: string, id: string): string {
+  return Buffer.from(JSON.stringify(['k', key, id]), 'utf8').toString('base64url');
+}
+
+/** Throws InvalidCursorError on anything `encodeKeyCursor` did not produce. */
+export function decodeKeyCursor(cursor: string): { key: string; id: string } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === 3 && parsed[0] === 'k' && typeof parsed[1] === 'string' && typeof parsed[2] === 'string') {
+      return { key: parsed[1], id: parsed[2] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new InvalidCursorError();
+}
+
 /** A cursor that was not produced by this store (code `invalid_cursor`). */
 export class InvalidCursorError extends Error {
   readonly code = 'invalid_cursor';

@@ -16,9 +16,11 @@ import {
   type AuditEvent,
   type AuditQuery,
   type AuditStore,
+  type CompanyQuery,
   type CompanyStore,
   CUSTOMER_PATCHABLE_FIELDS,
   type Customer,
+  type CustomerFilter,
   type CustomerPatch,
   type CustomerQuery,
   type CustomerStore,
@@ -42,7 +44,7 @@ import {
   type Store,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 import { secondFactorStore } from './second-factors.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
@@ -50,6 +52,13 @@ const copy = <T>(value: T): T => structuredClone(value);
 
 function includesFolded(haystack: string, needle: string): boolean {
   return haystack.toLowerCase().includes(needle.toLowerCase());
+}
+
+function matching(query: CustomerFilter): (c: Customer) => boolean {
+  return (c) =>
+    (!query.search || includesFolded(c.email, query.search) || includesFolded(c.name, query.search)) &&
+    (query.companyId === undefined || c.companyId === query.companyId) &&
+    (query.service === undefined || c.services.includes(query.service));
 }
 
 /** Customers sorted by (createdAt, id); the cursor is the last item's position. */
@@ -157,9 +166,7 @@ function createCustomerStore(): CustomerStore {
       const limit = pageSize(query.limit);
       const after = query.cursor ? decodeCursor(query.cursor) : null;
       const matches = [...byId.values()]
-        .filter((c) => !query.search || includesFolded(c.email, query.search) || includesFolded(c.name, query.search))
-        .filter((c) => query.companyId === undefined || c.companyId === query.companyId)
-        .filter((c) => query.service === undefined || c.services.includes(query.service))
+        .filter(matching(query))
         .filter((c) => !after || c.createdAt.getTime() > after.t || (c.createdAt.getTime() === after.t && c.id > after.id))
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const items = matches.slice(0, limit);
@@ -167,13 +174,36 @@ function createCustomerStore(): CustomerStore {
       const next = matches.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
       return { items: copy(items), next };
     },
+
+    async count(filter?: CustomerFilter) {
+      if (!filter || (filter.search === undefined && filter.companyId === undefined && filter.service === undefined)) return byId.size;
+      let n = 0;
+      const test = matching(filter);
+      for (const customer of byId.values()) if (test(customer)) n += 1;
+      return n;
+    },
   };
 }
 
-/** Companies and services: keyed by id, listed in id order. */
-function createKeyedStore<T extends { id: string }>(conflict: 'company_exists' | 'service_exists') {
+const byNameThenId = (a: { name: string; id: string }, b: { name: string; id: string }) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
+/** Companies and services: keyed by id, listed in id order; paged by name. */
+function createKeyedStore<T extends { id: string; name: string; acceptedDomains?: string[] }>(conflict: 'company_exists' | 'service_exists') {
   const byId = new Map<string, T>();
   return {
+    async page(query: CompanyQuery): Promise<Page<T>> {
+      const limit = pageSize(query.limit);
+      const after = query.cursor ? decodeKeyCursor(query.cursor) : null;
+      const search = query.search;
+      const matches = [...byId.values()]
+        .filter((x) => !search || includesFolded(x.name, search) || includesFolded(x.id, search) || (x.acceptedDomains ?? []).some((d) => includesFolded(d, search)))
+        .filter((x) => !after || x.name > after.key || (x.name === after.key && x.id > after.id))
+        .sort(byNameThenId);
+      const items = matches.slice(0, limit);
+      const last = items.at(-1);
+      return { items: copy(items), next: matches.length > limit && last ? encodeKeyCursor(last.name, last.id) : null };
+    },
     async list(): Promise<T[]> {
       return copy([...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
     },
@@ -328,6 +358,7 @@ function createAuditStore(): AuditStore {
         .filter((e) => query.action === undefined || e.action === query.action)
         .filter((e) => query.actor === undefined || e.actor === query.actor)
         .filter((e) => query.target === undefined || e.target === query.target)
+        .filter((e) => query.targets === undefined || (e.target !== undefined && query.targets.includes(e.target)))
         .filter((e) => !query.since || e.at.getTime() >= query.since.getTime())
         .filter((e) => !query.until || e.at.getTime() <= query.until.getTime())
         .filter((e) => !before || e.at.getTime() < before.t || (e.at.getTime() === before.t && e.id < before.id))

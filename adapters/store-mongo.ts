@@ -64,8 +64,10 @@ import {
   StoreUnavailableError,
   type AuditEvent,
   type AuditStore,
+  type CompanyQuery,
   type CompanyStore,
   type Customer,
+  type CustomerFilter,
   type CustomerStore,
   type DenylistStore,
   type Identity,
@@ -84,7 +86,7 @@ import {
   type StoreConflictCode,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 import { secondFactorStore } from './second-factors.ts';
 
 export const SCHEMA_VERSION = 1;
@@ -279,6 +281,17 @@ function toCustomer(doc: Document | null): Customer | null {
   return doc ? fromDoc<Customer>(doc, 'id') : null;
 }
 
+function customerClauses(query: CustomerFilter): Filter<StoredDoc>[] {
+  const clauses: Filter<StoredDoc>[] = [];
+  if (query.search) {
+    const pattern = { $regex: escapeRegex(query.search), $options: 'i' };
+    clauses.push({ $or: [{ email: pattern }, { name: pattern }] });
+  }
+  if (query.companyId !== undefined) clauses.push({ companyId: query.companyId });
+  if (query.service !== undefined) clauses.push({ services: query.service });
+  return clauses;
+}
+
 function createCustomerStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): CustomerStore {
   const customers = () => col('customers');
   const identities = () => col('identities');
@@ -410,13 +423,7 @@ function createCustomerStore(guarded: Guard, col: (name: CollectionName) => Coll
     list: (query) =>
       guarded(async () => {
         const limit = pageSize(query.limit);
-        const clauses: Filter<StoredDoc>[] = [];
-        if (query.search) {
-          const pattern = { $regex: escapeRegex(query.search), $options: 'i' };
-          clauses.push({ $or: [{ email: pattern }, { name: pattern }] });
-        }
-        if (query.companyId !== undefined) clauses.push({ companyId: query.companyId });
-        if (query.service !== undefined) clauses.push({ services: query.service });
+        const clauses = customerClauses(query);
         if (query.cursor) {
           const after = decodeCursor(query.cursor);
           const at = new Date(after.t);
@@ -432,12 +439,18 @@ function createCustomerStore(guarded: Guard, col: (name: CollectionName) => Coll
         const next = docs.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
         return { items, next };
       }),
+
+    count: (filter) =>
+      guarded(() => {
+        const clauses = filter ? customerClauses(filter) : [];
+        return customers().countDocuments(clauses.length ? { $and: clauses } : {});
+      }),
   };
 }
 
 /* --------------------------------------------------- companies / services */
 
-function createKeyedStore<T extends { id: string }>(
+function createKeyedStore<T extends { id: string; name: string }>(
   guarded: Guard,
   collection: () => Collection<StoredDoc>,
   conflict: 'company_exists' | 'service_exists',
@@ -450,6 +463,27 @@ function createKeyedStore<T extends { id: string }>(
   return {
     list: () =>
       guarded(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map((doc) => toItem(doc) as T)),
+    page: (query: CompanyQuery) =>
+      guarded(async () => {
+        const limit = pageSize(query.limit);
+        const clauses: Filter<StoredDoc>[] = [];
+        if (query.search) {
+          const pattern = { $regex: escapeRegex(query.search), $options: 'i' };
+          clauses.push({ $or: [{ name: pattern }, { _id: pattern }, { acceptedDomains: pattern }] });
+        }
+        if (query.cursor) {
+          const after = decodeKeyCursor(query.cursor);
+          clauses.push({ $or: [{ name: { $gt: after.key } }, { name: after.key, _id: { $gt: after.id } }] });
+        }
+        const docs = await collection()
+          .find(clauses.length ? { $and: clauses } : {})
+          .sort({ name: 1, _id: 1 })
+          .limit(limit + 1)
+          .toArray();
+        const items = docs.slice(0, limit).map((doc) => toItem(doc) as T);
+        const last = items.at(-1);
+        return { items, next: docs.length > limit && last ? encodeKeyCursor(last.name, last.id) : null };
+      }),
     get: (id: string) => guarded(async () => toItem(await collection().findOne({ _id: id }))),
     create: (item: T) =>
       guarded(async () => {
@@ -637,6 +671,7 @@ function createAuditStore(guarded: Guard, collection: () => Collection<StoredDoc
         if (query.action !== undefined) clauses.push({ action: query.action });
         if (query.actor !== undefined) clauses.push({ actor: query.actor });
         if (query.target !== undefined) clauses.push({ target: query.target });
+        if (query.targets !== undefined) clauses.push({ target: { $in: [...query.targets] } });
         if (query.since) clauses.push({ at: { $gte: query.since } });
         if (query.until) clauses.push({ at: { $lte: query.until } });
         if (query.cursor) {
@@ -875,6 +910,10 @@ const INDEXES: IndexSpec[] = [
   { collection: 'customers', key: { email: 1 }, name: 'email_unique', unique: true },
   { collection: 'customers', key: { createdAt: 1, _id: 1 }, name: 'created_order' },
   { collection: 'customers', key: { companyId: 1 }, name: 'company' },
+  // The console's listings: a company's or a service's customers in creation order.
+  { collection: 'customers', key: { companyId: 1, createdAt: 1, _id: 1 }, name: 'company_created_order' },
+  { collection: 'customers', key: { services: 1, createdAt: 1, _id: 1 }, name: 'service_created_order' },
+  { collection: 'companies', key: { name: 1, _id: 1 }, name: 'name_order' },
   { collection: 'identities', key: { customerId: 1 }, name: 'customer' },
   { collection: 'companies', key: { acceptedDomains: 1 }, name: 'accepted_domains' },
   { collection: 'denylist', key: { value: 1 }, name: 'value_unique', unique: true },
@@ -882,6 +921,9 @@ const INDEXES: IndexSpec[] = [
   { collection: 'tokens', key: { expiresAt: 1 }, name: 'expires' },
   { collection: 'tokens', key: { kind: 1, customerId: 1 }, name: 'kind_customer' },
   { collection: 'audit', key: { at: -1, _id: -1 }, name: 'at' },
+  // A customer's trail (target) and one kind of event (action), newest first.
+  { collection: 'audit', key: { target: 1, at: -1, _id: -1 }, name: 'target_at' },
+  { collection: 'audit', key: { action: 1, at: -1, _id: -1 }, name: 'action_at' },
   { collection: 'outbox', key: { status: 1, nextAttemptAt: 1 }, name: 'status_next_attempt' },
   { collection: 'outbox_claims', key: { messageId: 1 }, name: 'message' },
   { collection: 'deliveries', key: { status: 1, nextAttemptAt: 1 }, name: 'status_next_attempt' },

@@ -111,10 +111,26 @@ export interface CustomerStore {
   /** Returns true when a customer was removed. */
   delete(id: string): Promise<boolean>;
   list(query: CustomerQuery): Promise<Page<Customer>>;
+  /** How many customers match (all of them without a filter); the same filters as `list`. */
+  count(filter?: CustomerFilter): Promise<number>;
+}
+
+/** The filters of CustomerQuery, without paging. */
+export type CustomerFilter = Pick<CustomerQuery, 'search' | 'companyId' | 'service'>;
+
+export interface CompanyQuery {
+  /** Case-insensitive substring of the name, the id or an accepted domain. */
+  search?: string;
+  limit?: number;
+  /** Opaque cursor returned as `next` by the previous page. */
+  cursor?: string;
 }
 
 export interface CompanyStore {
+  /** Every company (the policy snapshot needs them all), in id order. */
   list(): Promise<Company[]>;
+  /** A page of companies sorted by name (then id), optionally searched: what the console lists. */
+  page(query: CompanyQuery): Promise<Page<Company>>;
   get(id: string): Promise<Company | null>;
   /** Insert; StoreConflictError('company_exists') when the id exists. */
   create(company: Company): Promise<Company>;
@@ -168,7 +184,9 @@ export type OneTimeTokenKind =
   /** A WebAuthn challenge handed out (stored under the SHA-256 of the challenge), consumed by the answer. */
   | 'webauthn-challenge'
   /** A second-factor code accepted (TOTP time step, recovery code): its unique hash refuses a replay. */
-  | 'factor-use';
+  | 'factor-use'
+  /** A console form kept across a re-sign-in when the admin's session ended. */
+  | 'admin-form';
 
 export interface OneTimeToken {
   kind: OneTimeTokenKind;
@@ -215,6 +233,8 @@ export interface AuditQuery {
   action?: string;
   actor?: string;
   target?: string;
+  /** Events whose target is any of these (a customer's id and address, say); with `target`, both must hold. */
+  targets?: string[];
   since?: Date;
   until?: Date;
   limit?: number;

@@ -293,7 +293,12 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.is(pages, 3);
     t.deepEqual(seen, ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6'], 'createdAt order, ties broken by id, no gaps or repeats');
     t.is((await store.customers.list({ limit: 7 })).next, null);
-    t.is(await countCustomers(store), 7);
+    t.is(await store.customers.count(), 7);
+    t.is(await store.customers.count({}), 7);
+    t.is(await store.customers.count({ companyId: 'acme' }), 3, 'count takes the filters of list');
+    t.is(await store.customers.count({ service: 'desk', companyId: 'acme' }), 1);
+    t.is(await store.customers.count({ search: 'mixed case' }), 1);
+    t.is(await store.customers.count({ companyId: 'nobody' }), 0);
   });
 
   /* --------------------------------------------------- companies, services */
@@ -312,6 +317,33 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.true(await store.companies.delete('acme'));
     t.false(await store.companies.delete('acme'));
     t.deepEqual((await store.companies.list()).map((c) => c.id), ['beta']);
+  });
+
+  test(`${name}: companies are paged by name and searched by name, id or accepted domain`, async (t) => {
+    const store = await open(t);
+    const names = ['Zeta', 'Alpha', 'Mid', 'Alpha', 'Beta', 'Gamma', 'Delta'];
+    for (const [i, name] of names.entries()) {
+      await store.companies.create(company(`co${i}`, { name, acceptedDomains: i === 5 ? ['special-domain.example'] : [`co${i}.example`] }));
+    }
+    const ids = (page: { items: Company[] }) => page.items.map((c) => c.id);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.companies.page({ limit: 3, ...(cursor ? { cursor } : {}) });
+      t.true(page.items.length <= 3);
+      seen.push(...ids(page));
+      cursor = page.next ?? undefined;
+      pages += 1;
+    } while (cursor && pages < 10);
+    t.deepEqual(seen, ['co1', 'co3', 'co4', 'co6', 'co5', 'co2', 'co0'], 'by name, ties broken by id, no gaps or repeats');
+    t.is(pages, 3);
+    t.deepEqual(ids(await store.companies.page({ search: 'ALPHA' })), ['co1', 'co3'], 'name, case-insensitive');
+    t.deepEqual(ids(await store.companies.page({ search: 'co4' })), ['co4'], 'id');
+    t.deepEqual(ids(await store.companies.page({ search: 'SPECIAL-dom' })), ['co5'], 'accepted domain');
+    t.deepEqual(ids(await store.companies.page({ search: '.*' })), [], 'search is literal, not a pattern');
+    t.is((await store.companies.page({ limit: 7 })).next, null);
+    await t.throwsAsync(store.companies.page({ cursor: 'not-a-cursor' }), { name: 'InvalidCursorError' });
   });
 
   test(`${name}: services are created, listed, replaced and deleted; a duplicate id conflicts`, async (t) => {
@@ -503,6 +535,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.deepEqual((await store.audit.list({ action: 'policy.update' })).items.map((e) => e.target), ['t2', 't1', 't0']);
     t.deepEqual((await store.audit.list({ actor: 'admin:1' })).items.map((e) => e.target), ['t5', 't3', 't1']);
     t.deepEqual((await store.audit.list({ target: 't4' })).items.map((e) => e.target), ['t4']);
+    t.deepEqual((await store.audit.list({ targets: ['t0', 't4', 'nope'] })).items.map((e) => e.target), ['t4', 't0'], 'any of several targets');
+    t.deepEqual((await store.audit.list({ targets: ['t0', 't1'], actor: 'admin:1' })).items.map((e) => e.target), ['t1']);
+    t.deepEqual((await store.audit.list({ targets: [] })).items, []);
     t.deepEqual(
       (await store.audit.list({ since: new Date(base + 1000), until: new Date(base + 1000) })).items.map((e) => e.target),
       ['t3', 't2'],
