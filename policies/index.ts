@@ -16,6 +16,8 @@ export { applyDelta, deltaSize, parseDelta } from './delta.ts';
 export type { PolicyDelta } from './delta.ts';
 export { evaluate, companyForDomain } from './evaluate.ts';
 export { applyPlugins } from './plugins.ts';
+export { policyImpact } from './impact.ts';
+export type { PolicyImpact, ImpactBucket, ImpactExample, RecordedAttempt, DecisionSummary } from './impact.ts';
 export type { ApplyPluginsOptions } from './plugins.ts';
 export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isShareCandidate, directorySignInAllowed, sourceSignInAllowed, adConnectorLoginUrl } from './access.ts';
 export type { AccountState, ServiceRefusal, ServiceVerdict, SharingSearches } from './access.ts';

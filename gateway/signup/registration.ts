@@ -163,8 +163,18 @@ export function createRegistration(deps: RegistrationDeps): Registration {
       actor: r.actor,
       action: 'signup.decision',
       target: decision.email ?? (typeof r.email === 'string' ? r.email.slice(0, 320) : '(invalid)'),
-      data: { method: r.method, outcome: decision.outcome, reason: decision.reason, decision, ...r.context, ...extra },
+      // `attempt`: what the decision was made from, so it can be decided again (policy impact preview).
+      data: { method: r.method, outcome: decision.outcome, reason: decision.reason, decision, attempt: recordedAttempt(r, decision), ...r.context, ...extra },
     });
+  }
+
+  /** The attempt as evaluate() saw it, with the canonical address (never the raw input). */
+  function recordedAttempt(r: RegistrationRequest, decision: Decision): Record<string, unknown> {
+    const attempt: Record<string, unknown> = { method: r.method, email: decision.email ?? null, emailVerified: r.emailVerified === true };
+    if (r.adminOverride) attempt.adminOverride = true;
+    if (r.hostedDomain) attempt.hostedDomain = r.hostedDomain;
+    if (r.serviceId) attempt.serviceId = r.serviceId;
+    return attempt;
   }
 
   function displayName(name: string | undefined, email: string): string {
