@@ -63,6 +63,8 @@ interface Index {
   add(accountId: string, kind: Kind, id: string): Promise<void>;
   /** Returns and forgets every id recorded for the account. */
   take(accountId: string): Promise<{ grant: string[]; session: string[] }>;
+  /** Returns every id recorded for the account, keeping them. */
+  peek(accountId: string): Promise<{ grant: string[]; session: string[] }>;
   record(sessionUid: string, authorization: AuthorizationRecord): Promise<void>;
   authorizations(sessionUid: string): Promise<AuthorizationRecord[]>;
   /** Forgets the session's authorizations (of these clients, or all). */
@@ -96,6 +98,10 @@ function redisIndex(redis: RedisClient): Index {
         .exec();
       const members = (i: number) => ((result?.[i]?.[1] as string[] | undefined) ?? []);
       return { grant: members(0), session: members(1) };
+    },
+    async peek(accountId) {
+      const [grant, session] = await Promise.all([redis.smembers(key(accountId, 'grant')), redis.smembers(key(accountId, 'session'))]);
+      return { grant, session };
     },
     async record(uid, authorization) {
       await redis
@@ -219,6 +225,9 @@ function memoryIndex(): Index {
       };
       return { grant: grab('grant'), session: grab('session') };
     },
+    async peek(accountId) {
+      return { grant: [...(sets.get(`grant:${accountId}`) ?? [])], session: [...(sets.get(`session:${accountId}`) ?? [])] };
+    },
     async record(uid, authorization) {
       const list = auths.get(uid) ?? [];
       if (!list.some((r) => r.grantId === authorization.grantId && r.clientId === authorization.clientId)) list.push({ ...authorization });
@@ -249,9 +258,19 @@ export interface SessionLike {
   destroy(): Promise<void>;
 }
 
+/** A live session of an account as the admin console shows it (never its id: that is the session cookie's value). */
+export interface SessionSummary {
+  loginAt: Date | null;
+  expiresAt: Date | null;
+  /** Client ids the session has signed in to. */
+  clients: string[];
+}
+
 export interface AccountSessions {
   /** Destroys every grant (with its tokens and codes) and every session of the account, and notifies back-channel clients. Returns counts. */
   revokeAccount(accountId: string): Promise<{ grants: number; sessions: number }>;
+  /** The account's live sessions and how many live grants it holds, ending nothing (what revokeAccount would end). */
+  describeAccount(accountId: string): Promise<{ sessions: SessionSummary[]; grants: number }>;
   /** Ends one session entirely: notices, grants revoked (offline_access ones kept), session destroyed. */
   endSession(session: SessionLike, issuer: string): Promise<void>;
   /** The live session that holds this sid (from an id_token_hint), if any. */
@@ -345,7 +364,26 @@ export function trackAccountSessions(
     }));
   }
 
+  const dateOf = (seconds: unknown) => (typeof seconds === 'number' ? new Date(seconds * 1000) : null);
+
   return {
+    async describeAccount(accountId) {
+      const ids = await index.peek(accountId);
+      const [sessions, grants] = await Promise.all([
+        Promise.all(ids.session.map((id) => provider.Session.adapter.find(id))),
+        Promise.all(ids.grant.map((id) => provider.Grant.adapter.find(id))),
+      ]);
+      const now = Date.now() / 1000;
+      type Payload = { accountId?: string; loginTs?: number; exp?: number; authorizations?: Record<string, unknown> };
+      type Stored = Payload | undefined;
+      // Live and still this account's: an index entry can outlive what it points at.
+      const live = (payload: Stored): payload is Payload => !!payload && payload.accountId === accountId && (typeof payload.exp !== 'number' || payload.exp > now);
+      return {
+        sessions: (sessions as Stored[]).filter(live).map((s) => ({ loginAt: dateOf(s.loginTs), expiresAt: dateOf(s.exp), clients: Object.keys(s.authorizations ?? {}) })),
+        grants: (grants as Stored[]).filter(live).length,
+      };
+    },
+
     async endSession(session, issuer) {
       await notifier.notify(await noticesFor(session, issuer));
       const latest = Object.values(session.authorizations ?? {}).map((a) => a.grantId).filter((id): id is string => typeof id === 'string');

@@ -12,6 +12,11 @@
  * Disabling or deleting a customer ends what they hold: findAccount refuses them from
  * then on (userinfo, refresh) and their grants, tokens and sessions are destroyed
  * (gateway/oidc/account-sessions.ts), so introspection answers `active: false`.
+ *
+ * An agent-added customer is invited to set a password (single-use link by mail,
+ * gateway/signup/one-time-links.ts) unless `invite: false`; `POST /:id/invite` grants
+ * portal access later and sends that invitation. `GET /:id/sessions` says what a
+ * disable or delete would end. Views carry the company's name beside its id.
  */
 import * as z from 'zod';
 import { StoreConflictError, type Customer, type CustomerPatch, type OneTimeTokenKind } from '../../../adapters/store.ts';
@@ -20,7 +25,8 @@ import { AppError, notFound } from '../../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { adminValidationFailed, describeField } from './wording.ts';
-import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue, LinkIdentityBody } from './schemas.ts';
+import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue, LinkIdentityBody, SessionsView } from './schemas.ts';
+import { sendInvite } from '../../signup/one-time-links.ts';
 
 const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];
 
@@ -31,6 +37,13 @@ function refuseSelf(principal: AdminPrincipal, customerId: string, what: string)
 
 export function customerRoutes(deps: AdminDeps): AdminRoute[] {
   const { gw, sessions } = deps;
+
+  /** Views with the company's name (one lookup per distinct company of the page). */
+  async function named(customers: Customer[]): Promise<CustomerView[]> {
+    const ids = [...new Set(customers.map((c) => c.companyId).filter((id): id is string => id !== null))];
+    const names = new Map(await Promise.all(ids.map(async (id) => [id, (await gw.store.companies.get(id))?.name ?? null] as const)));
+    return customers.map((c) => ({ ...customerView(c), companyName: c.companyId ? (names.get(c.companyId) ?? null) : null }));
+  }
 
   async function existing(id: string): Promise<Customer> {
     const customer = await gw.store.customers.get(id);
@@ -68,7 +81,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       responses: { 200: { description: 'A page of customers; `next` is the cursor of the next page', schema: z.object({ items: z.array(CustomerView), next: z.string().nullable() }) } },
       async handle({ query }) {
         const page = await gw.store.customers.list(query);
-        return { body: { items: page.items.map(customerView), next: page.next } };
+        return { body: { items: await named(page.items), next: page.next } };
       },
     }),
     defineRoute({
@@ -79,7 +92,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       roles: ['admin', 'agent'],
       body: zodBody(AgentAddBody, { email: 'new.customer@example.com', name: 'New Customer' }, 'customer'),
       responses: {
-        201: { description: 'Created', schema: z.object({ customer: CustomerView, decision: Decision }) },
+        201: { description: 'Created; `invited` when an invitation to set a password was mailed', schema: z.object({ customer: CustomerView, decision: Decision, invited: z.boolean() }) },
         403: { description: 'forbidden: only admins may override the policy', schema: ErrorBody },
         409: { description: 'customer_exists', schema: ErrorBody },
         422: { description: 'registration_denied (details carry the reason) or validation_failed', schema: ErrorBody },
@@ -104,8 +117,10 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
           throw new AppError('customer_exists', 409, 'A customer with this address already exists.', { details: [issue(['email'], 'email_taken', `customer ${result.customer.id} has this address`)] });
         }
         const view = customerView(result.customer);
-        await gw.audit('customer.create', { actor: principal.actor, target: result.customer.id, before: null, after: view, data: { reason: result.decision.reason } });
-        return { status: 201, body: { customer: view, decision: result.decision } };
+        const invited = body.invite !== false && result.customer.portalAccess && result.customer.passwordHash === null;
+        if (invited) await sendInvite(gw, result.customer);
+        await gw.audit('customer.create', { actor: principal.actor, target: result.customer.id, before: null, after: view, data: { reason: result.decision.reason, invited } });
+        return { status: 201, body: { customer: view, decision: result.decision, invited } };
       },
     }),
     defineRoute({
@@ -117,7 +132,45 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       params: CustomerIdParams,
       responses: { 200: { description: 'The customer', schema: CustomerView }, 404: { description: 'not_found', schema: ErrorBody } },
       async handle({ params }) {
-        return { body: customerView(await existing(params.id)) };
+        return { body: (await named([await existing(params.id)]))[0] };
+      },
+    }),
+    defineRoute({
+      name: 'getCustomerSessions',
+      method: 'get',
+      path: '/customers/:id/sessions',
+      summary: "The customer's live sign-in sessions and grants: what disabling or deleting them would end",
+      roles: ['admin'],
+      params: CustomerIdParams,
+      responses: { 200: { description: 'Sessions (when signed in, until when, to which clients) and the number of grants', schema: SessionsView }, 404: { description: 'not_found', schema: ErrorBody } },
+      async handle({ params }) {
+        await existing(params.id);
+        const held = await sessions.describeAccount(params.id);
+        const iso = (d: Date | null) => d?.toISOString() ?? null;
+        return { body: { sessions: held.sessions.map((s) => ({ ...s, loginAt: iso(s.loginAt), expiresAt: iso(s.expiresAt) })), grants: held.grants } };
+      },
+    }),
+    defineRoute({
+      name: 'inviteCustomer',
+      method: 'post',
+      path: '/customers/:id/invite',
+      summary: 'Grant portal access and mail an invitation to set a password (a new link replaces older ones; none when the customer already has a password)',
+      roles: ['admin'],
+      params: CustomerIdParams,
+      responses: {
+        200: { description: 'Portal access granted; `invited` when the invitation was mailed', schema: z.object({ customer: CustomerView, invited: z.boolean() }) },
+        404: { description: 'not_found', schema: ErrorBody },
+        409: { description: 'customer_disabled: enable the customer first', schema: ErrorBody },
+      },
+      async handle({ params, principal }) {
+        const before = await existing(params.id);
+        if (before.status === 'disabled') throw new AppError('customer_disabled', 409, `${before.email} is disabled: enable the customer before granting portal access.`);
+        const after = before.portalAccess ? before : await gw.store.customers.update(params.id, { portalAccess: true });
+        if (!after) throw notFound(`No customer "${params.id}".`);
+        const invited = after.passwordHash === null;
+        if (invited) await sendInvite(gw, after);
+        await gw.audit('customer.portal_access', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(after), data: { invited } });
+        return { body: { customer: (await named([after]))[0], invited } };
       },
     }),
     defineRoute({
@@ -148,7 +201,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
         if (!updated) throw notFound(`No customer "${params.id}".`);
         const revoked = updated.status === 'disabled' && before.status !== 'disabled' ? await endAccess(params.id) : undefined;
         await gw.audit('customer.update', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(updated), data: revoked ? { revoked } : undefined });
-        return { body: customerView(updated) };
+        return { body: (await named([updated]))[0] };
       },
     }),
     defineRoute({
@@ -179,13 +232,14 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
         } catch (err) {
           if (err instanceof StoreConflictError && err.code === 'identity_taken') {
             const holder = await gw.store.customers.findByIdentity(key.issuer, key.subject);
-            throw new AppError('identity_taken', 409, 'Another customer signs in with this identity.', { details: [issue(['subject'], 'identity_taken', `customer ${holder?.id ?? '?'} holds it`)] });
+            const who = holder ? `${holder.email}` : 'another customer';
+            throw new AppError('identity_taken', 409, `This sign-in is already linked to ${who}: unlink it there first.`, { details: [{ ...issue(['subject'], 'identity_taken', `${who} holds it`), ...(holder ? { href: `/admin/customers/${encodeURIComponent(holder.id)}` } : {}) }] });
           }
           throw err;
         }
         if (!updated) throw notFound(`No customer "${params.id}".`);
         await gw.audit('customer.identity_linked', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(updated), data: { source: body.source, issuer: key.issuer, subject: key.subject } });
-        return { body: customerView(updated) };
+        return { body: (await named([updated]))[0] };
       },
     }),
     defineRoute({

@@ -22,6 +22,7 @@ import { denylistRoutes } from './denylist.ts';
 import { meRoutes } from './me.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { policyRoutes } from './policy.ts';
+import { previewRoutes } from './preview.ts';
 import { companyRoutes, serviceRoutes } from './resources.ts';
 import { defineRoute, mountFallback, mountRoute, type AdminDeps, type AdminRoute } from './route.ts';
 
@@ -29,6 +30,7 @@ import { defineRoute, mountFallback, mountRoute, type AdminDeps, type AdminRoute
 export function adminRoutes(deps: AdminDeps): AdminRoute[] {
   const routes: AdminRoute[] = [
     ...policyRoutes(deps),
+    ...previewRoutes(deps),
     ...serviceRoutes(deps),
     ...companyRoutes(deps),
     ...denylistRoutes(deps),

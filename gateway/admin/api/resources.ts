@@ -6,7 +6,15 @@
  * claimed by one company only) against the live snapshot, written under the
  * configuration lock, applied to every process's snapshot as a delta, and audited with
  * before/after.
+ *
+ * Concurrent edits: `GET /:id` answers an `ETag` (a hash of the stored object); a `PUT`
+ * with `If-Match` is refused with 409 `version_conflict` when the object changed since
+ * (the console keeps the admin's edits and shows what changed). `GET /:id/usage` says
+ * what a delete would touch: the customers, and for a service the portals (OIDC
+ * clients) bound to it, the companies granting it and whether it is a default service.
+ * `GET /companies?search=&limit=&cursor=` pages companies by name.
  */
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { CompanySchema, parseCompany, parseService, ServiceSchema, type Company, type Configuration, type ParseResult, type PolicyDelta, type Service, type Snapshot } from '../../../policies/index.ts';
 import { StoreConflictError } from '../../../adapters/store.ts';
@@ -14,7 +22,12 @@ import { AppError, notFound } from '../../http/errors.ts';
 import { checkChange } from './configuration.ts';
 import { defineRoute, type AdminDeps, type AdminRoute, type BodySpec } from './route.ts';
 import { adminValidationFailed } from './wording.ts';
-import { customerView, CustomerView, ErrorBody, IdParams, issue, PageQuery, Warnings } from './schemas.ts';
+import { CompanyListQuery, customerView, CustomerView, ErrorBody, IdParams, issue, PageQuery, Warnings } from './schemas.ts';
+
+/** The entity tag of a stored company or service: changes whenever any field does. */
+export function etagOf(item: unknown): string {
+  return `"${createHash('sha256').update(JSON.stringify(item)).digest('base64url').slice(0, 22)}"`;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -97,17 +110,24 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
   }
 
   const ItemResponse = z.object({ [spec.singular]: spec.schema, warnings: Warnings });
+  const paged = spec.kind === 'companies';
 
   return [
     defineRoute({
       name: `list${spec.title === 'Company' ? 'Companies' : 'Services'}`,
       method: 'get',
       path: base,
-      summary: `Every ${spec.singular}`,
+      summary: paged ? 'Every company, or with `search`, `limit` or `cursor` a page of companies sorted by name (searched by name, id or accepted domain)' : `Every ${spec.singular}`,
       roles: ['admin'],
-      responses: { 200: { description: `The ${spec.kind}`, schema: z.object({ items: z.array(spec.schema) }) } },
-      async handle() {
-        return { body: { items: await store.list() } };
+      ...(paged ? { query: CompanyListQuery } : {}),
+      responses: { 200: { description: `The ${spec.kind}${paged ? '; `next` is the cursor of the next page (null: the last)' : ''}`, schema: z.object({ items: z.array(spec.schema), ...(paged ? { next: z.string().nullable() } : {}) }) } },
+      async handle({ query }) {
+        const q = (query ?? {}) as z.output<typeof CompanyListQuery>;
+        if (paged && (q.search !== undefined || q.limit !== undefined || q.cursor !== undefined)) {
+          const page = await deps.gw.store.companies.page({ search: q.search, limit: q.limit ?? 50, cursor: q.cursor });
+          return { body: page };
+        }
+        return { body: { items: await store.list(), ...(paged ? { next: null } : {}) } };
       },
     }),
     defineRoute({
@@ -146,9 +166,11 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       summary: `One ${spec.singular}`,
       roles: ['admin'],
       params: IdParams,
-      responses: { 200: { description: `The ${spec.singular}`, schema: spec.schema }, 404: { description: 'not_found', schema: ErrorBody } },
-      async handle({ params }) {
-        return { body: await existing(params.id) };
+      responses: { 200: { description: `The ${spec.singular}, with an ETag for If-Match`, schema: spec.schema }, 404: { description: 'not_found', schema: ErrorBody } },
+      async handle({ params, koa }) {
+        const item = await existing(params.id);
+        koa.set('ETag', etagOf(item));
+        return { body: item };
       },
     }),
     defineRoute({
@@ -163,10 +185,15 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
       responses: {
         200: { description: `Saved: the ${spec.singular} and warnings`, schema: ItemResponse },
         404: { description: 'not_found', schema: ErrorBody },
+        409: { description: `version_conflict: the ${spec.singular} changed since it was read (the If-Match ETag no longer matches)`, schema: ErrorBody },
         422: { description: 'validation_failed', schema: ErrorBody },
       },
-      async handle({ params, body: item, principal }) {
+      async handle({ params, body: item, principal, koa }) {
         const before = await existing(params.id);
+        const ifMatch = koa.get('if-match');
+        if (ifMatch && ifMatch !== '*' && !ifMatch.split(',').map((s) => s.trim()).includes(etagOf(before))) {
+          throw new AppError('version_conflict', 409, `${spec.title} '${before.name}' was changed by someone else since you opened it. Review what changed and save again.`);
+        }
         const { saved, report } = await gw.policy.update(async (snapshot) => {
           const report = checked(snapshot, params.id, item);
           const saved = await store.replace(item);
@@ -174,6 +201,7 @@ function crudRoutes<K extends Kind>(deps: AdminDeps, spec: ResourceSpec<K>): Adm
           return { result: { saved, report }, delta: put(saved) };
         });
         await gw.audit(`${spec.singular}.update`, { actor: principal.actor, target: params.id, before, after: saved });
+        koa.set('ETag', etagOf(saved));
         return { body: { [spec.singular]: saved, warnings: report.warnings } };
       },
     }),
@@ -218,8 +246,11 @@ async function detachEmployees(deps: AdminDeps, companyId: string): Promise<numb
   }
 }
 
+const Named = z.object({ id: z.string(), name: z.string() });
+
 export function serviceRoutes(deps: AdminDeps): AdminRoute[] {
-  return crudRoutes(deps, {
+  const { gw } = deps;
+  return [...crudRoutes(deps, {
     kind: 'services',
     singular: 'service',
     title: 'Service',
@@ -227,9 +258,31 @@ export function serviceRoutes(deps: AdminDeps): AdminRoute[] {
     parse: parseService,
     example: { id: 'it-help', name: 'IT help desk', requestAccess: 'granted' },
     putExample: { name: 'IT help desk (EU)', requestAccess: 'granted' },
-    store: ({ gw }) => gw.store.services,
+    store: ({ gw: g }) => g.store.services,
     conflictCode: 'service_exists',
-  });
+  }),
+  defineRoute({
+    name: 'getServiceUsage',
+    method: 'get',
+    path: '/services/:id/usage',
+    summary: 'What refers to a service: the portals (OIDC clients) bound to it, the companies granting it, whether it is a default service, how many customers hold it',
+    roles: ['admin'],
+    params: IdParams,
+    responses: {
+      200: { description: 'What a delete would leave dangling', schema: z.object({ clients: z.array(Named), companies: z.array(Named), defaultService: z.boolean(), customers: z.number().int() }) },
+      404: { description: 'not_found', schema: ErrorBody },
+    },
+    async handle({ params }) {
+      if (!(await gw.store.services.get(params.id))) throw notFound(`No service "${params.id}".`);
+      const snapshot = gw.policy.current();
+      const clients = gw.clients.clients
+        .filter((c) => (c as { service?: string }).service === params.id)
+        .map((c) => ({ id: String(c.client_id), name: String((c as { client_name?: string }).client_name ?? c.client_id) }));
+      const companies = [...snapshot.companiesById.values()].filter((c) => c.services.includes(params.id)).map((c) => ({ id: c.id, name: c.name }));
+      const customers = await gw.store.customers.count({ service: params.id });
+      return { body: { clients, companies, defaultService: snapshot.policy.anyone.defaultServices.includes(params.id), customers } };
+    },
+  })];
 }
 
 export function companyRoutes(deps: AdminDeps): AdminRoute[] {
@@ -245,6 +298,19 @@ export function companyRoutes(deps: AdminDeps): AdminRoute[] {
       putExample: { name: 'Acme Europe', acceptedDomains: ['acme-eu.example'], services: [] },
       store: ({ gw: g }) => g.store.companies,
       conflictCode: 'company_exists',
+    }),
+    defineRoute({
+      name: 'getCompanyUsage',
+      method: 'get',
+      path: '/companies/:id/usage',
+      summary: "How many customers are the company's employees (a delete leaves them without a company)",
+      roles: ['admin'],
+      params: IdParams,
+      responses: { 200: { description: 'Employees', schema: z.object({ customers: z.number().int() }) }, 404: { description: 'not_found', schema: ErrorBody } },
+      async handle({ params }) {
+        if (!(await gw.store.companies.get(params.id))) throw notFound(`No company "${params.id}".`);
+        return { body: { customers: await gw.store.customers.count({ companyId: params.id }) } };
+      },
     }),
     defineRoute({
       name: 'listCompanyCustomers',

@@ -31,12 +31,19 @@ export const CustomerQuery = z.strictObject({
 
 export const PageQuery = z.strictObject({ limit: Limit(200).default(50), cursor: Cursor.optional() });
 
+/** GET /companies: without any of these, every company (as before); with one, a page sorted by name. */
+export const CompanyListQuery = z.strictObject({ search: Search.optional(), limit: Limit(200).optional(), cursor: Cursor.optional() });
+
 const IsoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 
 export const AuditQuery = z.strictObject({
   action: z.string().min(1).max(100).optional(),
   actor: z.string().min(1).max(200).optional(),
   target: z.string().min(1).max(400).optional(),
+  /** A customer's id: their whole trail (events about the id and about their address). */
+  customer: z.string().min(1).max(128).optional(),
+  /** An address, a customer, company or service id, or a company's name. */
+  search: Search.optional(),
   since: IsoDate.optional(),
   until: IsoDate.optional(),
   limit: Limit(500).default(50),
@@ -73,6 +80,8 @@ export const AgentAddBody = z.strictObject({
   email: z.string().min(1).max(1024),
   name: z.string().max(200).optional(),
   adminOverride: z.boolean().optional(),
+  /** Mail the new customer a single-use link to set a password (default true). */
+  invite: z.boolean().optional(),
 });
 
 export const CustomerPatchBody = z.strictObject({
@@ -128,8 +137,15 @@ export const CustomerView = z.object({
   createdVia: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),
+  /** The company's name, so lists can show names instead of ids (null: no company, or it was deleted). */
+  companyName: z.string().nullable().optional(),
 });
 export type CustomerView = z.infer<typeof CustomerView>;
+
+export const SessionsView = z.object({
+  sessions: z.array(z.object({ loginAt: z.string().nullable(), expiresAt: z.string().nullable(), clients: z.array(z.string()) })),
+  grants: z.number().int(),
+});
 
 export const Decision = z.object({
   outcome: z.enum(['allow', 'deny']),
