@@ -69,7 +69,10 @@ test('an admin governs customer access from the console', async (t) => {
   t.regex((await page.getByRole('status').first().textContent()) ?? '', /Company Acme added/);
   await shot(page, 'companies');
 
+  t.is(new URL(page.url()).pathname, '/admin/companies/acme', 'after the save, the company (POST-redirect-GET)');
+
   // A company claiming an already claimed domain: the error is shown next to the field.
+  await page.getByRole('link', { name: 'Companies' }).click();
   await page.getByLabel('Id (lowercase letters, digits, dashes)').fill('copycat');
   await page.getByLabel('Name', { exact: true }).fill('Copycat');
   await page.getByLabel('Accepted domains (one per line)').fill('acme.example');
@@ -116,7 +119,10 @@ test('an admin governs customer access from the console', async (t) => {
   await page.getByLabel('Search by name or email').fill('jo@acme');
   await page.getByRole('button', { name: 'Search' }).click();
   await shot(page, 'customers');
-  await page.getByRole('button', { name: 'Delete and denylist jo@acme.example' }).click();
+  await page.getByRole('link', { name: 'Delete & denylist jo@acme.example…' }).click();
+  t.regex((await page.locator('#consequences').textContent()) ?? '', /Add jo@acme\.example to the denylist/, 'the consequence is stated before anything happens');
+  t.truthy(await gw.context.store.customers.findByEmail('jo@acme.example'), 'nothing done yet');
+  await page.getByRole('button', { name: 'Delete & denylist' }).click();
   t.regex((await page.getByRole('status').first().textContent()) ?? '', /Deleted and denylisted jo@acme.example/);
   t.is(await gw.context.store.customers.findByEmail('jo@acme.example'), null);
   const again = await reportSender(gw.issuer, 'jo@acme.example');

@@ -14,6 +14,7 @@
  */
 import type { Configuration, PolicyIssue } from '../../../policies/index.ts';
 import { AppError } from '../../http/errors.ts';
+import { COMPANY_LABELS, CUSTOMER_LABELS, POLICY_LABELS, SERVICE_LABELS } from '../labels.ts';
 
 export interface Detail extends PolicyIssue {
   /** The object as the screen names it: "Service 'Billing'", "Company 'Acme'", "Customer access". */
@@ -30,51 +31,6 @@ export interface Detail extends PolicyIssue {
 
 /** The forms whose fields have labels on screen. */
 export type FormKind = 'policy' | 'company' | 'service' | 'customer' | 'denylist' | 'simulate';
-
-const POLICY_LABELS: Record<string, string> = {
-  selfRegistration: 'Allow customers to register themselves',
-  anyone: 'When anyone may register',
-  'anyone.portal': 'Through the portal sign-up form',
-  'anyone.google': 'With Sign in with Google',
-  'anyone.email': 'By sending an email to support',
-  'anyone.grantPortalAccess': 'Give email registrants portal access',
-  'anyone.activeDirectory': 'With Windows / Active Directory credentials',
-  'anyone.joinCompanyByDomain': 'Join a company whose accepted domain matches a verified address',
-  'anyone.defaultServices': 'Default services',
-  activeDirectory: 'Active Directory',
-  'activeDirectory.loginUrl': 'AD login URL',
-  portal: 'Portal',
-  'portal.access': 'Who may use the portal',
-  'portal.companyRequestsVisible': "Customers see their company's requests",
-  'portal.sharing': 'Customers may share requests with',
-  version: 'Version',
-};
-
-const COMPANY_LABELS: Record<string, string> = {
-  id: 'Id',
-  name: 'Name',
-  acceptedDomains: 'Accepted domains',
-  allowSubdomains: 'Include subdomains',
-  selfRegistration: 'Self-registration for this company',
-  'selfRegistration.permitted': 'Permitted',
-  'selfRegistration.portal': 'Through the portal (form and Google)',
-  'selfRegistration.email': 'By email',
-  'selfRegistration.grantPortalAccess': 'Give email registrants portal access',
-  services: 'Services',
-};
-
-const SERVICE_LABELS: Record<string, string> = { id: 'Id', name: 'Name', requestAccess: 'Who can send requests' };
-
-const CUSTOMER_LABELS: Record<string, string> = {
-  email: 'Email',
-  name: 'Name',
-  companyId: 'Company',
-  services: 'Services',
-  status: 'Status',
-  roles: 'Roles',
-  adminOverride: 'Override the denylist',
-  invite: 'Send an invitation to set a password',
-};
 
 const SIMULATE_LABELS: Record<string, string> = { email: 'Email address', method: 'Signs up by', emailVerified: 'The address is verified', hostedDomain: 'Google Workspace domain', source: 'Source' };
 

@@ -19,14 +19,16 @@ import { clearSession, sessionToken } from './session-cookie.ts';
 /** An answer of the admin API as the console reads it. */
 export interface ApiReply {
   status: number;
-  body: Record<string, unknown> & { error?: string; message?: string; details?: Array<{ path: (string | number)[]; message: string }> };
+  body: Record<string, unknown> & { error?: string; message?: string; details?: Array<{ path: (string | number)[]; message: string; label?: string; href?: string; line?: number; severity?: string }> };
+  /** The ETag the API answered with (companies, services), for If-Match on the next save. */
+  etag?: string;
 }
 
 export type ApiBody = ApiReply['body'];
 
 export interface ConsoleApi {
   /** Calls the API; 401/403/5xx throw, every other status is returned. */
-  call(c: Context, method: string, path: string, body?: unknown): Promise<ApiReply>;
+  call(c: Context, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiReply>;
   /** A GET that must succeed (query values that are '' are left out); anything else is an error page with the API's message. */
   read(c: Context, path: string, query?: Record<string, string>): Promise<ApiBody>;
 }
@@ -40,19 +42,19 @@ export function internalBase(c: Context): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${localPort}`;
 }
 
-/** API validation details -> the console's field names (first message per field). */
+/** API validation details -> the console's field names (first message per field; warnings left out). */
 export function fieldErrors(reply: ApiReply): Record<string, string> {
   const errors: Record<string, string> = {};
-  for (const d of reply.body.details ?? []) errors[d.path.join('.')] ??= d.message;
+  for (const d of reply.body.details ?? []) if (d.severity !== 'warning') errors[d.path.join('.')] ??= d.message;
   return errors;
 }
 
-async function call(c: Context, method: string, path: string, body?: unknown): Promise<ApiReply> {
+async function call(c: Context, method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<ApiReply> {
   const token = sessionToken(c);
   if (!token) throw new AppError('admin_signin_required', 401, 'Sign in to the admin console.');
   const res = await fetch(`${internalBase(c)}/admin/api${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...extraHeaders },
     body: body !== undefined ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(API_TIMEOUT_MS),
   });
@@ -68,7 +70,8 @@ async function call(c: Context, method: string, path: string, body?: unknown): P
   }
   if (res.status === 403) throw new AppError('forbidden', 403, 'Your account may not do this. Ask an account administrator.');
   if (res.status >= 500) throw new AppError('service_unavailable', 503, String(parsed.message ?? 'The admin API is unavailable.'));
-  return { status: res.status, body: parsed };
+  const etag = res.headers.get('etag');
+  return { status: res.status, body: parsed, ...(etag ? { etag } : {}) };
 }
 
 async function read(c: Context, path: string, query: Record<string, string> = {}): Promise<ApiBody> {

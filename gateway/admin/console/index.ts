@@ -29,10 +29,11 @@ import { auditPages } from './audit.ts';
 import { companiesPages } from './companies.ts';
 import { customersPages } from './customers.ts';
 import { denylistPages } from './denylist.ts';
-import type { ConsoleKit, PageData, PageGroup } from './page.ts';
+import { flashWarnings, type ConsoleKit, type PageData, type PageGroup } from './page.ts';
 import { securityPages } from './security.ts';
 import { servicesPages } from './services.ts';
-import { sessionRoutes, signInWhenNeeded } from './session.ts';
+import { restoreForm, sessionRoutes, signInWhenNeeded } from './session.ts';
+import { setFlash, takeFlash } from './session-cookie.ts';
 import { simulatePages } from './simulate.ts';
 import { googleEnabled } from '../../signup/google/index.ts';
 
@@ -47,12 +48,19 @@ export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' |
     api: consoleApi,
     form: [formBody, requireCsrf(gw.config.ISSUER)],
     render(c: Context, view: string, title: string, data: PageData, status = 200) {
+      const flash = takeFlash(c);
       c.status = status;
       c.type = 'html';
-      c.body = gw.views.render(`admin/${view}`, { title, csrf: csrfToken(c), section: view, notice: null, error: null, errors: {}, warnings: [], configured, ...data });
+      c.body = gw.views.render(`admin/${view}`, { title, csrf: csrfToken(c), section: view, notice: null, error: null, errors: {}, warnings: [], configured, ...flash, ...data });
     },
+    done(c: Context, location: string, notice: string, warnings?: unknown) {
+      setFlash(c, { notice, warnings: flashWarnings(warnings) });
+      c.status = 303;
+      c.redirect(location);
+    },
+    restored: (c: Context) => restoreForm(gw, c),
   };
-  router.use(signInWhenNeeded);
+  router.use(signInWhenNeeded(gw));
   sessionRoutes(router, gw, kit.form);
   for (const group of PAGE_GROUPS) group(router, kit);
   return router;

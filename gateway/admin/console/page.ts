@@ -10,6 +10,12 @@
  *
  * Forms are not validated here: the console turns them into the API's JSON and the API
  * validates (its field paths come back as `errors` next to the fields).
+ *
+ * Nothing is lost: a save that succeeds answers 303 to the page (POST-redirect-GET, so a
+ * reload never re-submits) with its notice carried in a short-lived flash cookie
+ * (`kit.done`); a save that fails re-renders the form with the admin's values and the
+ * API's errors; a form posted after the console session ended is kept server-side and
+ * given back after the re-sign-in (`kit.restored`, see session.ts).
  */
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
@@ -26,8 +32,24 @@ export interface ConsoleKit {
   api: ConsoleApi;
   /** Body parsing and CSRF check for a POST: `router.post(path, ...kit.form, handler)`. */
   form: Middleware[];
-  /** Renders views/admin/<view>.eta inside the console layout. */
+  /** Renders views/admin/<view>.eta inside the console layout (with the flash notice of a redirect, if any). */
   render(c: Context, view: string, title: string, data: PageData, status?: number): void;
+  /** After a successful write: 303 to `location`, showing `notice` (and the API's warnings) there. */
+  done(c: Context, location: string, notice: string, warnings?: unknown): void;
+  /** The form this page had posted when the session ended (`?restore=` after re-sign-in), once; null otherwise. */
+  restored(c: Context): Promise<Form | null>;
+}
+
+/** Shown above a form given back after a re-sign-in. */
+export const RESTORED_NOTICE = 'Your console session had ended, so your last changes were not saved yet. They are filled in below: review them and save.';
+
+/** Warnings as the flash cookie carries them: a few, short. */
+export function flashWarnings(warnings: unknown): Array<{ message: string; href?: string }> {
+  if (!Array.isArray(warnings)) return [];
+  return warnings.slice(0, 8).map((w: { message?: unknown; href?: unknown }) => ({
+    message: String(w?.message ?? '').slice(0, 300),
+    ...(typeof w?.href === 'string' ? { href: w.href } : {}),
+  }));
 }
 
 /** A group of console pages, mounted on the /admin router by gateway/admin/console/index.ts. */
@@ -74,5 +96,7 @@ export function queryValue(c: Context, name: string): string {
 export function afterWrite(reply: ApiReply, ok: readonly number[], notice: string, options: { draft?: unknown; fallback?: string } = {}): { data: PageData; status: number } {
   if (ok.includes(reply.status)) return { data: { notice, warnings: reply.body.warnings ?? [] }, status: 200 };
   const error = String(reply.body.message ?? options.fallback ?? 'The change could not be saved.');
-  return { data: { error, errors: fieldErrors(reply), ...(options.draft !== undefined ? { draft: options.draft } : {}) }, status: reply.status };
+  // Every problem, each with the page where it is fixed (the layout lists them under the error).
+  const problems = (reply.body.details ?? []).map((d) => ({ message: d.message, href: d.href, severity: d.severity }));
+  return { data: { error, problems, errors: fieldErrors(reply), ...(options.draft !== undefined ? { draft: options.draft } : {}) }, status: reply.status };
 }

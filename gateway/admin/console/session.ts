@@ -14,6 +14,13 @@
  * an opaque id), schema-checked when it is read back; the browser holds only that id, in
  * a signed HttpOnly cookie scoped to /admin. A missing, expired, replayed or foreign
  * transaction, or a state that does not match it, ends in 400 `invalid_state`.
+ *
+ * Coming back where one was: a console page opened without a session signs in and
+ * returns to it (`return`, a console path, kept in the transaction). A form posted
+ * after the session ended is not lost: it is kept in the store (kind `admin-form`,
+ * single-use, one hour, under the SHA-256 of an opaque id), and after the re-sign-in
+ * the page opens with `?restore=<id>`, which hands the form back to the page once
+ * (`restoreForm`): the page shows the admin's values again, unsaved, to review and save.
  */
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
@@ -32,16 +39,29 @@ const TOKEN_TIMEOUT_MS = 10_000;
 const SCOPE = 'openid email profile admin';
 
 /** Where a sign-in may return to: a console page path, nothing else (no open redirect). */
-const RETURN_PATH = /^\/admin\/(?!login|callback|logout)[a-z][\w\-/]{0,200}$/;
 
 /** What a sign-in transaction holds, checked when it comes back from the store. */
 const SigninTransaction = z.strictObject({
   /** PKCE code_verifier (RFC 7636: 43-128 characters of the unreserved set). */
   verifier: z.string().regex(/^[A-Za-z0-9._~-]{43,128}$/),
   state: z.string().min(16).max(128),
-  /** The console page to land on after the sign-in. */
-  returnTo: z.string().regex(RETURN_PATH).optional(),
+  /** The console page to come back to (a path under /admin, with its query). */
+  returnTo: z.string().max(600).optional(),
 });
+
+const FORM_TTL_MS = 60 * 60 * 1000;
+const OPAQUE_ID = /^[\w-]{43}$/;
+const DEFAULT_PAGE = '/admin/access';
+
+/** A console page (path and query under /admin, never the sign-in routes), or null. */
+export function consolePath(value: unknown): string | null {
+  if (typeof value !== 'string' || value.length > 600 || !value.startsWith('/admin/') || value.startsWith('//')) return null;
+  const url = new URL(value, 'http://console.invalid');
+  if (url.origin !== 'http://console.invalid' || /^\/admin\/(login|callback|logout)\b/.test(url.pathname)) return null;
+  return url.pathname + url.search;
+}
+
+const StashedForm = z.object({ path: z.string(), form: z.record(z.string(), z.union([z.string(), z.array(z.string())])) });
 type SigninTransaction = z.infer<typeof SigninTransaction>;
 
 const TokenResponse = z.object({ access_token: z.string().min(1), expires_in: z.number().int().positive().optional() });
@@ -51,9 +71,9 @@ const invalidState = () => new AppError('invalid_state', 400, 'This sign-in coul
 type SessionDeps = Pick<GatewayContext, 'config' | 'store'>;
 
 /** Stores a new transaction; returns it and the opaque id the browser keeps. */
-async function beginTransaction(gw: SessionDeps, returnTo: string | undefined): Promise<{ id: string; tx: SigninTransaction }> {
+async function beginTransaction(gw: SessionDeps, returnTo: string | null): Promise<{ id: string; tx: SigninTransaction }> {
   const id = randomBytes(32).toString('base64url');
-  const tx = { verifier: randomBytes(32).toString('base64url'), state: randomBytes(16).toString('base64url'), ...(returnTo ? { returnTo } : {}) };
+  const tx: SigninTransaction = { verifier: randomBytes(32).toString('base64url'), state: randomBytes(16).toString('base64url'), ...(returnTo ? { returnTo } : {}) };
   const now = new Date();
   await gw.store.tokens.create({ kind: 'admin-signin', hash: hashSecret(id), customerId: null, data: tx, expiresAt: new Date(now.getTime() + TX_TTL_MS), createdAt: now });
   return { id, tx };
@@ -96,50 +116,68 @@ async function exchangeCode(c: Context, issuer: string, code: string, tx: Signin
   return res.ok && tokens.success ? tokens.data : null;
 }
 
-/** The console page to come back to after signing in again: this page (GET), or the section whose form was posted. */
-function returnPath(c: Context): string | null {
-  const candidate = c.method === 'GET' ? c.path : `/admin/${c.path.split('/')[2] ?? ''}`;
-  return RETURN_PATH.test(candidate) ? candidate : null;
+/** Keeps a posted form for an hour; returns the opaque id that gives it back once. */
+async function stashForm(gw: SessionDeps, c: Context): Promise<string> {
+  const { csrf: _csrf, ...form } = (c.request.body ?? {}) as Record<string, string | string[]>;
+  const id = randomBytes(32).toString('base64url');
+  const now = new Date();
+  await gw.store.tokens.create({ kind: 'admin-form', hash: hashSecret(id), customerId: null, data: { path: c.path, form }, expiresAt: new Date(now.getTime() + FORM_TTL_MS), createdAt: now });
+  return id;
+}
+
+/** The form kept for this page (`?restore=<id>`), once; null when absent, spent, expired or another page's. */
+export async function restoreForm(gw: SessionDeps, c: Context): Promise<Record<string, string | string[]> | null> {
+  const id = c.query.restore;
+  if (typeof id !== 'string' || !OPAQUE_ID.test(id)) return null;
+  const stored = StashedForm.safeParse((await gw.store.tokens.consume('admin-form', hashSecret(id), new Date()))?.data);
+  return stored.success && stored.data.path === c.path ? stored.data.form : null;
 }
 
 /**
- * Unsigned-in visitors of any console page (GET) go to sign-in instead of an error page;
- * a change that needs a recent sign-in goes to sign in again (then back to the page, where
- * the admin repeats it); a sign-in without the required second factor goes to Security.
+ * Without a session (or with one the API no longer accepts), or for a change that needs a
+ * recent sign-in: a page (GET) goes to sign-in and comes back; a posted form is kept
+ * first, then given back after sign-in. A sign-in without the required second factor
+ * goes to Security.
  */
-export const signInWhenNeeded: Middleware = async (c, next) => {
-  try {
-    await next();
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    if (err.code === 'admin_signin_required' && c.method === 'GET') {
-      c.redirect('/admin/login');
-      return;
-    }
-    if (err.code === 'reauthentication_required') {
-      const back = returnPath(c);
+export function signInWhenNeeded(gw: SessionDeps): Middleware {
+  return async function signInWhenNeeded(c, next) {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      if (err.code === 'second_factor_required' && c.path !== '/admin/security') {
+        c.status = 303;
+        c.redirect('/admin/security');
+        return;
+      }
+      if (err.code !== 'admin_signin_required' && err.code !== 'reauthentication_required') throw err;
+      // reauthentication_required: a change that needs a recent sign-in signs in again
+      // (prompt=login), then comes back to the page with the form as it was posted.
+      const reauth = err.code === 'reauthentication_required' ? 'reauth=1&' : '';
+      if (c.method === 'GET') {
+        const back = consolePath(c.path + (c.querystring ? `?${c.querystring}` : ''));
+        c.redirect(back ? `/admin/login?${reauth}return=${encodeURIComponent(back)}` : `/admin/login${reauth ? '?reauth=1' : ''}`);
+        return;
+      }
+      if (c.method !== 'POST' || !c.request.body) throw err;
+      const restore = await stashForm(gw, c);
       c.status = 303;
-      c.redirect(`/admin/login?reauth=1${back ? `&return=${encodeURIComponent(back)}` : ''}`);
-      return;
+      c.redirect(`/admin/login?${reauth}return=${encodeURIComponent(c.path)}&restore=${restore}`);
     }
-    if (err.code === 'second_factor_required' && c.path !== '/admin/security') {
-      c.status = 303;
-      c.redirect('/admin/security');
-      return;
-    }
-    throw err;
-  }
-};
+  };
+}
 
 /** Mounts /, /login, /callback and /logout on the /admin router; `form` is body parsing + CSRF for the logout form. */
 export function sessionRoutes(router: Router, gw: SessionDeps, form: Middleware[]): void {
   const issuer = gw.config.ISSUER;
 
-  router.get('/', (c) => c.redirect(sessionToken(c) ? '/admin/access' : '/admin/login'));
+  router.get('/', (c) => c.redirect(sessionToken(c) ? DEFAULT_PAGE : '/admin/login'));
 
   router.get('/login', async (c) => {
-    const back = typeof c.query.return === 'string' && RETURN_PATH.test(c.query.return) ? c.query.return : undefined;
-    const { id, tx } = await beginTransaction(gw, back);
+    const back = consolePath(c.query.return);
+    const restore = typeof c.query.restore === 'string' && OPAQUE_ID.test(c.query.restore) ? c.query.restore : null;
+    const returnTo = back && restore ? `${back}${back.includes('?') ? '&' : '?'}restore=${restore}` : back;
+    const { id, tx } = await beginTransaction(gw, returnTo);
     // Lax, not Strict: the cookie must come back on the redirect from /auth to /admin/callback.
     c.cookies.set(TX_COOKIE, id, consoleCookie(c, TX_TTL_MS, 'lax'));
     c.redirect(authorizationUrl(issuer, tx, c.query.reauth === '1'));
@@ -154,7 +192,7 @@ export function sessionRoutes(router: Router, gw: SessionDeps, form: Middleware[
     const tokens = code ? await exchangeCode(c, issuer, code, tx) : null;
     if (!tokens) throw new AppError('signin_failed', 400, 'Sign-in could not be completed. Start again from /admin.');
     setSession(c, tokens.access_token, tokens.expires_in);
-    c.redirect(tx.returnTo ?? '/admin/access');
+    c.redirect(consolePath(tx.returnTo) ?? DEFAULT_PAGE);
   });
 
   router.post('/logout', ...form, async (c) => {

@@ -25,6 +25,10 @@ export const simulatePages: PageGroup = (router, kit) => {
     const body = { method, email: String(f.email ?? ''), emailVerified: on(f, 'emailVerified'), ...(method === 'google' && hostedDomain ? { hostedDomain } : {}) };
     const reply = await kit.api.call(c, 'POST', '/policy/simulate', body);
     const ok = reply.status === 200;
-    kit.render(c, 'simulate', TITLE, { methods: SIMULATED_METHODS, draft: body, decision: ok ? reply.body : null, error: ok ? null : String(reply.body.message), errors: fieldErrors(reply) }, ok ? 200 : reply.status);
+    // Names, not ids: the company the decision joins and the services it grants.
+    const companyId = ok ? (reply.body.companyId as string | undefined) : undefined;
+    const [company, services] = await Promise.all([companyId ? kit.api.call(c, 'GET', `/companies/${encodeURIComponent(companyId)}`) : null, kit.api.read(c, '/services')]);
+    const names = Object.fromEntries(((services.items as Array<{ id: string; name: string }>) ?? []).map((s) => [s.id, s.name]));
+    kit.render(c, 'simulate', TITLE, { methods: SIMULATED_METHODS, draft: body, decision: ok ? reply.body : null, companyName: company?.status === 200 ? company.body.name : companyId, serviceNames: names, error: ok ? null : String(reply.body.message), errors: fieldErrors(reply) }, ok ? 200 : reply.status);
   });
 };
