@@ -63,13 +63,13 @@ async function audit(t: ExecutionContext, page: Page, name: string): Promise<voi
 async function phoneLayout(t: ExecutionContext, page: Page, name: string): Promise<void> {
   await page.setViewportSize(PHONE);
   const nav = await page.evaluate(() => {
-    const links = [...document.querySelectorAll('.admin-header nav a')];
+    const links = Array.from(document.querySelectorAll('.admin-header nav a'));
     const rows = new Set(links.map((a) => Math.round(a.getBoundingClientRect().top)));
     return { rows: rows.size, links: links.length };
   });
   t.true(nav.links >= 7 && nav.rows <= 2, `${name}: the nav's ${nav.links} links fit on ${nav.rows} line(s) (at most 2)`);
   const cells = await page.evaluate(() =>
-    [...document.querySelectorAll('table td')].map((td) => ({ label: td.getAttribute('data-label'), before: getComputedStyle(td, '::before').content })),
+    Array.from(document.querySelectorAll('table td')).map((td) => ({ label: td.getAttribute('data-label'), before: getComputedStyle(td, '::before').content })),
   );
   for (const cell of cells) {
     t.truthy(cell.label, `${name}: every table cell has a data-label`);

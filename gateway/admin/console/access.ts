@@ -15,7 +15,7 @@
 import type { Context } from 'koa';
 import { changedFields, POLICY_LABELS } from '../labels.ts';
 import type { ApiBody } from './api-client.ts';
-import { afterWrite, formOf, lines, list, METHODS, on, RESTORED_NOTICE, text, type Form, type PageData, type PageGroup } from './page.ts';
+import { afterWrite, formOf, jsonField, lines, list, METHODS, on, RESTORED_NOTICE, text, type Form, type PageData, type PageGroup } from './page.ts';
 
 const DEFAULT_GRACE_HOURS = 24;
 
@@ -41,15 +41,6 @@ function policyFromForm(f: Form, current: ApiBody) {
     },
     version: Number(f.version),
   };
-}
-
-/** The policy the form was read from (a hidden field), or null when absent or unreadable. */
-function baseOf(f: Form): unknown {
-  try {
-    return typeof f.base === 'string' ? (JSON.parse(f.base) as unknown) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Grace period of the previous token, in seconds, from the form's hours (default 24). */
@@ -79,7 +70,7 @@ export const accessPages: PageGroup = (router, kit) => {
     if (saved.status === 200) return kit.done(c, '/admin/access', 'Saved.', saved.body.warnings);
     if (saved.status === 409) {
       // Keep the admin's values on top of the version that is now current, and say what changed under them.
-      const changes = changedFields(baseOf(f), withoutVersion(current), POLICY_LABELS);
+      const changes = changedFields(jsonField(f.base), withoutVersion(current), POLICY_LABELS);
       return page(c, { draft: { ...next, version: current.version }, conflict: { changes }, error: 'Someone else saved Customer access while you were editing. Your changes are kept below, not saved yet: check what they changed, then save again.' }, 409);
     }
     const shown = afterWrite(saved, [200], 'Saved.', { draft: next, fallback: 'The settings could not be saved.' });

@@ -12,7 +12,7 @@
  */
 import type { Context } from 'koa';
 import { changedFields, COMPANY_LABELS } from '../labels.ts';
-import { afterWrite, formOf, lines, list, on, queryValue, RESTORED_NOTICE, text, type ConsoleKit, type Form, type PageData, type PageGroup } from './page.ts';
+import { afterWrite, formOf, jsonField, lines, list, on, queryValue, RESTORED_NOTICE, text, type ConsoleKit, type Form, type PageData, type PageGroup } from './page.ts';
 
 const PAGE_SIZE = '50';
 
@@ -28,14 +28,6 @@ function companyFromForm(f: Form) {
 }
 
 const companyPath = (id: string) => `/companies/${encodeURIComponent(id)}`;
-
-function parsed(value: unknown): unknown {
-  try {
-    return typeof value === 'string' ? (JSON.parse(value) as unknown) : null;
-  } catch {
-    return null;
-  }
-}
 
 /** One company's page: `company` is the saved one, or the admin's draft; `etag`/`base` what the form was read from. */
 async function companyPage(kit: ConsoleKit, c: Context, id: string, company: unknown, read: { etag?: string; base: unknown }, extra: PageData = {}, status = 200) {
@@ -82,11 +74,11 @@ export const companiesPages: PageGroup = (router, kit) => {
     if (reply.status === 200) return kit.done(c, `/admin${companyPath(id)}`, 'Saved.', reply.body.warnings);
     if (reply.status === 409) {
       const current = await kit.api.call(c, 'GET', companyPath(id));
-      const changes = changedFields(parsed(f.base), current.body, COMPANY_LABELS);
+      const changes = changedFields(jsonField(f.base), current.body, COMPANY_LABELS);
       return companyPage(kit, c, id, body, { etag: current.etag, base: current.body }, { conflict: { changes }, error: String(reply.body.message) }, 409);
     }
     const shown = afterWrite(reply, [200], '');
-    return companyPage(kit, c, id, body, { etag, base: parsed(f.base) }, shown.data, shown.status);
+    return companyPage(kit, c, id, body, { etag, base: jsonField(f.base) }, shown.data, shown.status);
   });
 
   router.get('/companies/:id/delete', async (c) => {

@@ -17,13 +17,12 @@
  *   POST /admin/customers/:id/identities             link a Google / directory / connector identity (admins only), then 303 to the customer
  */
 import type { Context } from 'koa';
-import { afterWrite, formOf, list, on, queryValue, RESTORED_NOTICE, text, type Form, type PageData, type PageGroup } from './page.ts';
+import { afterWrite, formOf, list, on, plural, queryValue, RESTORED_NOTICE, text, type Form, type PageData, type PageGroup } from './page.ts';
 import type { ApiBody, ConsoleApi } from './api-client.ts';
 
 const PAGE_SIZE = '50';
 
 const customerPath = (id: string) => `/customers/${encodeURIComponent(id)}`;
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function addFromForm(f: Form) {
   return { email: text(f, 'email'), name: text(f, 'name'), adminOverride: on(f, 'adminOverride'), invite: on(f, 'invite') };

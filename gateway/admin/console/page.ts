@@ -79,6 +79,18 @@ export function lines(value: string | string[] | undefined): string[] {
   return list(value).join('\n').split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
 }
 
+/** A hidden field holding JSON (what a form was read from), or null when absent or unreadable. */
+export function jsonField(value: unknown): unknown {
+  try {
+    return typeof value === 'string' ? (JSON.parse(value) as unknown) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** "1 session", "3 sessions". */
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** A checkbox. */
 export const on = (form: Form, name: string): boolean => form[name] === 'on' || form[name] === 'true';
 

@@ -11,23 +11,13 @@
  */
 import type { Context } from 'koa';
 import { changedFields, SERVICE_LABELS } from '../labels.ts';
-import { afterWrite, formOf, RESTORED_NOTICE, text, type Form, type PageData, type PageGroup } from './page.ts';
+import { afterWrite, formOf, jsonField, plural, RESTORED_NOTICE, text, type Form, type PageData, type PageGroup } from './page.ts';
 
 const servicePath = (id: string) => `/services/${encodeURIComponent(id)}`;
 
 function serviceFromForm(f: Form) {
   return { id: text(f, 'id'), name: text(f, 'name'), requestAccess: text(f, 'requestAccess') || 'granted' };
 }
-
-function parsed(value: unknown): unknown {
-  try {
-    return typeof value === 'string' ? (JSON.parse(value) as unknown) : null;
-  } catch {
-    return null;
-  }
-}
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export const servicesPages: PageGroup = (router, kit) => {
   async function page(c: Context, extra: PageData = {}, status = 200) {
@@ -70,11 +60,11 @@ export const servicesPages: PageGroup = (router, kit) => {
     if (reply.status === 200) return kit.done(c, '/admin/services', `Service ${body.name} saved.`, reply.body.warnings);
     if (reply.status === 409) {
       const current = await kit.api.call(c, 'GET', servicePath(id));
-      const changes = changedFields(parsed(f.base), current.body, SERVICE_LABELS);
+      const changes = changedFields(jsonField(f.base), current.body, SERVICE_LABELS);
       return editPage(c, id, body, { etag: current.etag, base: current.body }, { conflict: { changes }, error: String(reply.body.message) }, 409);
     }
     const shown = afterWrite(reply, [200], '');
-    return editPage(c, id, body, { etag, base: parsed(f.base) }, shown.data, shown.status);
+    return editPage(c, id, body, { etag, base: jsonField(f.base) }, shown.data, shown.status);
   });
 
   router.get('/services/:id/delete', async (c) => {
