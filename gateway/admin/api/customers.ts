@@ -14,7 +14,7 @@
  * (gateway/oidc/account-sessions.ts), so introspection answers `active: false`.
  *
  * An agent-added customer is invited to set a password (single-use link by mail,
- * gateway/signup/one-time-links.ts) unless `invite: false`; `POST /:id/invite` grants
+ * gateway/signup/mail.ts) unless `invite: false`; `POST /:id/invite` grants
  * portal access later and sends that invitation. `GET /:id/sessions` says what a
  * disable or delete would end. Views carry the company's name beside its id.
  */
@@ -26,7 +26,7 @@ import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { adminValidationFailed, describeField } from './wording.ts';
 import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue, LinkIdentityBody, SessionsView } from './schemas.ts';
-import { sendInvite } from '../../signup/one-time-links.ts';
+import { createSignupMail } from '../../signup/index.ts';
 
 const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];
 
@@ -44,6 +44,8 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
     const names = new Map(await Promise.all(ids.map(async (id) => [id, (await gw.store.companies.get(id))?.name ?? null] as const)));
     return customers.map((c) => ({ ...customerView(c), companyName: c.companyId ? (names.get(c.companyId) ?? null) : null }));
   }
+
+  const mail = createSignupMail({ store: gw.store, views: gw.views, issuer: gw.config.ISSUER, sendMail: (m) => gw.sendMail(m) });
 
   async function existing(id: string): Promise<Customer> {
     const customer = await gw.store.customers.get(id);
@@ -106,6 +108,8 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
           name: body.name,
           adminOverride: body.adminOverride === true,
           actor: principal.actor,
+          // The registration service's post-write step mails the invitation to set a password.
+          ...(body.invite !== false ? { afterWrite: { mail: 'invite' as const } } : {}),
         });
         if (result.kind === 'denied') {
           const { reason } = result.decision;
@@ -117,8 +121,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
           throw new AppError('customer_exists', 409, 'A customer with this address already exists.', { details: [issue(['email'], 'email_taken', `customer ${result.customer.id} has this address`)] });
         }
         const view = customerView(result.customer);
-        const invited = body.invite !== false && result.customer.portalAccess && result.customer.passwordHash === null;
-        if (invited) await sendInvite(gw, result.customer);
+        const invited = result.mailed === 'invite';
         await gw.audit('customer.create', { actor: principal.actor, target: result.customer.id, before: null, after: view, data: { reason: result.decision.reason, invited } });
         return { status: 201, body: { customer: view, decision: result.decision, invited } };
       },
@@ -168,7 +171,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
         const after = before.portalAccess ? before : await gw.store.customers.update(params.id, { portalAccess: true });
         if (!after) throw notFound(`No customer "${params.id}".`);
         const invited = after.passwordHash === null;
-        if (invited) await sendInvite(gw, after);
+        if (invited) await mail.invite(after);
         await gw.audit('customer.portal_access', { actor: principal.actor, target: params.id, before: customerView(before), after: customerView(after), data: { invited } });
         return { body: { customer: (await named([after]))[0], invited } };
       },
