@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startTestGateway, TEST_ADMIN } from './helpers/gateway.ts';
 import { call, clientsFile, clientToken, createUser, userTokens } from './helpers/admin-api.ts';
-import { addService } from './helpers/policy.ts';
+import { addService, setPolicy } from './helpers/policy.ts';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
 
@@ -60,7 +60,7 @@ test('a save redirects (reload never re-submits); an expired session gives the f
   await page.getByRole('link', { name: 'Customer access' }).click();
   await expire(context);
   await page.getByLabel('Allow customers to register themselves').check();
-  await page.getByLabel('Only certain companies (their accepted domains, see Companies)').check();
+  await page.getByLabel('Anyone may register').check();
   await page.getByLabel('Desk').check();
   await page.getByRole('button', { name: 'Save' }).click();
   await page.waitForURL(/\/interaction\//);
@@ -69,11 +69,11 @@ test('a save redirects (reload never re-submits); an expired session gives the f
   await page.waitForURL(/\/admin\/access\?restore=/);
   t.regex(await status(page), /session had ended/);
   t.true(await page.getByLabel('Allow customers to register themselves').isChecked(), 'the edits are back');
-  t.true(await page.getByLabel('Only certain companies (their accepted domains, see Companies)').isChecked());
+  t.true(await page.getByLabel('Anyone may register').isChecked());
   t.true(await page.getByLabel('Desk').isChecked());
   await page.getByRole('button', { name: 'Save' }).click();
   t.regex(await status(page), /Saved/);
-  t.like(await gw.context.store.policy.get(), { selfRegistration: 'companies', anyone: { defaultServices: ['desk'] } });
+  t.like(await gw.context.store.policy.get(), { selfRegistration: 'anyone', anyone: { defaultServices: ['desk'] } });
   // The kept form is given back once.
   await page.goto(`${gw.issuer}/admin/access?restore=${'x'.repeat(43)}`);
   t.is(await page.getByRole('status').count(), 0);
@@ -180,4 +180,68 @@ test('a pasted denylist: every problem on the line of the text area it is on', a
   t.regex(problems[0]!, /"bad domain" is not a valid domain/);
   t.regex(problems[1]!, /repeats line 1/);
   t.is(await page.getByLabel('Addresses or domains, one per line (paste as many as you like)').inputValue(), 'ok@spam.example\n\nbad domain, fine.example\nOK@spam.example\na@@b', 'the pasted text is kept');
+});
+
+test('options that depend on self-registration are greyed out while it is off, and kept; the console\'s sign-in offers no sign-up', async (t) => {
+  const { gw, context, page } = await signedIn(t);
+  await addService(gw, { id: 'desk', name: 'Desk', requestAccess: 'granted' });
+  await page.goto(`${gw.issuer}/admin/access`);
+  // A fieldset's own `disabled` (which disables every control in it).
+  const fieldset = (id: string) => ({ isDisabled: () => page.locator(id).evaluate((el) => (el as HTMLFieldSetElement).disabled) });
+  const anyoneOptions = fieldset('#anyone-options');
+  const mode = fieldset('#registration-mode');
+  // Off (the default): the mode and the "anyone" options are disabled, in the HTML the server sends too.
+  t.true(await mode.isDisabled());
+  t.true(await anyoneOptions.isDisabled());
+  t.true(await page.getByLabel('Through the portal sign-up form').isDisabled());
+  const html = await (await page.request.get(`${gw.issuer}/admin/access`)).text();
+  t.regex(html, /<fieldset id="anyone-options"[^>]* disabled/, 'disabled without the script as well');
+
+  // On, anyone: everything live; companies only: the "anyone" options greyed out again.
+  await page.getByLabel('Allow customers to register themselves').check();
+  t.false(await mode.isDisabled());
+  t.false(await anyoneOptions.isDisabled());
+  await page.getByLabel('Through the portal sign-up form').check();
+  await page.getByLabel('With Sign in with Google').uncheck();
+  await page.getByLabel('Desk').check();
+  await page.getByLabel('Only certain companies (their accepted domains, see Companies)').check();
+  t.true(await anyoneOptions.isDisabled());
+  await page.getByLabel('Anyone may register').check();
+  t.false(await anyoneOptions.isDisabled());
+  await page.getByRole('button', { name: 'Save' }).click();
+  t.regex(await status(page), /Saved/);
+  t.like(await gw.context.store.policy.get(), { selfRegistration: 'anyone', anyone: { portal: true, google: false, defaultServices: ['desk'] } });
+
+  // Turned off: the options are not posted (disabled), and the stored ones stay for later.
+  await page.getByLabel('Allow customers to register themselves').uncheck();
+  t.true(await anyoneOptions.isDisabled());
+  await page.getByRole('button', { name: 'Save' }).click();
+  t.regex(await status(page), /Saved/);
+  t.like(await gw.context.store.policy.get(), { selfRegistration: 'off', anyone: { portal: true, google: false, defaultServices: ['desk'] } });
+  t.true(await anyoneOptions.isDisabled());
+  t.true(await page.getByLabel('Through the portal sign-up form').isChecked(), 'kept, greyed out');
+
+  // A company: its sign-up methods are greyed out while it does not permit self-registration, and kept.
+  const token = await clientToken(gw.issuer);
+  t.is((await call(gw.issuer, token, 'POST', '/companies', { id: 'acme', name: 'Acme', acceptedDomains: ['acme.example'], selfRegistration: { permitted: true, portal: true, email: true, grantPortalAccess: false } })).status, 201);
+  await page.goto(`${gw.issuer}/admin/companies/acme`);
+  t.false(await page.getByLabel('By email').isDisabled());
+  await page.getByLabel('Permitted').uncheck();
+  t.true(await page.getByLabel('By email').isDisabled());
+  await page.getByRole('button', { name: 'Save company' }).click();
+  t.regex(await status(page), /Saved/);
+  t.deepEqual((await gw.context.store.companies.get('acme'))?.selfRegistration, { permitted: false, portal: true, email: true, grantPortalAccess: false });
+
+  // The console's sign-in page: no customer sign-up, though the policy allows it for portals.
+  await setPolicy(gw, { selfRegistration: 'anyone', anyone: { portal: true } });
+  await context.clearCookies();
+  await page.goto(`${gw.issuer}/admin`);
+  await page.waitForURL(/\/interaction\//);
+  t.truthy(await page.locator('#admin-signin-note').textContent());
+  t.is(await page.getByRole('link', { name: 'Create an account' }).count(), 0, 'no sign-up on the admin sign-in page');
+  // The same policy, a customer's portal: sign-up is offered there.
+  await page.goto(`${gw.issuer}/sample-portal/`);
+  await page.getByRole('link', { name: 'Sign in or create an account' }).click();
+  await page.waitForURL(/\/interaction\//);
+  t.is(await page.getByRole('link', { name: 'Create an account' }).count(), 1);
 });

@@ -8,7 +8,8 @@
  *                  configuration version and counts of stored values left out (no error
  *                  texts: GET /admin/api/policy/status has them). Informational:
  *                  logins are served meanwhile; sign-ups that would be allowed answer 503.
- *   GET /static/app.css
+ *   GET /static/app.css, /static/console.js   the stylesheet; the console's one script (progressive:
+ *                  every console form works without it)
  *
  * and, on a port of its own (METRICS_PORT, loopback by default, off when unset), never on
  * the public port:
@@ -64,6 +65,9 @@ export async function readiness(deps: ReadinessDeps): Promise<Record<string, 'up
   return checks;
 }
 
+/** The static files, each with its content type: a fixed list, never a path from the request. */
+const STATIC_FILES = [['app.css', 'text/css'], ['console.js', 'text/javascript'], ['passkeys.js', 'text/javascript']] as const;
+
 export function opsRoutes(deps: ReadinessDeps): Router {
   const router = new Router();
   router.get('/healthz', (c) => {
@@ -79,18 +83,15 @@ export function opsRoutes(deps: ReadinessDeps): Router {
       ? { status: ready ? 'ready' : 'not_ready', checks, policy }
       : { status: ready ? 'ready' : 'not_ready', checks };
   });
-  router.get('/static/app.css', async (c) => {
-    c.type = 'text/css';
-    c.set('Cache-Control', 'public, max-age=3600');
-    c.body = await readFile(new URL('static/app.css', `file://${VIEWS_DIR}`));
-  });
-  // Passkeys (script-src 'self'): our page script, and @simplewebauthn/browser's own bundle
-  // (it defines the global SimpleWebAuthnBrowser), served from the installed package.
-  router.get('/static/passkeys.js', async (c) => {
-    c.type = 'text/javascript';
-    c.set('Cache-Control', 'public, max-age=3600');
-    c.body = await readFile(new URL('static/passkeys.js', `file://${VIEWS_DIR}`));
-  });
+  for (const [file, type] of STATIC_FILES) {
+    router.get(`/static/${file}`, async (c) => {
+      c.type = type;
+      c.set('Cache-Control', 'public, max-age=3600');
+      c.body = await readFile(new URL(`static/${file}`, `file://${VIEWS_DIR}`));
+    });
+  }
+  // Passkeys (script-src 'self'): @simplewebauthn/browser's own bundle (it defines the
+  // global SimpleWebAuthnBrowser), served from the installed package.
   router.get('/static/webauthn-browser.js', async (c) => {
     c.type = 'text/javascript';
     c.set('Cache-Control', 'public, max-age=3600');

@@ -25,6 +25,7 @@ import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
 import { formLoginAttempt } from '../http/form-limit.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
+import { CONSOLE_CLIENT_ID } from './clients.ts';
 import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
 import { beginSecondFactor, finishWithFactors, needsSecondFactor } from './second-factor-step.ts';
 
@@ -67,14 +68,21 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction' });
   const csrf = requireCsrf(deps.issuer);
 
-  async function renderLogin(ctx: Context, uid: string, clientName: string | null, extra: { error?: string; email?: string; notice?: string } = {}) {
+  /**
+   * The login page. For the admin console's own sign-in it offers no way to create a
+   * customer account (no "Create an account", no Google or Active Directory buttons,
+   * which register people too): admins are added by admins.
+   */
+  async function renderLogin(ctx: Context, interaction: { uid: string; params: { client_id?: unknown } }, extra: { error?: string; email?: string; notice?: string } = {}) {
+    const adminSignIn = interaction.params.client_id === CONSOLE_CLIENT_ID;
     ctx.type = 'html';
     ctx.body = views.render('login', {
-      uid,
+      uid: interaction.uid,
       csrf: csrfToken(ctx),
-      clientName,
-      alternatives: (await Promise.all(deps.alternatives.map((option) => option(uid)))).filter((a): a is LoginAlternative => a !== null),
-      registerHref: deps.registerHref ? deps.registerHref(uid) : null,
+      clientName: await clientDisplayName(provider, interaction.params.client_id),
+      adminSignIn,
+      alternatives: adminSignIn ? [] : (await Promise.all(deps.alternatives.map((option) => option(interaction.uid)))).filter((a): a is LoginAlternative => a !== null),
+      registerHref: !adminSignIn && deps.registerHref ? deps.registerHref(interaction.uid) : null,
       ...extra,
     });
   }
@@ -84,7 +92,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const name = await clientDisplayName(provider, interaction.params.client_id);
     if (interaction.prompt.name === 'login') {
       const hint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined;
-      await renderLogin(ctx, interaction.uid, name, { email: hint });
+      await renderLogin(ctx, interaction, { email: hint });
       return;
     }
     if (interaction.prompt.name === 'consent') {
@@ -114,19 +122,18 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (problem.where !== 'body') expiredWhenInvalid(ctx, problem);
     const interaction = await loadInteraction(provider, ctx, { prompt: 'login' });
     ctx.status = 400;
-    await renderLogin(ctx, interaction.uid, await clientDisplayName(provider, interaction.params.client_id), { error: GENERIC_LOGIN_FAILURE });
+    await renderLogin(ctx, interaction, { error: GENERIC_LOGIN_FAILURE });
   }
 
   router.post('/:uid/login', formBody, csrf, validated({ params: UidParams, body: loginForm }, async (ctx, { body: form }) => {
     const interaction = await loadInteraction(provider, ctx, { prompt: 'login' });
-    const name = await clientDisplayName(provider, interaction.params.client_id);
     const canonical = canonicalizeEmail(form.email);
     const accountKey = addressKey(form.email);
     // Only failures count, per device cookie or (untrusted browsers) per account and address.
     const gate = await formLoginAttempt(ctx, limits, passwordSubject(form.email));
     if (gate.limited !== null) {
       await deps.audit('login.throttled', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip, locked: gate.locked } });
-      return renderLogin(ctx, interaction.uid, name, { error: gate.limited, email: form.email });
+      return renderLogin(ctx, interaction, { error: gate.limited, email: form.email });
     }
 
     const customer = canonical.ok ? await store.customers.findByEmail(canonical.email) : null;
@@ -134,7 +141,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!customer || !passwordOk || !canSignIn(customer)) {
       await deps.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip, trustedDevice: gate.attempt.trusted } });
       ctx.status = 401;
-      await renderLogin(ctx, interaction.uid, name, { error: GENERIC_LOGIN_FAILURE, email: form.email });
+      await renderLogin(ctx, interaction, { error: GENERIC_LOGIN_FAILURE, email: form.email });
       return;
     }
     if (await needsSecondFactor(store, customer)) {

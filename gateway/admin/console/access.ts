@@ -19,20 +19,30 @@ import { afterWrite, formOf, jsonField, lines, list, METHODS, on, RESTORED_NOTIC
 
 const DEFAULT_GRACE_HOURS = 24;
 
-/** The policy the form describes (the API checks it); sharing is kept when the form has no such field. */
+/**
+ * The policy the form describes (the API checks it); sharing is kept when the form has no
+ * such field. A part of the form that was disabled (self-registration off, or not
+ * "anyone") posts nothing: its stored values are kept, dormant (the `...Shown` markers
+ * say whether the part was posted).
+ */
 function policyFromForm(f: Form, current: ApiBody) {
   const portal = current.portal as { sharing?: unknown } | undefined;
+  const stored = current.selfRegistration === 'companies' ? 'companies' : 'anyone';
+  const mode = !on(f, 'selfRegistrationEnabled') ? 'off' : f.modeShown ? (f.mode === 'companies' ? 'companies' : 'anyone') : stored;
+  const anyone = f.anyoneShown
+    ? {
+        portal: on(f, 'portal'),
+        google: on(f, 'google'),
+        email: on(f, 'email'),
+        grantPortalAccess: on(f, 'grantPortalAccess'),
+        activeDirectory: on(f, 'activeDirectory'),
+        joinCompanyByDomain: on(f, 'joinCompanyByDomain'),
+        defaultServices: list(f.defaultServices),
+      }
+    : current.anyone;
   return {
-    selfRegistration: on(f, 'selfRegistrationEnabled') ? (f.mode === 'companies' ? 'companies' : 'anyone') : 'off',
-    anyone: {
-      portal: on(f, 'portal'),
-      google: on(f, 'google'),
-      email: on(f, 'email'),
-      grantPortalAccess: on(f, 'grantPortalAccess'),
-      activeDirectory: on(f, 'activeDirectory'),
-      joinCompanyByDomain: on(f, 'joinCompanyByDomain'),
-      defaultServices: list(f.defaultServices),
-    },
+    selfRegistration: mode,
+    anyone,
     activeDirectory: { loginUrl: text(f, 'adLoginUrl') || null, provenDomains: lines(f.adProvenDomains) },
     portal: {
       access: f.portalAccess === 'public' ? 'public' : 'registered',

@@ -16,13 +16,24 @@ import { afterWrite, formOf, jsonField, lines, list, on, queryValue, RESTORED_NO
 
 const PAGE_SIZE = '50';
 
+type Methods = { portal?: unknown; email?: unknown; grantPortalAccess?: unknown };
+
+/**
+ * The company the form describes. While self-registration is not permitted its methods
+ * are disabled and not posted (`methodsShown` absent): the ones the form was read from
+ * are kept.
+ */
 function companyFromForm(f: Form) {
+  const read = ((jsonField(f.base) as { selfRegistration?: Methods } | null)?.selfRegistration ?? {}) as Methods;
+  const methods = f.methodsShown
+    ? { portal: on(f, 'portal'), email: on(f, 'email'), grantPortalAccess: on(f, 'grantPortalAccess') }
+    : { portal: read.portal === true, email: read.email === true, grantPortalAccess: read.grantPortalAccess === true };
   return {
     id: text(f, 'id'),
     name: text(f, 'name'),
     acceptedDomains: lines(f.acceptedDomains),
     allowSubdomains: on(f, 'allowSubdomains'),
-    selfRegistration: { permitted: on(f, 'permitted'), portal: on(f, 'portal'), email: on(f, 'email'), grantPortalAccess: on(f, 'grantPortalAccess') },
+    selfRegistration: { permitted: on(f, 'permitted'), ...methods },
     services: list(f.services),
   };
 }

@@ -11,6 +11,7 @@ import type { Context } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { z } from 'zod';
 import { AppError } from '../../http/errors.ts';
+import { CONSOLE_CLIENT_ID } from '../../oidc/clients.ts';
 import { clientDisplayName, loadInteraction } from '../../oidc/interaction.ts';
 import { returnParamsOf, type ReturnParams } from '../return-to.ts';
 
@@ -35,6 +36,8 @@ export async function originOf(provider: Provider, c: Context, uid: string | und
     if (err instanceof AppError && err.code === 'interaction_expired') return STANDALONE;
     throw err;
   }
+  // The admin console's sign-in offers no sign-up: a customer account made there carries on standalone.
+  if (interaction.params.client_id === CONSOLE_CLIENT_ID) return STANDALONE;
   return { uid: interaction.uid, clientName: await clientDisplayName(provider, interaction.params.client_id), returnTo: returnParamsOf(interaction) };
 }
 
