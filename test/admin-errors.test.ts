@@ -60,8 +60,10 @@ test('company problems name the company, the field label and the line of the acc
 
   const policy = (await call(gw.issuer, token, 'GET', '/policy')).body;
   const ad = await call(gw.issuer, token, 'PUT', '/policy', { ...policy, anyone: { ...policy.anyone, activeDirectory: true } });
-  t.is(ad.status, 422);
-  t.like(ad.body.details[0], { object: 'Customer access', label: 'With Windows / Active Directory credentials', href: '/admin/access' });
+  t.is(ad.status, 200, 'kept dormant outside anyone mode: a warning, not a refusal');
+  const dormant = (ad.body.warnings as Detail[]).find((w) => w.code === 'active_directory_dormant');
+  t.like(dormant, { object: 'Customer access', label: 'Active Directory registration & authentication (Windows credentials)', href: '/admin/access' });
+  t.regex(dormant!.message, /is ticked but does nothing while self-registration is off/);
 });
 
 test('a pasted denylist batch lists every problem with its 1-based line, malformed or not', async (t) => {

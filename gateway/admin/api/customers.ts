@@ -20,13 +20,12 @@
  */
 import * as z from 'zod';
 import { StoreConflictError, type Customer, type CustomerPatch, type OneTimeTokenKind } from '../../../adapters/store.ts';
-import { identityKeyFor } from '../../signup/index.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import type { AdminPrincipal } from './auth.ts';
 import { defineRoute, zodBody, type AdminDeps, type AdminRoute } from './route.ts';
 import { adminValidationFailed, describeField } from './wording.ts';
 import { AgentAddBody, CustomerIdParams, CustomerPatchBody, CustomerQuery, customerView, CustomerView, Decision, ErrorBody, issue, LinkIdentityBody, SessionsView } from './schemas.ts';
-import { createSignupMail } from '../../signup/index.ts';
+import { createSignupMail, identityKeyFor } from '../../signup/index.ts';
 
 const ONE_TIME_KINDS: OneTimeTokenKind[] = ['verify-email', 'invite', 'reset-password', 'link-identity'];
 
@@ -38,11 +37,27 @@ function refuseSelf(principal: AdminPrincipal, customerId: string, what: string)
 export function customerRoutes(deps: AdminDeps): AdminRoute[] {
   const { gw, sessions } = deps;
 
-  /** Views with the company's name (one lookup per distinct company of the page). */
+  /**
+   * Views with the company's name and, for an identity an admin linked, that admin's
+   * address (one lookup per distinct company or admin of the page).
+   */
   async function named(customers: Customer[]): Promise<CustomerView[]> {
     const ids = [...new Set(customers.map((c) => c.companyId).filter((id): id is string => id !== null))];
     const names = new Map(await Promise.all(ids.map(async (id) => [id, (await gw.store.companies.get(id))?.name ?? null] as const)));
-    return customers.map((c) => ({ ...customerView(c), companyName: c.companyId ? (names.get(c.companyId) ?? null) : null }));
+    const linkers = [...new Set(customers.flatMap((c) => c.identities.map((i) => i.linkedBy).filter((by): by is string => typeof by === 'string')))];
+    const linkedBy = new Map(await Promise.all(linkers.map(async (by) => [by, await actorAddress(by)] as const)));
+    return customers.map((c) => {
+      const view = customerView(c);
+      const identities = view.identities.map((i) => (i.linkedBy ? { ...i, linkedByLabel: linkedBy.get(i.linkedBy) ?? i.linkedBy } : i));
+      return { ...view, identities, companyName: c.companyId ? (names.get(c.companyId) ?? null) : null };
+    });
+  }
+
+  /** `admin:<id>` as people know them: the admin's address ('a deleted account' once gone). */
+  async function actorAddress(actor: string): Promise<string> {
+    const [kind, id] = actor.split(':', 2);
+    if ((kind !== 'admin' && kind !== 'agent' && kind !== 'customer') || !id) return actor;
+    return (await gw.store.customers.get(id))?.email ?? 'a deleted account';
   }
 
   const mail = createSignupMail({ store: gw.store, views: gw.views, issuer: gw.config.ISSUER, sendMail: (m) => gw.sendMail(m) });

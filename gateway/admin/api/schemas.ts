@@ -133,7 +133,13 @@ export const CustomerView = z.object({
   services: z.array(z.string()),
   portalAccess: z.boolean(),
   hasPassword: z.boolean(),
-  identities: z.array(z.object({ issuer: z.string(), subject: z.string(), linkedBy: z.string().optional() })),
+  identities: z.array(z.object({
+    issuer: z.string(),
+    subject: z.string(),
+    linkedBy: z.string().optional(),
+    /** Who linked it, as people know them (the admin's address). */
+    linkedByLabel: z.string().optional(),
+  })),
   createdVia: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),

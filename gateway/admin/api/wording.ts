@@ -68,8 +68,6 @@ const OBJECT_WORD: Partial<Record<FormKind, string>> = { company: 'Company', ser
 const RULE_MESSAGES: Record<string, (object: string) => string> = {
   company_needs_accepted_domain: (object) =>
     `${object} permits self-registration, so it needs at least one accepted domain. Add one under "${COMPANY_LABELS.acceptedDomains}", or untick "${COMPANY_LABELS['selfRegistration.permitted']}".`,
-  active_directory_requires_anyone_mode: () =>
-    `"${POLICY_LABELS['anyone.activeDirectory']}" works only when anyone may register. Choose "Anyone may register", or untick it.`,
 };
 
 /**
@@ -175,8 +173,9 @@ export function describeConfigurationIssue(issue: PolicyIssue, config: Configura
   if (root === 'policy') {
     const field = describeField('policy', { ...issue, path: issue.path.slice(1) });
     const where = { object: 'Customer access', ...(field.label ? { label: field.label } : {}), ...policyLink };
-    if (issue.code === 'active_directory_requires_anyone_mode') {
-      return { ...issue, ...where, message: `"${POLICY_LABELS['anyone.activeDirectory']}" works only when anyone may register. Choose "Anyone may register", or untick it.` };
+    if (issue.code === 'active_directory_dormant') {
+      const mode = config.policy.selfRegistration === 'off' ? 'self-registration is off' : 'only certain companies may register';
+      return { ...issue, ...where, message: `"${POLICY_LABELS['anyone.activeDirectory']}" is ticked but does nothing while ${mode}: both Windows sign-in styles refuse everyone, people who came through Active Directory before included (a password they set keeps working). Choose "Anyone may register" to use it.` };
     }
     if (issue.code === 'unknown_default_service') {
       const id = config.policy.anyone.defaultServices[issue.path[3] as number];
