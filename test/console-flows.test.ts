@@ -245,3 +245,27 @@ test('options that depend on self-registration are greyed out while it is off, a
   await page.waitForURL(/\/interaction\//);
   t.is(await page.getByRole('link', { name: 'Create an account' }).count(), 1);
 });
+
+test('a customer\'s page links a sign-in: recorded as the admin\'s, named by address; one held by someone else is refused with the form kept', async (t) => {
+  const { gw, page } = await signedIn(t);
+  const ann = await createUser(gw, { email: 'ann@else.example' });
+  const bob = await createUser(gw, { email: 'bob@else.example' });
+  const subject = 'S-1-5-21-1004336348-1177238915-682003330-1104';
+  await page.goto(`${gw.issuer}/admin/customers/${ann.customer.id}`);
+  await page.getByText('Link a sign-in').click();
+  await page.getByLabel('Signs in with').selectOption('connector');
+  await page.getByLabel('Subject').fill(subject);
+  await page.getByRole('button', { name: 'Link' }).click();
+  t.regex(await status(page), /Linked: ann@else\.example may now sign in with it/);
+  t.is(new URL(page.url()).pathname, `/admin/customers/${ann.customer.id}`, 'redirected to the customer (PRG)');
+  t.regex((await page.locator('#identities').textContent()) ?? '', new RegExp(`on-premises login page\\)\\s*${subject}, linked by ${TEST_ADMIN.email.replace(/\./g, '\\.')}`));
+
+  await page.goto(`${gw.issuer}/admin/customers/${bob.customer.id}`);
+  await page.getByText('Link a sign-in').click();
+  await page.getByLabel('Signs in with').selectOption('connector');
+  await page.getByLabel('Subject').fill(subject);
+  await page.getByRole('button', { name: 'Link' }).click();
+  t.regex((await page.getByRole('alert').first().textContent()) ?? '', /already linked to ann@else\.example/);
+  t.is(await page.getByLabel('Subject').inputValue(), subject, 'the typed subject is kept');
+  t.deepEqual((await gw.context.store.customers.get(bob.customer.id))?.identities, []);
+});

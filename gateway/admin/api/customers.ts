@@ -37,20 +37,18 @@ function refuseSelf(principal: AdminPrincipal, customerId: string, what: string)
 export function customerRoutes(deps: AdminDeps): AdminRoute[] {
   const { gw, sessions } = deps;
 
-  /**
-   * Views with the company's name and, for an identity an admin linked, that admin's
-   * address (one lookup per distinct company or admin of the page).
-   */
+  /** Views with the company's name (one lookup per distinct company of the page). */
   async function named(customers: Customer[]): Promise<CustomerView[]> {
     const ids = [...new Set(customers.map((c) => c.companyId).filter((id): id is string => id !== null))];
     const names = new Map(await Promise.all(ids.map(async (id) => [id, (await gw.store.companies.get(id))?.name ?? null] as const)));
-    const linkers = [...new Set(customers.flatMap((c) => c.identities.map((i) => i.linkedBy).filter((by): by is string => typeof by === 'string')))];
-    const linkedBy = new Map(await Promise.all(linkers.map(async (by) => [by, await actorAddress(by)] as const)));
-    return customers.map((c) => {
-      const view = customerView(c);
-      const identities = view.identities.map((i) => (i.linkedBy ? { ...i, linkedByLabel: linkedBy.get(i.linkedBy) ?? i.linkedBy } : i));
-      return { ...view, identities, companyName: c.companyId ? (names.get(c.companyId) ?? null) : null };
-    });
+    return customers.map((c) => ({ ...customerView(c), companyName: c.companyId ? (names.get(c.companyId) ?? null) : null }));
+  }
+
+  /** One customer's view, with who linked each identity by address (the customer's page shows it). */
+  async function detailed(customer: Customer): Promise<CustomerView> {
+    const [view] = await named([customer]);
+    const identities = await Promise.all(view!.identities.map(async (i) => (i.linkedBy ? { ...i, linkedByLabel: await actorAddress(i.linkedBy) } : i)));
+    return { ...view!, identities };
   }
 
   /** `admin:<id>` as people know them: the admin's address ('a deleted account' once gone). */
@@ -150,7 +148,7 @@ export function customerRoutes(deps: AdminDeps): AdminRoute[] {
       params: CustomerIdParams,
       responses: { 200: { description: 'The customer', schema: CustomerView }, 404: { description: 'not_found', schema: ErrorBody } },
       async handle({ params }) {
-        return { body: (await named([await existing(params.id)]))[0] };
+        return { body: await detailed(await existing(params.id)) };
       },
     }),
     defineRoute({
