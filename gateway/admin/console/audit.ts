@@ -26,6 +26,11 @@ export const AUDIT_ACTIONS: ReadonlyArray<[string, string]> = [
   ['customer.portal_access', 'Portal access granted'],
   ['customer.delete', 'Customer deleted'],
   ['customer.delete_and_deny', 'Customer deleted and denylisted'],
+  ['customer.identity_linked', 'Sign-in linked by an admin'],
+  ['identity.link', 'Sign-in linked by its owner'],
+  ['identity.refused', 'External sign-in refused'],
+  ['login.failure', 'Failed sign-ins'],
+  ['active_directory.secret_rotate', 'AD secret token rotated'],
 ];
 
 export const auditPages: PageGroup = (router, kit) => {
