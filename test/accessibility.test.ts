@@ -11,20 +11,14 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { startTestGateway, TEST_ADMIN, writeClientsFile } from './helpers/gateway.ts';
+import type { Page } from 'playwright-core';
+import { launchChromium, signInAsAdmin } from './helpers/browser.ts';
+import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { addCompany, addService, setPolicy } from './helpers/policy.ts';
 
 const SHOTS = new URL('../artifacts/screenshots/a11y/', import.meta.url).pathname;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
-
-async function launch(t: ExecutionContext): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  t.teardown(() => browser.close());
-  return browser;
-}
 
 /** The serious and critical violations on the page as it is now, one line each. */
 async function violations(page: Page): Promise<string[]> {
@@ -91,13 +85,11 @@ test('every admin console page: no serious or critical axe violation in light an
   const joId = jo.kind === 'created' ? jo.customer.id : '';
   await gw.context.registration.register({ method: 'google', email: 'kim@else.example', emailVerified: true, name: 'Kim Else', actor: 'anonymous' });
 
-  const browser = await launch(t);
+  const browser = await launchChromium(t);
   const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
   await page.goto(`${gw.issuer}/admin`);
   await audit(t, page, 'console-signin');
-  await page.getByLabel('Email').fill(TEST_ADMIN.email);
-  await page.getByLabel('Password').fill(TEST_ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signInAsAdmin(page);
   await page.waitForURL(`${gw.issuer}/admin/access`);
   await audit(t, page, 'console-access');
 
@@ -161,7 +153,7 @@ test('every customer page: no serious or critical axe violation in light and dar
   const gw = await startTestGateway({});
   t.teardown(() => gw.close());
   await setPolicy(gw, { selfRegistration: 'anyone' });
-  const browser = await launch(t);
+  const browser = await launchChromium(t);
   const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
   const { issuer } = gw;
 
@@ -256,7 +248,7 @@ test('consent and the per-service refusal: no serious or critical axe violation 
     id: 'cust-a11y', email: 'pat@else.example', emailVerified: true, name: 'Pat', passwordHash: await gw.context.hasher.hash(password),
     status: 'active', roles: [], companyId: null, services: [], portalAccess: true, identities: [], createdVia: 'agent',
   });
-  const browser = await launch(t);
+  const browser = await launchChromium(t);
   const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
   const authorize = (client: string) => `${gw.issuer}/auth?client_id=${client}&response_type=code&scope=openid%20email&redirect_uri=${encodeURIComponent(redirect)}&state=s-${Date.now()}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`;
 

@@ -12,14 +12,14 @@
 import test from 'ava';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium } from './helpers/browser.ts';
 import * as oidc from 'openid-client';
 import { startTestGateway, TEST_ADMIN, TEST_AUTOMATION } from './helpers/gateway.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 import { hashSecret } from '../gateway/runtime/secrets.ts';
 
 const SHOTS = new URL('../artifacts/screenshots/', import.meta.url).pathname;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `admin-${name}.png`), fullPage: true });
@@ -36,8 +36,7 @@ test('an admin governs customer access from the console', async (t) => {
   mkdirSync(SHOTS, { recursive: true });
   const gw = await startTestGateway({});
   t.teardown(() => gw.close());
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
 

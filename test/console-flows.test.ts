@@ -7,30 +7,22 @@
  * problems name their lines, and the audit log names people instead of ids.
  */
 import test, { type ExecutionContext } from 'ava';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, signInAsAdmin } from './helpers/browser.ts';
 import { startTestGateway, TEST_ADMIN } from './helpers/gateway.ts';
 import { call, clientsFile, clientToken, createUser, userTokens } from './helpers/admin-api.ts';
 import { addService, setPolicy } from './helpers/policy.ts';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
-
 async function signedIn(t: ExecutionContext, env: Record<string, string> = {}) {
   const gw = await startTestGateway(env);
   t.teardown(() => gw.close());
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   await page.goto(`${gw.issuer}/admin`);
-  await signIn(page);
+  await signInAsAdmin(page);
   await page.waitForURL(`${gw.issuer}/admin/access`);
   return { gw, context, page };
-}
-
-async function signIn(page: Page): Promise<void> {
-  await page.getByLabel('Email').fill(TEST_ADMIN.email);
-  await page.getByLabel('Password').fill(TEST_ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
 /** Ends the console session and the sign-in session as expiry would: only the form's CSRF cookie stays. */
@@ -65,7 +57,7 @@ test('a save redirects (reload never re-submits); an expired session gives the f
   await page.getByRole('button', { name: 'Save' }).click();
   await page.waitForURL(/\/interaction\//);
   t.is((await gw.context.store.policy.get())?.selfRegistration ?? 'off', 'off', 'nothing saved without a session');
-  await signIn(page);
+  await signInAsAdmin(page);
   await page.waitForURL(/\/admin\/access\?restore=/);
   t.regex(await status(page), /session had ended/);
   t.true(await page.getByLabel('Allow customers to register themselves').isChecked(), 'the edits are back');
