@@ -239,7 +239,7 @@ test('options that depend on self-registration are greyed out while it is off, a
 });
 
 test('a customer\'s page links a sign-in: recorded as the admin\'s, named by address; one held by someone else is refused with the form kept', async (t) => {
-  const { gw, page } = await signedIn(t);
+  const { gw, context, page } = await signedIn(t);
   const ann = await createUser(gw, { email: 'ann@else.example' });
   const bob = await createUser(gw, { email: 'bob@else.example' });
   const subject = 'S-1-5-21-1004336348-1177238915-682003330-1104';
@@ -260,4 +260,16 @@ test('a customer\'s page links a sign-in: recorded as the admin\'s, named by add
   t.regex((await page.getByRole('alert').first().textContent()) ?? '', /already linked to ann@else\.example/);
   t.is(await page.getByLabel('Subject').inputValue(), subject, 'the typed subject is kept');
   t.deepEqual((await gw.context.store.customers.get(bob.customer.id))?.identities, []);
+
+  // An action's button pressed after the session ended: back on the customer's page after the sign-in, told it was not done.
+  await page.goto(`${gw.issuer}/admin/customers/${bob.customer.id}`);
+  await page.getByText('Link a sign-in').click();
+  await page.getByLabel('Subject').fill('S-1-5-21-1004336348-1177238915-682003330-1105');
+  await expire(context);
+  await page.getByRole('button', { name: 'Link' }).click();
+  await page.waitForURL(/\/interaction\//);
+  await signInAsAdmin(page);
+  await page.waitForURL(`${gw.issuer}/admin/customers/${bob.customer.id}`);
+  t.regex(await status(page), /session had ended, so that was not done/);
+  t.deepEqual((await gw.context.store.customers.get(bob.customer.id))?.identities, [], 'nothing linked without a session');
 });

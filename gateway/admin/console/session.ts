@@ -21,6 +21,8 @@
  * single-use, one hour, under the SHA-256 of an opaque id), and after the re-sign-in
  * the page opens with `?restore=<id>`, which hands the form back to the page once
  * (`restoreForm`): the page shows the admin's values again, unsaved, to review and save.
+ * An action's button pressed after the session ended (invite, link, a confirmed delete...)
+ * comes back to the page it was on with a notice that it was not done (`afterSignIn`).
  */
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
@@ -31,7 +33,7 @@ import { hashSecret, safeEqual } from '../../runtime/secrets.ts';
 import { AppError } from '../../http/errors.ts';
 import { CONSOLE_CLIENT_ID } from '../../oidc/clients.ts';
 import { internalBase } from './api-client.ts';
-import { clearSession, consoleCookie, sessionToken, setSession } from './session-cookie.ts';
+import { clearSession, consoleCookie, sessionToken, setFlash, setSession } from './session-cookie.ts';
 
 const TX_COOKIE = 'gh.admin.tx';
 const TX_TTL_MS = 10 * 60 * 1000;
@@ -116,12 +118,30 @@ async function exchangeCode(c: Context, issuer: string, code: string, tx: Signin
   return res.ok && tokens.success ? tokens.data : null;
 }
 
-/** Keeps a posted form for an hour; returns the opaque id that gives it back once. */
-async function stashForm(gw: SessionDeps, c: Context): Promise<string> {
+/** Shown on the page an action's button was on, when the session had ended before it was pressed. */
+export const NOT_DONE_NOTICE = 'Your console session had ended, so that was not done. You are signed in again: do it again if you still want it.';
+
+/**
+ * Where a form posted without a session comes back after the sign-in, and whether its
+ * fields are given back there. A form is kept for the page it is on (the impact preview
+ * is the Customer access form); an action's button (invite, enable, link, rotate, remove,
+ * and the confirmed destructive actions) returns to the page it was on, done nothing.
+ */
+export function afterSignIn(path: string): { page: string; keep: boolean } {
+  if (path === '/admin/access/preview') return { page: '/admin/access', keep: true };
+  const confirmed = /^\/admin\/(customers|companies|services)\/[^/]+\/(disable|delete|delete-and-deny)$/.exec(path);
+  if (confirmed) return { page: path, keep: false };
+  const action = /^(\/admin\/.+)\/(ad-token|identities|invite|enable|remove)$/.exec(path);
+  if (action) return { page: action[1]!, keep: false };
+  return { page: path, keep: true };
+}
+
+/** Keeps a posted form for an hour, for `page`; returns the opaque id that gives it back once. */
+async function stashForm(gw: SessionDeps, c: Context, page: string): Promise<string> {
   const { csrf: _csrf, ...form } = (c.request.body ?? {}) as Record<string, string | string[]>;
   const id = randomBytes(32).toString('base64url');
   const now = new Date();
-  await gw.store.tokens.create({ kind: 'admin-form', hash: hashSecret(id), customerId: null, data: { path: c.path, form }, expiresAt: new Date(now.getTime() + FORM_TTL_MS), createdAt: now });
+  await gw.store.tokens.create({ kind: 'admin-form', hash: hashSecret(id), customerId: null, data: { path: page, form }, expiresAt: new Date(now.getTime() + FORM_TTL_MS), createdAt: now });
   return id;
 }
 
@@ -160,9 +180,16 @@ export function signInWhenNeeded(gw: SessionDeps): Middleware {
         return;
       }
       if (c.method !== 'POST' || !c.request.body) throw err;
-      const restore = await stashForm(gw, c);
+      const back = afterSignIn(c.path);
       c.status = 303;
-      c.redirect(`/admin/login?${reauth}return=${encodeURIComponent(c.path)}&restore=${restore}`);
+      if (!back.keep) {
+        // An action (a button, not a form to fill in): nothing to give back, but say it was not done.
+        setFlash(c, { notice: NOT_DONE_NOTICE, warnings: [] });
+        c.redirect(`/admin/login?${reauth}return=${encodeURIComponent(back.page)}`);
+        return;
+      }
+      const restore = await stashForm(gw, c, back.page);
+      c.redirect(`/admin/login?${reauth}return=${encodeURIComponent(back.page)}&restore=${restore}`);
     }
   };
 }
