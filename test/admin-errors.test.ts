@@ -63,7 +63,7 @@ test('company problems name the company, the field label and the line of the acc
   t.is(ad.status, 200, 'kept dormant outside anyone mode: a warning, not a refusal');
   const dormant = (ad.body.warnings as Detail[]).find((w) => w.code === 'active_directory_dormant');
   t.like(dormant, { object: 'Customer access', label: 'Active Directory registration & authentication (Windows credentials)', href: '/admin/access' });
-  t.regex(dormant!.message, /is ticked but does nothing while self-registration is off/);
+  t.regex(dormant!.message, /is ticked but dormant while self-registration is "off".*Choose "Anyone may register"/);
 });
 
 test('a pasted denylist batch lists every problem with its 1-based line, malformed or not', async (t) => {

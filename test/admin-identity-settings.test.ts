@@ -144,7 +144,10 @@ test('console: the Customer access page shows the directory\'s own domains and s
   t.is(page.status, 200);
   t.regex(page.body, /<textarea id="adProvenDomains" name="adProvenDomains"/);
 
-  const saved = await ua.post(`${gw.issuer}/admin/access`, accessForm(page.body, ua, { adProvenDomains: 'Corp.EXAMPLE\nbranch.example' }));
+  // A save answers 303 back to the page (POST-redirect-GET), which shows the notice.
+  const posted = await ua.post(`${gw.issuer}/admin/access`, accessForm(page.body, ua, { adProvenDomains: 'Corp.EXAMPLE\nbranch.example' }));
+  t.is(posted.status, 303);
+  const saved = (await ua.follow(posted)).hop;
   t.is(saved.status, 200);
   t.regex(saved.body, /Saved\./);
   t.deepEqual((await call(gw.issuer, admin, 'GET', '/policy')).body.activeDirectory.provenDomains, ['corp.example', 'branch.example']);
@@ -186,7 +189,9 @@ test('console: next to the AD option the page says it covers sign-in, and saving
   t.regex(page.body, /id="adHelp">Covers sign-in too: when this is off, or customers may not register as "anyone", both Windows sign-in styles refuse everyone/);
 
   // Self-registration unticked (off) while AD stays ticked: saved, kept, and a warning shown.
-  const saved = await ua.post(`${gw.issuer}/admin/access`, accessForm(page.body, ua, { mode: 'anyone', activeDirectory: 'on', portal: 'on' }));
+  const posted = await ua.post(`${gw.issuer}/admin/access`, accessForm(page.body, ua, { mode: 'anyone', activeDirectory: 'on', portal: 'on' }));
+  t.is(posted.status, 303);
+  const saved = (await ua.follow(posted)).hop;
   t.is(saved.status, 200);
   const policy = (await call(gw.issuer, admin, 'GET', '/policy')).body;
   t.is(policy.selfRegistration, 'off');

@@ -174,8 +174,7 @@ export function describeConfigurationIssue(issue: PolicyIssue, config: Configura
     const field = describeField('policy', { ...issue, path: issue.path.slice(1) });
     const where = { object: 'Customer access', ...(field.label ? { label: field.label } : {}), ...policyLink };
     if (issue.code === 'active_directory_dormant') {
-      const mode = config.policy.selfRegistration === 'off' ? 'self-registration is off' : 'only certain companies may register';
-      return { ...issue, ...where, message: `"${POLICY_LABELS['anyone.activeDirectory']}" is ticked but does nothing while ${mode}: both Windows sign-in styles refuse everyone, people who came through Active Directory before included (a password they set keeps working). Choose "Anyone may register" to use it.` };
+      return { ...issue, ...where, message: `${ucfirst(issue.message)}. Choose "Anyone may register" on Customer access to use it, or untick it there.` };
     }
     if (issue.code === 'unknown_default_service') {
       const id = config.policy.anyone.defaultServices[issue.path[3] as number];

@@ -19,6 +19,9 @@ import { afterWrite, formOf, jsonField, lines, list, METHODS, on, RESTORED_NOTIC
 
 const DEFAULT_GRACE_HOURS = 24;
 
+/** The fields of the "When anyone may register" part: any of them posted means the part was. */
+const ANYONE_FIELDS = ['portal', 'google', 'email', 'grantPortalAccess', 'activeDirectory', 'joinCompanyByDomain', 'defaultServices'] as const;
+
 /**
  * The policy the form describes (the API checks it); sharing is kept when the form has no
  * such field. A part of the form that was disabled (self-registration off, or not
@@ -28,8 +31,8 @@ const DEFAULT_GRACE_HOURS = 24;
 function policyFromForm(f: Form, current: ApiBody) {
   const portal = current.portal as { sharing?: unknown } | undefined;
   const stored = current.selfRegistration === 'companies' ? 'companies' : 'anyone';
-  const mode = !on(f, 'selfRegistrationEnabled') ? 'off' : f.modeShown ? (f.mode === 'companies' ? 'companies' : 'anyone') : stored;
-  const anyone = f.anyoneShown
+  const mode = !on(f, 'selfRegistrationEnabled') ? 'off' : f.modeShown || f.mode !== undefined ? (f.mode === 'companies' ? 'companies' : 'anyone') : stored;
+  const anyone = f.anyoneShown || ANYONE_FIELDS.some((name) => f[name] !== undefined)
     ? {
         portal: on(f, 'portal'),
         google: on(f, 'google'),
