@@ -31,12 +31,15 @@ import {
   StoreUnavailableError,
   type AuditEvent,
   type AuditStore,
+  type CompanyQuery,
   type CompanyStore,
   type Customer,
+  type CustomerFilter,
   type CustomerStore,
   type DenylistStore,
   type Identity,
   type OneTimeToken,
+  type Page,
   type Delivery,
   type DeliveryStore,
   type OutboxMessage,
@@ -50,7 +53,7 @@ import {
   type Store,
   type TokenStore,
 } from './store.ts';
-import { decodeCursor, encodeCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 import { isUniqueViolation, type DatabaseFile } from './sqlite.ts';
 import { secondFactorStore } from './second-factors.ts';
 
@@ -84,6 +87,7 @@ CREATE TABLE IF NOT EXISTS identities (
 );
 CREATE INDEX IF NOT EXISTS identities_customer ON identities (customer_id);
 CREATE TABLE IF NOT EXISTS companies (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS companies_name ON companies (json_extract(doc, '$.name'), id);
 CREATE TABLE IF NOT EXISTS services (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policy (version INTEGER PRIMARY KEY, doc TEXT NOT NULL, saved_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS denylist (
@@ -210,6 +214,16 @@ const bind = (params: unknown[]) => params as Bindable[];
 
 /* ------------------------------------------------------------ customers */
 
+/** The WHERE parts of a customer filter (list and count share them). */
+function customerFilter(query: CustomerFilter): Array<[string, ...unknown[]] | null> {
+  const needle = query.search ? fold(query.search) : null;
+  return [
+    needle !== null ? ['instr(email_folded, ?) > 0 OR instr(name_folded, ?) > 0', needle, needle] : null,
+    query.companyId !== undefined ? ['company_id IS ?', query.companyId] : null,
+    query.service !== undefined ? ["EXISTS (SELECT 1 FROM json_each(customers.doc, '$.services') WHERE json_each.value = ?)", query.service] : null,
+  ];
+}
+
 function createCustomerStore(db: Db): CustomerStore {
   const get = (id: string): Customer | null => {
     const row = db.sql('SELECT doc FROM customers WHERE id = ?').get(id);
@@ -335,11 +349,8 @@ function createCustomerStore(db: Db): CustomerStore {
       return db.run(() => {
         const limit = pageSize(query.limit);
         const after = query.cursor ? decodeCursor(query.cursor) : null;
-        const needle = query.search ? fold(query.search) : null;
         const filter = where([
-          needle !== null ? ['instr(email_folded, ?) > 0 OR instr(name_folded, ?) > 0', needle, needle] : null,
-          query.companyId !== undefined ? ['company_id IS ?', query.companyId] : null,
-          query.service !== undefined ? ["EXISTS (SELECT 1 FROM json_each(customers.doc, '$.services') WHERE json_each.value = ?)", query.service] : null,
+          ...customerFilter(query),
           after ? ['created_at > ? OR (created_at = ? AND id > ?)', after.t, after.t, after.id] : null,
         ]);
         const rows = db.sql(`SELECT doc FROM customers ${filter.clause} ORDER BY created_at, id LIMIT ?`).all(...bind([...filter.params, limit + 1]));
@@ -347,6 +358,13 @@ function createCustomerStore(db: Db): CustomerStore {
         const last = items.at(-1);
         const next = rows.length > limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null;
         return { items, next };
+      });
+    },
+
+    async count(filter) {
+      return db.run(() => {
+        const found = where(customerFilter(filter ?? {}));
+        return Number(db.sql(`SELECT count(*) AS n FROM customers ${found.clause}`).get(...bind(found.params))?.n ?? 0);
       });
     },
   };
@@ -357,6 +375,25 @@ function createCustomerStore(db: Db): CustomerStore {
 function createKeyedStore<T extends { id: string }>(db: Db, table: 'companies' | 'services', conflict: 'company_exists' | 'service_exists') {
   const toItem = (row: Row | undefined): T | null => (row ? decode<T>(row.doc) : null);
   return {
+    /** A page sorted by name (then id), searched in the name, the id or an accepted domain (the companies_name index orders it). */
+    async page(query: CompanyQuery): Promise<Page<T>> {
+      return db.run(() => {
+        const limit = pageSize(query.limit);
+        const after = query.cursor ? decodeKeyCursor(query.cursor) : null;
+        const needle = query.search ? fold(query.search) : null;
+        const name = "json_extract(doc, '$.name')";
+        const filter = where([
+          needle !== null
+            ? [`instr(lower(${name}), ?) > 0 OR instr(lower(id), ?) > 0 OR EXISTS (SELECT 1 FROM json_each(${table}.doc, '$.acceptedDomains') WHERE instr(lower(json_each.value), ?) > 0)`, needle, needle, needle]
+            : null,
+          after ? [`${name} > ? OR (${name} = ? AND id > ?)`, after.key, after.key, after.id] : null,
+        ]);
+        const rows = db.sql(`SELECT doc FROM ${table} ${filter.clause} ORDER BY ${name}, id LIMIT ?`).all(...bind([...filter.params, limit + 1]));
+        const items = rows.slice(0, limit).map((row) => decode<T & { name: string }>(row.doc));
+        const last = items.at(-1);
+        return { items, next: rows.length > limit && last ? encodeKeyCursor(last.name, last.id) : null };
+      });
+    },
     async list(): Promise<T[]> {
       return db.run(() => db.sql(`SELECT doc FROM ${table} ORDER BY id`).all().map((row) => decode<T>(row.doc)));
     },
@@ -544,6 +581,7 @@ function createAuditStore(db: Db): AuditStore {
           query.action !== undefined ? ['action = ?', query.action] : null,
           query.actor !== undefined ? ['actor = ?', query.actor] : null,
           query.target !== undefined ? ['target = ?', query.target] : null,
+          query.targets !== undefined ? ['target IN (SELECT value FROM json_each(?))', JSON.stringify(query.targets)] : null,
           query.since ? ['at >= ?', ms(query.since)] : null,
           query.until ? ['at <= ?', ms(query.until)] : null,
           before ? ['at < ? OR (at = ? AND id < ?)', before.t, before.t, before.id] : null,

@@ -176,6 +176,9 @@ function sqliteIndex(file: DatabaseFile): Index {
         return taken;
       });
     },
+    async peek(accountId) {
+      return { grant: ids(accountId, 'grant'), session: ids(accountId, 'session') };
+    },
     async record(uid, a) {
       db.transaction(() => {
         db.statement('INSERT OR REPLACE INTO session_authorizations (uid, client_id, grant_id, sid, issuer, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(uid, a.clientId, a.grantId, a.sid, a.issuer, expiry());
