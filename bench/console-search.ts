@@ -1,7 +1,8 @@
 /**
  * Console search and paging at scale: 10,000 companies, 100,000 customers and 100,000
- * audit events (one sign-up decision per customer), in the in-process store and in
- * MongoDB (FerretDB 1.x on SQLite, as CI runs it). Measures, through the store port the
+ * audit events (one sign-up decision per customer), in the in-process store, the
+ * embedded SQLite store (the default) and MongoDB (FerretDB 1.x on SQLite, as CI runs it;
+ * BENCH_STORES=memory,sqlite leaves it out). Measures, through the store port the
  * admin API calls, each listing the console makes: the first page and a page deep
  * down by cursor, a search, one company's customers and their count, companies by
  * name and searched, the audit log newest first, by action and a customer's trail.
@@ -18,6 +19,11 @@
  * store's create() one by one would take far longer and measures nothing here).
  */
 import { MongoClient } from 'mongodb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabaseFile } from '../adapters/sqlite.ts';
+import { createSqliteStore } from '../adapters/store-sqlite.ts';
 import { createMemoryStore } from '../adapters/store-memory.ts';
 import { createMongoStore, SCHEMA_VERSION } from '../adapters/store-mongo.ts';
 import { encodeCursor, newSortableId } from '../adapters/ids.ts';
@@ -29,6 +35,8 @@ const COMPANIES = Number(process.env.BENCH_COMPANIES ?? 10_000);
 const CUSTOMERS = Number(process.env.BENCH_CUSTOMERS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BATCH = 2_000;
+/** Which stores to measure (BENCH_STORES=memory,sqlite skips the slow FerretDB seeding). */
+const STORES = (process.env.BENCH_STORES ?? 'memory,sqlite,mongodb').split(',').map((s) => s.trim());
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
@@ -132,22 +140,45 @@ async function measure(label: string, store: Store): Promise<void> {
 
 const base = Date.UTC(2025, 0, 1);
 
-const memory = createMemoryStore();
 let started = performance.now();
-await seedMemory(memory, base);
-console.log(`memory store: seeded ${COMPANIES} companies, ${CUSTOMERS} customers, ${CUSTOMERS} audit events in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-await measure('memory store (median, ms)', memory);
+if (STORES.includes('memory')) {
+  const memory = createMemoryStore();
+  await seedMemory(memory, base);
+  console.log(`memory store: seeded ${COMPANIES} companies, ${CUSTOMERS} customers, ${CUSTOMERS} audit events in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await measure('memory store (median, ms)', memory);
+}
 
-const server = await startMongoServer();
-try {
-  // FerretDB 1.x evaluates most filters and sorts itself, over every document: allow slow answers.
-  const mongo = createMongoStore({ uri: server.uri, dbName: 'gatehouse', client: { socketTimeoutMS: 300_000 } });
-  await mongo.migrate();
-  started = performance.now();
-  await seedMongo(server.uri, base);
-  console.log(`\nFerretDB: seeded the same in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  await measure('MongoDB store on FerretDB 1.x / SQLite (median, ms)', mongo);
-  await mongo.close();
-} finally {
-  await server.stop();
+if (STORES.includes('sqlite')) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  const file = openDatabaseFile({ dataDir });
+  try {
+    const sqlite = createSqliteStore(file);
+    await sqlite.migrate();
+    // Seeding only: no fsync per create (the store commits every write with synchronous=FULL).
+    file.db.exec('PRAGMA synchronous=OFF');
+    started = performance.now();
+    await seedMemory(sqlite, base);
+    file.db.exec('PRAGMA synchronous=FULL');
+    console.log(`\nSQLite: seeded the same through the store in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await measure('embedded SQLite store (median, ms)', sqlite);
+    await sqlite.close();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (STORES.includes('mongodb')) {
+  const server = await startMongoServer();
+  try {
+    // FerretDB 1.x evaluates most filters and sorts itself, over every document: allow slow answers.
+    const mongo = createMongoStore({ uri: server.uri, dbName: 'gatehouse', client: { socketTimeoutMS: 300_000 } });
+    await mongo.migrate();
+    started = performance.now();
+    await seedMongo(server.uri, base);
+    console.log(`\nFerretDB: seeded the same in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await measure('MongoDB store on FerretDB 1.x / SQLite (median, ms)', mongo);
+    await mongo.close();
+  } finally {
+    await server.stop();
+  }
 }

@@ -155,7 +155,7 @@ test('console: the Customer access page shows the directory\'s own domains and s
 
   const refused = await ua.post(`${gw.issuer}/admin/access`, accessForm(saved.body, ua, { adProvenDomains: 'corp.example\nnot a domain' }));
   t.is(refused.status, 422);
-  t.regex(refused.body, /class="field-error">not a valid domain/);
+  t.regex(refused.body, /class="field-error">Line 2: not a valid domain/, 'next to the field, by the line of the text area');
   t.deepEqual((await call(gw.issuer, admin, 'GET', '/policy')).body.activeDirectory.provenDomains, ['corp.example', 'branch.example'], 'nothing saved');
 });
 

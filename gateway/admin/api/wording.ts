@@ -44,7 +44,7 @@ const LABELS: Record<FormKind, Record<string, string>> = {
 };
 
 /** Fields that are pasted lists: an index in them is a line. */
-const LIST_FIELDS = new Set(['acceptedDomains', 'entries', 'defaultServices', 'services']);
+const LIST_FIELDS = new Set(['acceptedDomains', 'entries', 'defaultServices', 'services', 'provenDomains']);
 
 const quote = (name: string) => `'${name}'`;
 const ucfirst = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -45,8 +45,18 @@ export function internalBase(c: Context): string {
 /** API validation details -> the console's field names (first message per field; warnings left out). */
 export function fieldErrors(reply: ApiReply): Record<string, string> {
   const errors: Record<string, string> = {};
-  for (const d of reply.body.details ?? []) if (d.severity !== 'warning') errors[d.path.join('.')] ??= d.message;
+  for (const d of reply.body.details ?? []) if (d.severity !== 'warning') errors[d.path.join('.')] ??= besideField(d);
   return errors;
+}
+
+/**
+ * A problem as shown next to its field, which already carries the label: "Line 2: not a
+ * valid domain" rather than "Accepted domains, line 2: not a valid domain".
+ */
+function besideField(d: { message: string; label?: string; line?: number }): string {
+  if (!d.label || !d.message.startsWith(`${d.label}: `)) return d.message;
+  const rest = d.message.slice(d.label.length + 2);
+  return d.line ? `Line ${d.line}: ${rest}` : rest;
 }
 
 async function call(c: Context, method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<ApiReply> {
