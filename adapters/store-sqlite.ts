@@ -386,7 +386,8 @@ function createKeyedStore<T extends { id: string }>(db: Db, table: 'companies' |
           needle !== null
             ? [`instr(lower(${name}), ?) > 0 OR instr(lower(id), ?) > 0 OR EXISTS (SELECT 1 FROM json_each(${table}.doc, '$.acceptedDomains') WHERE instr(lower(json_each.value), ?) > 0)`, needle, needle, needle]
             : null,
-          after ? [`${name} > ? OR (${name} = ? AND id > ?)`, after.key, after.key, after.id] : null,
+          // `name >= ?` first: a range the companies_name index seeks to, instead of scanning up to the cursor.
+          after ? [`${name} >= ? AND (${name} > ? OR id > ?)`, after.key, after.key, after.id] : null,
         ]);
         const rows = db.sql(`SELECT doc FROM ${table} ${filter.clause} ORDER BY ${name}, id LIMIT ?`).all(...bind([...filter.params, limit + 1]));
         const items = rows.slice(0, limit).map((row) => decode<T & { name: string }>(row.doc));
