@@ -72,8 +72,10 @@ test('an admin enrols a passkey in the console and signs in with it', async (t) 
   await page.getByLabel('Password').waitFor();
   await signInWithPassword();
   await page.getByRole('button', { name: 'Use a passkey' }).click();
-  await page.waitForURL(`${gw.issuer}/admin/denylist`);
-  await page.getByLabel(/Addresses or domains/).fill('late@spam.example');
+  // Back on the page with the form as it was posted (kept across the sign-in), not yet applied.
+  await page.waitForURL(new RegExp(`^${gw.issuer}/admin/denylist\\?restore=`));
+  t.is(await page.getByLabel(/Addresses or domains/).inputValue(), 'late@spam.example');
+  t.false((await gw.context.store.denylist.list({ search: 'late@spam.example' })).items.some((e) => e.value === 'late@spam.example'), 'not applied before the admin confirms');
   await page.getByRole('button', { name: 'Add to denylist' }).click();
   t.regex((await page.getByRole('status').first().textContent()) ?? '', /1 of 1 entries added/);
 });
