@@ -273,3 +273,25 @@ test('a customer\'s page links a sign-in: recorded as the admin\'s, named by add
   t.regex(await status(page), /session had ended, so that was not done/);
   t.deepEqual((await gw.context.store.customers.get(bob.customer.id))?.identities, [], 'nothing linked without a session');
 });
+
+test('forms kept for a re-sign-in are bounded per address: an anonymous client cannot make the store keep forms without end', async (t) => {
+  const { gw, context, page } = await signedIn(t);
+  await page.getByRole('link', { name: 'Customer access' }).click();
+  const csrf = await page.locator('form input[name="csrf"]').first().inputValue();
+  await expire(context);
+  const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  const post = async () => {
+    const res = await fetch(`${gw.issuer}/admin/access`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, origin: gw.issuer, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, selfRegistration: 'on', filler: 'x'.repeat(10_000) }).toString(),
+    });
+    return { status: res.status, location: res.headers.get('location') ?? '' };
+  };
+  const answers = [];
+  for (let i = 0; i < 31; i++) answers.push(await post());
+  t.true(answers.every((a) => a.status === 303 && a.location.startsWith('/admin/login?')), JSON.stringify(answers[0]));
+  t.is(answers.filter((a) => a.location.includes('restore=')).length, 30, 'the first 30 are kept');
+  t.false(answers[30]!.location.includes('restore='), 'the 31st is not kept');
+});

@@ -41,7 +41,8 @@ export type LimitName =
   | 'intakeAddress'
   | 'intakeClient'
   | 'intakeDomain'
-  | 'searchUser';
+  | 'searchUser'
+  | 'consoleFormIp';
 
 export interface LimitSpec {
   points: number;
@@ -144,5 +145,9 @@ export function defaultLimitSpecs(config: {
     // passes DMARC still cannot mint accounts in bulk.
     intakeDomain: { points: config.MAIL_INTAKE_DOMAIN_LIMIT, durationS: 3600 },
     searchUser: { points: 60, durationS: 60 },
+    // Console forms kept across a re-sign-in (up to the form limit each, an hour) per client
+    // address per window: posting to the console needs no session, so this bounds what an
+    // anonymous client can make the store keep. Over it, the form is simply not kept.
+    consoleFormIp: { points: 30, durationS: w },
   };
 }

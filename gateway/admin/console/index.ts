@@ -40,7 +40,7 @@ import { googleEnabled } from '../../signup/google/index.ts';
 /** The console's sections, in navigation order. */
 const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, denylistPages, customersPages, simulatePages, auditPages, securityPages];
 
-export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' | 'views'>): Router {
+export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' | 'views' | 'limits'>): Router {
   const router = new Router({ prefix: '/admin' });
   // What the deployment configured (Customer access says what to set for the rest).
   const configured = { google: googleEnabled(gw.config), ldap: Boolean(gw.config.LDAP_URL) };

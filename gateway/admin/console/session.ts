@@ -70,7 +70,7 @@ const TokenResponse = z.object({ access_token: z.string().min(1), expires_in: z.
 
 const invalidState = () => new AppError('invalid_state', 400, 'This sign-in could not be verified. Start again from /admin.');
 
-type SessionDeps = Pick<GatewayContext, 'config' | 'store'>;
+type SessionDeps = Pick<GatewayContext, 'config' | 'store' | 'limits'>;
 
 /** Stores a new transaction; returns it and the opaque id the browser keeps. */
 async function beginTransaction(gw: SessionDeps, returnTo: string | null): Promise<{ id: string; tx: SigninTransaction }> {
@@ -182,8 +182,10 @@ export function signInWhenNeeded(gw: SessionDeps): Middleware {
       if (c.method !== 'POST' || !c.request.body) throw err;
       const back = afterSignIn(c.path);
       c.status = 303;
-      if (!back.keep) {
-        // An action (a button, not a form to fill in): nothing to give back, but say it was not done.
+      // An anonymous client can post to any console page: what it can make the store keep is bounded per address.
+      if (!back.keep || !(await gw.limits.take('consoleFormIp', c.ip)).ok) {
+        // An action (a button, not a form to fill in), or no more kept forms for this address:
+        // nothing to give back, but say it was not done.
         setFlash(c, { notice: NOT_DONE_NOTICE, warnings: [] });
         c.redirect(`/admin/login?${reauth}return=${encodeURIComponent(back.page)}`);
         return;
