@@ -41,6 +41,10 @@ import {
   type SecondFactors,
   type SecondFactorStore,
   type SettingsStore,
+  type ClientStore,
+  type LogoStore,
+  type PortalClientRecord,
+  type StoredLogo,
   type Store,
   type TokenStore,
 } from './store.ts';
@@ -488,6 +492,52 @@ function createFactorStore(): SecondFactorStore {
   });
 }
 
+/** Portal clients: keyed by id, listed in id order, replaced at the next version only. */
+function createClientStore(): ClientStore {
+  const byId = new Map<string, PortalClientRecord>();
+  return {
+    async list() {
+      return copy([...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    },
+    async get(id) {
+      const client = byId.get(id);
+      return client ? copy(client) : null;
+    },
+    async create(client) {
+      if (byId.has(client.id)) throw new StoreConflictError('client_exists');
+      byId.set(client.id, copy(client));
+      return copy(client);
+    },
+    async replace(client) {
+      const stored = byId.get(client.id);
+      if (!stored) return null;
+      if (stored.version !== client.version - 1) throw new StoreConflictError('version_conflict');
+      byId.set(client.id, copy(client));
+      return copy(client);
+    },
+    async delete(id) {
+      return byId.delete(id);
+    },
+  };
+}
+
+function createLogoStore(): LogoStore {
+  const byOwner = new Map<string, StoredLogo>();
+  const clone = (logo: StoredLogo): StoredLogo => ({ ...logo, data: new Uint8Array(logo.data), updatedAt: new Date(logo.updatedAt) });
+  return {
+    async get(owner) {
+      const logo = byOwner.get(owner);
+      return logo ? clone(logo) : null;
+    },
+    async put(owner, logo) {
+      byOwner.set(owner, clone(logo));
+    },
+    async delete(owner) {
+      return byOwner.delete(owner);
+    },
+  };
+}
+
 /** @example const store = createMemoryStore(); */
 export function createMemoryStore(): Store {
   return {
@@ -504,6 +554,8 @@ export function createMemoryStore(): Store {
     deliveries: createDeliveryStore(),
     settings: createSettingsStore(),
     factors: createFactorStore(),
+    clients: createClientStore(),
+    logos: createLogoStore(),
     async migrate() {},
     async ping() {},
     async close() {},

@@ -82,6 +82,9 @@ import {
   type SecondFactors,
   type SecondFactorStore,
   type SettingsStore,
+  type ClientStore,
+  type LogoStore,
+  type PortalClientRecord,
   type Store,
   type StoreConflictCode,
   type TokenStore,
@@ -170,6 +173,8 @@ const COLLECTIONS = [
   'delivery_claims',
   'settings',
   'second_factors',
+  'clients',
+  'logos',
 ] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
@@ -897,6 +902,62 @@ function createFactorStore(guarded: Guard, collection: () => Collection<StoredDo
   });
 }
 
+/* ------------------------------------------------------ clients and logos */
+
+/** Client metadata is stored as JSON text (admin input: no key of it reaches a document). */
+function createClientStore(guarded: Guard, collection: () => Collection<StoredDoc>): ClientStore {
+  const toDoc = (client: PortalClientRecord): StoredDoc => {
+    const { id, metadata, branding, ...fields } = client;
+    return { ...fields, _id: id, metadata: toJsonText(metadata), branding: toJsonText(branding), schemaVersion: SCHEMA_VERSION };
+  };
+  const toClient = (doc: Document | null): PortalClientRecord | null => {
+    if (!doc) return null;
+    const { metadata, branding, ...rest } = fromDoc<Record<string, unknown>>(doc, 'id');
+    return { ...rest, metadata: (fromJsonText(metadata) ?? {}) as Record<string, unknown>, branding: (fromJsonText(branding) ?? {}) as PortalClientRecord['branding'] } as PortalClientRecord;
+  };
+  return {
+    list: () => guarded(async () => (await collection().find({}).sort({ _id: 1 }).toArray()).map((doc) => toClient(doc)!)),
+    get: (id) => guarded(async () => toClient(await collection().findOne({ _id: id }))),
+    create: (client) =>
+      guarded(async () => {
+        await conflictAs('client_exists', () => collection().insertOne(toDoc(client)));
+        return structuredClone(client);
+      }),
+    replace: (client) =>
+      guarded(async () => {
+        const saved = await collection().findOneAndReplace({ _id: client.id, version: client.version - 1 }, toDoc(client), { returnDocument: 'after' });
+        if (saved) return toClient(saved);
+        if (await collection().findOne({ _id: client.id }, { projection: { _id: 1 } })) throw new StoreConflictError('version_conflict');
+        return null;
+      }),
+    delete: (id) => guarded(async () => (await collection().deleteOne({ _id: id })).deletedCount === 1),
+  };
+}
+
+function createLogoStore(guarded: Guard, collection: () => Collection<StoredDoc>): LogoStore {
+  return {
+    get: (owner) =>
+      guarded(async () => {
+        const doc = await collection().findOne({ _id: owner });
+        if (!doc) return null;
+        const data = doc.data as BSON.Binary;
+        return { contentType: String(doc.contentType), data: new Uint8Array(data.buffer), sha256: String(doc.sha256), updatedAt: doc.updatedAt as Date };
+      }),
+    put: (owner, logo) =>
+      guarded(async () => {
+        const doc = { contentType: logo.contentType, data: new BSON.Binary(logo.data), sha256: logo.sha256, updatedAt: logo.updatedAt, schemaVersion: SCHEMA_VERSION };
+        const write = () => collection().replaceOne({ _id: owner }, doc, { upsert: true });
+        try {
+          await write();
+        } catch (error) {
+          if (!isDuplicateKey(error)) throw error;
+          await write();
+        }
+      }),
+    delete: (owner) => guarded(async () => (await collection().deleteOne({ _id: owner })).deletedCount === 1),
+  };
+}
+
 /* ---------------------------------------------------------------- indexes */
 
 interface IndexSpec {
@@ -990,6 +1051,8 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     deliveries: createDeliveryStore(guarded, col),
     settings: createSettingsStore(guarded, collectionOf('settings')),
     factors: createFactorStore(guarded, collectionOf('second_factors')),
+    clients: createClientStore(guarded, collectionOf('clients')),
+    logos: createLogoStore(guarded, collectionOf('logos')),
     migrate: () =>
       guarded.bulk(async () => {
         col('customers');

@@ -32,6 +32,9 @@ import {
   type AuditEvent,
   type AuditStore,
   type CompanyQuery,
+  type ClientStore,
+  type LogoStore,
+  type PortalClientRecord,
   type CompanyStore,
   type Customer,
   type CustomerFilter,
@@ -139,6 +142,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS second_factors (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logos (
+  owner TEXT PRIMARY KEY,
+  content_type TEXT NOT NULL,
+  data BLOB NOT NULL,
+  sha256 TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
 `;
 
 /* ------------------------------------------------------------ plumbing */
@@ -754,6 +765,62 @@ function createFactorStore(db: Db): SecondFactorStore {
   });
 }
 
+/* ---------------------------------------------------------------- clients */
+
+/** Portal clients: the record as one JSON document, its version beside it for the compare-and-set. */
+function createClientStore(db: Db): ClientStore {
+  const toClient = (row: Row | undefined): PortalClientRecord | null => (row ? decode<PortalClientRecord>(row.doc) : null);
+  return {
+    async list() {
+      return db.run(() => db.sql('SELECT doc FROM clients ORDER BY id').all().map((row) => toClient(row)!));
+    },
+    async get(id) {
+      return db.run(() => toClient(db.sql('SELECT doc FROM clients WHERE id = ?').get(id)));
+    },
+    async create(client) {
+      return db.run(() => {
+        const { changes } = db.sql('INSERT INTO clients (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING').run(client.id, client.version, encode(client));
+        if (changes !== 1) throw new StoreConflictError('client_exists');
+        return structuredClone(client);
+      });
+    },
+    async replace(client) {
+      return db.run(() => {
+        // One statement: the write happens only at the next version (no read-then-write race).
+        const { changes } = db.sql('UPDATE clients SET version = ?, doc = ? WHERE id = ? AND version = ?').run(client.version, encode(client), client.id, client.version - 1);
+        if (changes === 1) return structuredClone(client);
+        if (db.sql('SELECT 1 FROM clients WHERE id = ?').get(client.id)) throw new StoreConflictError('version_conflict');
+        return null;
+      });
+    },
+    async delete(id) {
+      return db.run(() => db.sql('DELETE FROM clients WHERE id = ?').run(id).changes === 1);
+    },
+  };
+}
+
+function createLogoStore(db: Db): LogoStore {
+  return {
+    async get(owner) {
+      return db.run(() => {
+        const row = db.sql('SELECT content_type, data, sha256, updated_at FROM logos WHERE owner = ?').get(owner);
+        if (!row) return null;
+        return { contentType: String(row.content_type), data: new Uint8Array(row.data as Uint8Array), sha256: String(row.sha256), updatedAt: toDate(row.updated_at) };
+      });
+    },
+    async put(owner, logo) {
+      db.run(() =>
+        db
+          .sql('INSERT INTO logos (owner, content_type, data, sha256, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET content_type = excluded.content_type, data = excluded.data, sha256 = excluded.sha256, updated_at = excluded.updated_at')
+          .run(owner, logo.contentType, logo.data, logo.sha256, ms(logo.updatedAt)),
+      );
+    },
+    async delete(owner) {
+      return db.run(() => db.sql('DELETE FROM logos WHERE owner = ?').run(owner).changes === 1);
+    },
+  };
+}
+
 /* ------------------------------------------------------------------ store */
 
 /** A Store on the embedded database file; also hands the file to the OIDC adapter (adapters/oidc-sqlite.ts). */
@@ -788,6 +855,8 @@ export function createSqliteStore(file: DatabaseFile): SqliteStore {
     deliveries: createDeliveryStore(db),
     settings: createSettingsStore(db),
     factors: createFactorStore(db),
+    clients: createClientStore(db),
+    logos: createLogoStore(db),
     async migrate() {
       db.run(() => {
         file.db.exec(SCHEMA);

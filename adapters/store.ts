@@ -364,6 +364,76 @@ export interface SecondFactorStore {
   delete(customerId: string): Promise<void>;
 }
 
+/**
+ * How a portal presents itself to customers (login, sign-up, mail). Every field optional:
+ * an absent one falls back to the deployment's own branding. The logo's bytes live in
+ * the LogoStore; the record names it by hash so pages can cache it by URL.
+ */
+export interface PortalBranding {
+  displayName?: string;
+  /** `#rrggbb`; checked against WCAG AA (4.5:1 with white button text) before it is saved. */
+  primaryColor?: string;
+  supportEmail?: string;
+  privacyUrl?: string;
+  termsUrl?: string;
+  /** Set when a logo is stored: its SHA-256 (hex) and type. */
+  logo?: { sha256: string; contentType: string };
+}
+
+/**
+ * A portal's OIDC client as admins manage it (issue 15). `metadata` is the client's OIDC
+ * metadata in CLIENTS_FILE's shape (snake_case names, gateway/oidc/clients.ts checks it),
+ * never with a secret: secrets are kept as SHA-256 hashes, the previous one accepted
+ * until `previousSecret.expiresAt` (rotation grace).
+ */
+export interface PortalClientRecord {
+  id: string;
+  metadata: Record<string, unknown>;
+  branding: PortalBranding;
+  /** SHA-256 (hex) of the current secret; null for a public client (no secret). */
+  secretHash: string | null;
+  previousSecret: { hash: string; expiresAt: Date } | null;
+  /** `file`: seeded from CLIENTS_FILE and still following it; `admin`: created or edited by an admin; `demo`: the generated demo client. */
+  source: 'file' | 'admin' | 'demo';
+  /** SHA-256 of the CLIENTS_FILE entry it was last seeded from (null otherwise). */
+  seedHash: string | null;
+  /** 1 on create, +1 on every replace. */
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ClientStore {
+  /** Every client, in id order. */
+  list(): Promise<PortalClientRecord[]>;
+  get(id: string): Promise<PortalClientRecord | null>;
+  /** Insert; StoreConflictError('client_exists') when the id exists. */
+  create(client: PortalClientRecord): Promise<PortalClientRecord>;
+  /**
+   * Replaces the client whose stored version is `client.version - 1`; null when it does not
+   * exist; StoreConflictError('version_conflict') when someone saved in between (atomic on
+   * MongoDB; on FerretDB 1.x, as every update there, best effort).
+   */
+  replace(client: PortalClientRecord): Promise<PortalClientRecord | null>;
+  delete(id: string): Promise<boolean>;
+}
+
+/** An uploaded image (a portal's logo), at most a few hundred KB, type already checked. */
+export interface StoredLogo {
+  contentType: string;
+  data: Uint8Array;
+  /** SHA-256 (hex) of data. */
+  sha256: string;
+  updatedAt: Date;
+}
+
+/** Logos by owner: `client:<clientId>` or `deployment`. */
+export interface LogoStore {
+  get(owner: string): Promise<StoredLogo | null>;
+  put(owner: string, logo: StoredLogo): Promise<void>;
+  delete(owner: string): Promise<boolean>;
+}
+
 /** Small named settings (e.g. the Active Directory connector secret). Values are plain JSON. */
 export interface SettingsStore {
   get<T = unknown>(key: string): Promise<T | null>;
@@ -387,6 +457,10 @@ export interface Store {
   settings: SettingsStore;
   /** Second factors of admins and agents (TOTP, passkeys, recovery codes). */
   factors: SecondFactorStore;
+  /** Portal clients managed by admins (CLIENTS_FILE seeds them). */
+  clients: ClientStore;
+  /** Uploaded logos (portal and deployment branding). */
+  logos: LogoStore;
   /** Creates collections and indexes; idempotent. */
   migrate(): Promise<void>;
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
@@ -399,6 +473,7 @@ export type StoreConflictCode =
   | 'identity_taken'
   | 'company_exists'
   | 'service_exists'
+  | 'client_exists'
   | 'version_conflict'
   | 'token_exists';
 

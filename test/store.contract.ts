@@ -13,6 +13,7 @@ import {
   type Customer,
   type NewCustomer,
   type OneTimeToken,
+  type PortalClientRecord,
   type Store,
   type StoreConflictCode,
 } from '../adapters/store.ts';
@@ -723,5 +724,66 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.false(await f.removeTotp('adm-1'));
     await f.delete('adm-1');
     t.is(await f.get('adm-1'), null);
+  });
+
+  /* ------------------------------------------------------ clients and logos */
+
+  function portalClient(id: string, overrides: Partial<PortalClientRecord> = {}): PortalClientRecord {
+    const now = new Date('2024-05-01T10:00:00.000Z');
+    return {
+      id,
+      metadata: { client_name: `Portal ${id}`, redirect_uris: [`https://${id}.example/cb`], 'odd.key': { $x: 1 } },
+      branding: { displayName: `Portal ${id}`, primaryColor: '#1d4ed8', logo: { sha256: 'ab'.repeat(32), contentType: 'image/png' } },
+      secretHash: 'cd'.repeat(32),
+      previousSecret: { hash: 'ef'.repeat(32), expiresAt: new Date('2024-05-02T10:00:00.000Z') },
+      source: 'admin',
+      seedHash: null,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+      ...overrides,
+    };
+  }
+
+  test(`${name}: clients are created, listed in id order, replaced at the next version only and deleted`, async (t) => {
+    const store = await open(t);
+    t.deepEqual(await store.clients.list(), []);
+    const b = await store.clients.create(portalClient('portal-b'));
+    await store.clients.create(portalClient('portal-a', { secretHash: null, previousSecret: null, source: 'file', seedHash: '12'.repeat(32) }));
+    t.deepEqual(b, portalClient('portal-b'));
+    t.deepEqual((await store.clients.list()).map((c) => c.id), ['portal-a', 'portal-b']);
+    const read = await store.clients.get('portal-b');
+    t.deepEqual(read, portalClient('portal-b'), 'metadata with odd keys, dates and nulls round-trip');
+    read!.metadata.client_name = 'mutated';
+    t.is((await store.clients.get('portal-b'))!.metadata.client_name, 'Portal portal-b', 'returned objects are copies');
+    const err = await t.throwsAsync(store.clients.create(portalClient('portal-b')));
+    t.is((err as StoreConflictError).code, 'client_exists');
+
+    const next = portalClient('portal-b', { version: 2, metadata: { client_name: 'Renamed' }, branding: {} });
+    t.deepEqual(await store.clients.replace(next), next);
+    const stale = await t.throwsAsync(store.clients.replace(portalClient('portal-b', { version: 2 })));
+    t.is((stale as StoreConflictError).code, 'version_conflict', 'a replace from an older version conflicts');
+    t.is(await store.clients.replace(portalClient('absent', { version: 2 })), null);
+    t.is((await store.clients.get('portal-b'))!.metadata.client_name, 'Renamed');
+    t.true(await store.clients.delete('portal-b'));
+    t.false(await store.clients.delete('portal-b'));
+    t.is(await store.clients.get('portal-b'), null);
+  });
+
+  test(`${name}: logos hold bytes and type by owner, replaced and removed`, async (t) => {
+    const store = await open(t);
+    t.is(await store.logos.get('client:p'), null);
+    const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 255, 1, 2]);
+    const logo = { contentType: 'image/png', data: bytes, sha256: 'aa'.repeat(32), updatedAt: new Date('2024-05-01T10:00:00.000Z') };
+    await store.logos.put('client:p', logo);
+    const read = await store.logos.get('client:p');
+    t.deepEqual({ ...read!, data: [...read!.data] }, { ...logo, data: [...bytes] });
+    await store.logos.put('client:p', { ...logo, contentType: 'image/webp', data: new Uint8Array([1]) });
+    t.is((await store.logos.get('client:p'))!.contentType, 'image/webp');
+    t.deepEqual([...(await store.logos.get('client:p'))!.data], [1]);
+    t.is(await store.logos.get('deployment'), null, 'owners are separate');
+    t.true(await store.logos.delete('client:p'));
+    t.false(await store.logos.delete('client:p'));
+    t.is(await store.logos.get('client:p'), null);
   });
 }
