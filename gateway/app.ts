@@ -20,8 +20,8 @@ import {
 } from './runtime/index.ts';
 import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, routeGate, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
 import {
-  createBackchannel, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms, loadClients,
-  loadResourceServers, realmIssuer, realmPath, secondFactorRoutes, serviceInteractionRoutes, trackAccountSessions, webOriginsOf,
+  createBackchannel, createClientRegistry, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms,
+  loadClientSetup, loadResourceServers, realmIssuer, realmPath, reservedClientIds, secondFactorRoutes, serviceInteractionRoutes, trackAccountSessions,
 } from './oidc/index.ts';
 import {
   adLoginOptions, createRegistration, createSignupMail, directoryFromConfig, emailSignupRoutes, googleLoginOption, googleSignupRoutes,
@@ -57,7 +57,9 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   const limits = createRateLimits(defaultLimitSpecs(config), redis);
   const views = createViews();
   // With the sample portal on (development), the demo client is the sample portal.
-  const clients = loadClients(config, config.samplePortal ? samplePortalClientUris(config.ISSUER) : undefined);
+  const clientSetup = loadClientSetup(config, config.samplePortal ? samplePortalClientUris(config.ISSUER) : undefined);
+  // Portal clients live in the store (CLIENTS_FILE seeds them), the same copy in every process.
+  const clients = await createClientRegistry({ store, redis, logger, setup: clientSetup, reserved: reservedClientIds(config) });
   const policy = await createPolicyRuntime({
     store,
     redis,
@@ -75,7 +77,8 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   }));
   const common = {
     adapter: oidcAdapterFor(store, redis),
-    clients: clients.clients,
+    clients: clientSetup.staticClients,
+    portals: clients,
     findAccount,
     jwks: keys.jwks,
     signing: { algs: keys.signingAlgs, idTokenDefault: config.ID_TOKEN_SIGNING_ALG },
@@ -158,7 +161,6 @@ function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
     portalRoutes(ctx),
     ...firstRunRoutes(ctx),
   ];
-  const webOrigins = new Set(ctx.clients.clients.flatMap((c) => [...webOriginsOf(c)]));
 
   const oidc = provider.callback();
   const ops = opsRoutes({ store: ctx.store, redis: ctx.redis, policy: ctx.policy });
@@ -188,7 +190,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
       views,
     }),
     // The Keycloak layout: /realms/{realm}/... (its provider, userinfo, keycloak-js iframes).
-    keycloakRealms({ realms: ctx.realms, jwks: ctx.keys.jwks, cookieKeys: ctx.keys.cookieKeys, findAccount: ctx.findAccount, sessions: ctx.sessions, webOrigins }),
+    keycloakRealms({ realms: ctx.realms, jwks: ctx.keys.jwks, cookieKeys: ctx.keys.cookieKeys, findAccount: ctx.findAccount, sessions: ctx.sessions, webOrigins: () => ctx.clients.webOrigins() }),
     // Everything else is oidc-provider's (discovery, /auth, /token, /me, /jwks, ...).
     async function oidcProvider(c: Context) {
       c.respond = false;
@@ -256,6 +258,7 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
         });
         await context.jobs.stop();
         await context.policy.close();
+        await context.clients.close();
         if (!deps.redis && context.redis) await context.redis.quit().catch(() => context.redis?.disconnect());
         if (!deps.store) await context.store.close();
       })();

@@ -24,9 +24,10 @@ function clientRoute(route: string | undefined): boolean {
 }
 
 /** Adds credentials for registered web origins; strips CORS for every other origin. */
-export function webOriginCors(allowed: ReadonlySet<string>): Middleware {
+export function webOriginCors(allowedNow: () => ReadonlySet<string>): Middleware {
   return async (ctx, next) => {
     await next();
+    const allowed = allowedNow();
     const origin = ctx.get('Origin');
     const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
     if (!origin || !clientRoute(route)) return;

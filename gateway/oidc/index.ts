@@ -26,7 +26,7 @@ export { createBackchannel } from './backchannel.ts';
 export { endSessionWithHint } from './logout.ts';
 export { keycloakRealms, type RealmMount } from './realm.ts';
 export { createFindAccount, customerClaims, CLAIMS } from './accounts.ts';
-export { loadClients } from './clients.ts';
+export { createClientRegistry, loadClientSetup, reservedClientIds, type ClientRegistry } from './clients.ts';
 export { interactionRoutes, GENERIC_LOGIN_FAILURE, type LoginOption } from './interactions.ts';
 export { serviceInteractionRoutes } from './service-interaction.ts';
 export { secondFactorRoutes, SECOND_FACTOR_AMR } from './second-factor-step.ts';

@@ -38,13 +38,27 @@ export interface GatehouseClientMetadata extends ClientMetadata {
   access_token_claims?: string[];
   /** The resource (RFC 8707) this client's access tokens are for when it names none. */
   default_resource?: string;
+  /** Access token lifetime in seconds (default 900). */
+  access_token_ttl?: number;
+}
+
+/** What the provider reads of the admin-managed portal clients (gateway/oidc/clients.ts). */
+export interface PortalClientLookup {
+  /** oidc-provider's `Client` model adapter: the dynamic client lookup. */
+  clientAdapter: unknown;
+  /** Null when the client is not a portal client (static clients keep oidc-provider's comparison). */
+  secretMatches(clientId: string, presented: string): boolean | null;
+  webOrigins(): ReadonlySet<string>;
 }
 
 export interface ProviderOptions {
   issuer: string;
   layout: Layout;
   adapter: Configuration['adapter'];
+  /** Fixed at construction: the console and the bootstrap automation client. */
   clients: GatehouseClientMetadata[];
+  /** Portal clients, found by id at each use (admins add, edit and remove them at run time). */
+  portals: PortalClientLookup;
   findAccount: Configuration['findAccount'];
   jwks: { keys: Record<string, unknown>[] };
   /** ID-token signing: what the keys can sign with, and the default for clients that do not choose. */
@@ -136,8 +150,13 @@ export function createProvider(options: ProviderOptions): Provider {
   const https = options.issuer.startsWith('https://');
   const userinfoAudience = keycloak ? resources.realmUserinfo(options.issuer) : null;
 
+  // Portal clients come from the admins' store through the `Client` model's adapter
+  // (oidc-provider's dynamic client lookup); every other model from the OIDC state adapter.
+  const baseAdapter = options.adapter as (name: string) => unknown;
+  const adapter = ((name: string) => (name === 'Client' ? options.portals.clientAdapter : baseAdapter(name))) as unknown as Configuration['adapter'];
+
   const configuration: Configuration = {
-    adapter: options.adapter,
+    adapter,
     clients: options.clients,
     findAccount: options.findAccount,
     jwks: options.jwks as Configuration['jwks'],
@@ -245,7 +264,7 @@ export function createProvider(options: ProviderOptions): Provider {
       },
     },
     extraClientMetadata: {
-      properties: ['first_party', 'service', 'web_origins', 'id_token_claims', 'access_token_claims', 'default_resource'],
+      properties: ['first_party', 'service', 'web_origins', 'id_token_claims', 'access_token_claims', 'default_resource', 'access_token_ttl'],
       validator(_ctx, key, value) {
         const stringList = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
@@ -259,6 +278,9 @@ export function createProvider(options: ProviderOptions): Provider {
         }
         if (key === 'default_resource' && value !== undefined && (typeof value !== 'string' || !URL.canParse(value))) {
           throw new TypeError('default_resource must be an absolute URI');
+        }
+        if (key === 'access_token_ttl' && value !== undefined && !(Number.isInteger(value) && (value as number) >= 60 && (value as number) <= 86_400)) {
+          throw new TypeError('access_token_ttl must be a whole number of seconds from 60 to 86400');
         }
       },
     },
@@ -320,9 +342,10 @@ export function createProvider(options: ProviderOptions): Provider {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('openid');
     },
     ttl: {
-      AccessToken: 900,
+      // Per client `access_token_ttl` (admin-managed token settings), else 15 minutes.
+      AccessToken: ((_ctx: unknown, _token: unknown, client: unknown) => (meta(client).access_token_ttl as number | undefined) ?? 900) as unknown as number,
       AuthorizationCode: 60,
-      ClientCredentials: 600,
+      ClientCredentials: ((_ctx: unknown, _token: unknown, client: unknown) => (meta(client).access_token_ttl as number | undefined) ?? 600) as unknown as number,
       IdToken: 3600,
       Interaction: 3600,
       RefreshToken: 14 * 24 * 3600,
@@ -354,6 +377,15 @@ export function createProvider(options: ProviderOptions): Provider {
   // Gatehouse needs it to end a session from an id_token_hint without the browser's cookie.
   // oidc-provider adds it only for back-channel clients requiring it: always, here.
   (provider.Client.prototype as unknown as { includeSid(): boolean }).includeSid = () => true;
+  // Portal clients' secrets are stored hashed, with the previous one valid for a grace
+  // period after a rotation: Gatehouse compares them (gateway/oidc/clients.ts), and
+  // oidc-provider's own comparison stays for the static clients.
+  const clientProto = provider.Client.prototype as unknown as { clientId: string; compareClientSecret(actual: string): Promise<boolean> | boolean };
+  const ownCompare = clientProto.compareClientSecret;
+  clientProto.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
+    const verdict = options.portals.secretMatches(this.clientId, actual);
+    return verdict === null ? ownCompare.call(this, actual) : verdict;
+  };
   // Discovery gains the portal-access extension (gatehouse_portal_*), read live per request.
   // Installed here, before anyone calls provider.callback(), which composes a copy of the
   // middleware list.
@@ -363,7 +395,7 @@ export function createProvider(options: ProviderOptions): Provider {
     Object.assign(c.body as Record<string, unknown>, options.discoveryExtras());
   });
   // Credentials for registered web origins, no CORS for any other (gateway/oidc/cors.ts).
-  provider.use(webOriginCors(new Set(options.clients.flatMap((c) => [...webOriginsOf(c)]))));
+  provider.use(webOriginCors(() => options.portals.webOrigins()));
   provider.on('server_error', (_ctx, err) => options.logger.error({ err }, 'oidc-provider server_error'));
   return provider;
 }

@@ -54,8 +54,8 @@ export interface KeycloakRealmDeps {
   cookieKeys: string[];
   /** Where a JWT's sid finds its session (userinfo answers while it lives). */
   sessions: Pick<AccountSessions, 'sessionForSid'>;
-  /** Every registered web origin: who may frame the status pages and preflight userinfo. */
-  webOrigins: ReadonlySet<string>;
+  /** Every registered web origin, now: who may frame the status pages and preflight userinfo. */
+  webOrigins: () => ReadonlySet<string>;
 }
 
 const STATUS_BASE = '/protocol/openid-connect';
@@ -104,9 +104,9 @@ export function keycloakRealms(deps: KeycloakRealmDeps): Middleware {
   const publicKeys = createLocalJWKSet({
     keys: deps.jwks.keys.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub) as unknown as JWK[],
   });
-  const frameAncestors = deps.webOrigins.size ? [...deps.webOrigins].join(' ') : "'none'";
-
   function framable(ctx: Context): void {
+    const origins = deps.webOrigins();
+    const frameAncestors = origins.size ? [...origins].join(' ') : "'none'";
     ctx.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors ${frameAncestors}`);
     ctx.remove('X-Frame-Options');
   }
@@ -114,7 +114,7 @@ export function keycloakRealms(deps: KeycloakRealmDeps): Middleware {
   async function userinfo(ctx: Context, realm: RealmMount): Promise<void> {
     const origin = ctx.get('Origin');
     if (ctx.method === 'OPTIONS') {
-      if (origin && deps.webOrigins.has(origin)) {
+      if (origin && deps.webOrigins().has(origin)) {
         allowOrigin(ctx, origin);
         ctx.set('Access-Control-Allow-Methods', 'GET,POST');
         ctx.set('Access-Control-Allow-Headers', ctx.get('Access-Control-Request-Headers') || 'authorization');

@@ -13,7 +13,7 @@ import type { DNSResolver } from '../../adapters/mail-auth.ts';
 import type { OutboxWorker } from '../../adapters/mailer.ts';
 import type { Views } from '../http/views.ts';
 import type { AccountSessions } from '../oidc/account-sessions.ts';
-import type { ClientSetup } from '../oidc/clients.ts';
+import type { ClientRegistry } from '../oidc/clients.ts';
 import type { RealmMount } from '../oidc/realm.ts';
 import type { Registration } from '../signup/registration.ts';
 import type { Config } from './config.ts';
@@ -63,7 +63,8 @@ export interface GatewayContext {
   limits: RateLimits;
   views: Views;
   keys: KeyMaterial;
-  clients: ClientSetup;
+  /** Portal clients (admin-managed, in the store; CLIENTS_FILE seeds them), the same copy in every process. */
+  clients: ClientRegistry;
   jobs: BackgroundJobs;
   /** Ends every grant, token and session of an account (disable, delete, password reset), with back-channel logout. */
   sessions: AccountSessions;
