@@ -37,6 +37,12 @@ const INVALID_BODIES: Record<string, unknown[]> = {
   putActiveDirectory: [{ loginUrl: 42 }, {}],
   rotateActiveDirectorySecret: [{ graceSeconds: -5 }, { graceSeconds: 'long' }],
   linkCustomerIdentity: [{ source: 'ldap', subject: 'x' }, { source: 'google', subject: '' }, { subject: 'x' }],
+  createClient: [{ client_id: 'has space', redirect_uris: [] }, { client_id: 'ok-id', token_endpoint_auth_method: 'private_key_jwt' }, { client_id: 'ok-id', branding: { primaryColor: 'blue' } }],
+  replaceClient: [{ redirect_uris: 'https://one.example/cb' }, { access_token_ttl: 5 }],
+  rotateClientSecret: [{ graceSeconds: -1 }],
+  putClientBranding: [{ primaryColor: 'red' }, { supportEmail: 'not an address' }],
+  putClientLogo: [{ data: 42 }, {}],
+  putBranding: [{ displayName: 7 }],
 };
 
 /** Operations only an admin signed in as a person may call (an automation client gets 403). */

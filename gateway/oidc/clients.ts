@@ -33,7 +33,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../runtime/redis.ts';
 import { z } from 'zod';
-import { StoreConflictError, type PortalClientRecord, type Store } from '../../adapters/store.ts';
+import { StoreConflictError, type PortalBranding, type PortalClientRecord, type Store } from '../../adapters/store.ts';
 import type { Config } from '../runtime/config.ts';
 import { ConfigError } from '../runtime/config.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -41,6 +41,7 @@ import { hashSecret, safeEqual } from '../runtime/secrets.ts';
 import { SIGNING_ALGS } from '../runtime/signing-algs.ts';
 import { subscribeReloads, type ReloadFeed } from '../runtime/broadcast.ts';
 import type { GatehouseClientMetadata } from './provider.ts';
+import { DEPLOYMENT_BRANDING_KEY } from './branding.ts';
 import { webOriginsOf } from './provider.ts';
 
 export const CLIENTS_CHANNEL = 'gh:clients-changed';
@@ -241,6 +242,8 @@ export interface ClientRegistry {
   clientAdapter: { find(id: string): Promise<Record<string, unknown> | undefined>; upsert(): Promise<void>; destroy(): Promise<void>; [k: string]: unknown };
   get(id: string): PortalClientRecord | undefined;
   list(): PortalClientRecord[];
+  /** The deployment's own branding (console setting), for pages without a client and empty portal fields. */
+  deploymentBranding(): PortalBranding;
   /** Every web origin of every client (CORS credentials, Keycloak status iframes). */
   webOrigins(): ReadonlySet<string>;
   /** For a portal client: whether `presented` is its secret (or, within the grace period, the previous one). Null for other clients. */
@@ -288,7 +291,7 @@ export async function seedClients(store: Pick<Store, 'clients'>, seeds: ClientSe
 }
 
 export async function createClientRegistry(options: {
-  store: Pick<Store, 'clients'>;
+  store: Pick<Store, 'clients' | 'settings'>;
   redis: RedisClient | null;
   logger: Logger;
   setup: ClientSetup;
@@ -298,9 +301,11 @@ export async function createClientRegistry(options: {
   await seedClients(store, setup.seeds, logger);
   let byId = new Map<string, PortalClientRecord>();
   let origins: ReadonlySet<string> = new Set();
+  let deployment: PortalBranding = {};
   async function reload(): Promise<void> {
-    const list = await store.clients.list();
+    const [list, branding] = await Promise.all([store.clients.list(), store.settings.get<PortalBranding>(DEPLOYMENT_BRANDING_KEY)]);
     byId = new Map(list.map((c) => [c.id, c]));
+    deployment = branding ?? {};
     const all = new Set<string>();
     for (const client of [...setup.staticClients, ...list.map(oidcMetadata)]) for (const o of webOriginsOf(client)) all.add(o);
     origins = all;
@@ -322,6 +327,7 @@ export async function createClientRegistry(options: {
     },
     get: (id) => byId.get(id),
     list: () => [...byId.values()],
+    deploymentBranding: () => deployment,
     webOrigins: () => origins,
     secretMatches(clientId, presented) {
       const record = byId.get(clientId);

@@ -3,8 +3,8 @@
  * route table (route.ts: a route is data with zod schemas for params, query and body)
  * is mounted on one router and documents itself in the OpenAPI document it also serves
  * (openapi.ts); auth.ts decides who may call each route; one module per resource
- * (policy, services and companies, denylist, customers, active-directory, audit, and
- * me.ts: the caller's own second factors).
+ * (policy, services and companies, denylist, customers, active-directory, portal
+ * clients and branding, audit, and me.ts: the caller's own second factors).
  * Handlers parse and check admin input with policies/ (parsePolicy, checkConfiguration,
  * evaluate for the simulator) and write through the store port; they may import
  * gateway/http/ (errors, body, bearer, validation), gateway/runtime/ (context types),
@@ -17,6 +17,7 @@ import Router from '@koa/router';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { activeDirectoryRoutes } from './active-directory.ts';
 import { auditRoutes } from './audit.ts';
+import { clientRoutes } from './clients.ts';
 import { customerRoutes } from './customers.ts';
 import { denylistRoutes } from './denylist.ts';
 import { meRoutes } from './me.ts';
@@ -36,6 +37,7 @@ export function adminRoutes(deps: AdminDeps): AdminRoute[] {
     ...denylistRoutes(deps),
     ...customerRoutes(deps),
     ...activeDirectoryRoutes(deps),
+    ...clientRoutes(deps),
     ...auditRoutes(deps),
     ...meRoutes(deps),
   ];
