@@ -6,8 +6,11 @@
  * `malformed_body`; a JSON body holding a key that could reach an object's prototype
  * (`__proto__`, `constructor`, `prototype`, at any depth) with 422 `forbidden_key`,
  * every such key listed with its path in `details`.
+ * One exception, for file uploads (the console's logo form): `multipartBody`, bounded in
+ * size, with the text fields in `ctx.request.body` (CSRF reads its token there) and the files by field.
  */
 import { bodyParser } from '@koa/bodyparser';
+import busboy from 'busboy';
 import type { Context, Next } from 'koa';
 import { AppError } from './errors.ts';
 
@@ -103,4 +106,49 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
     throw new AppError('unsupported_media_type', 415, 'Send the body as application/json.');
   }
   await json(ctx, () => refuseForbiddenKeys(ctx, next));
+}
+
+/** Uploaded files of a multipart form, by field name (set by `multipartBody`). */
+export type UploadedFiles = Record<string, { data: Buffer; filename: string; mimeType: string }>;
+
+export function uploadedFiles(ctx: Context): UploadedFiles {
+  return ((ctx.request as { files?: UploadedFiles }).files ?? {});
+}
+
+/**
+ * multipart/form-data with at most `maxFileBytes` per file (one file per field, 2 files,
+ * 20 text fields): 413 `file_too_large` past the limit, 415 for another body type.
+ */
+export function multipartBody(maxFileBytes: number) {
+  return async function parseMultipart(ctx: Context, next: Next): Promise<void> {
+    if (!ctx.is('multipart/form-data')) throw new AppError('unsupported_media_type', 415, 'Send this form as multipart/form-data.');
+    const fields: Record<string, string> = {};
+    const files: UploadedFiles = {};
+    await new Promise<void>((resolve, reject) => {
+      let parser: busboy.Busboy;
+      try {
+        parser = busboy({ headers: ctx.req.headers, limits: { fileSize: maxFileBytes, files: 2, fields: 20, fieldSize: 64 * 1024 } });
+      } catch {
+        reject(new AppError('malformed_body', 400, 'The form could not be read.'));
+        return;
+      }
+      parser.on('field', (name, value) => {
+        fields[name] = value;
+      });
+      parser.on('file', (name, stream, info) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('limit', () => reject(new AppError('file_too_large', 413, `The file must be at most ${Math.floor(maxFileBytes / 1024)} KiB.`)));
+        stream.on('end', () => {
+          if (chunks.length > 0) files[name] = { data: Buffer.concat(chunks), filename: info.filename ?? '', mimeType: info.mimeType };
+        });
+      });
+      parser.on('error', () => reject(new AppError('malformed_body', 400, 'The form could not be read.')));
+      parser.on('close', () => resolve());
+      ctx.req.pipe(parser);
+    });
+    (ctx.request as { body?: unknown }).body = fields;
+    (ctx.request as { files?: UploadedFiles }).files = files;
+    await next();
+  };
 }

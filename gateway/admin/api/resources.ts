@@ -275,9 +275,10 @@ export function serviceRoutes(deps: AdminDeps): AdminRoute[] {
     async handle({ params }) {
       if (!(await gw.store.services.get(params.id))) throw notFound(`No service "${params.id}".`);
       const snapshot = gw.policy.current();
-      const clients = gw.clients.clients
-        .filter((c) => (c as { service?: string }).service === params.id)
-        .map((c) => ({ id: String(c.client_id), name: String((c as { client_name?: string }).client_name ?? c.client_id) }));
+      // Portal clients live in the store now (the registry's copy): those bound to this service.
+      const clients = gw.clients.list()
+        .filter((c) => c.metadata.service === params.id)
+        .map((c) => ({ id: c.id, name: String(c.metadata.client_name ?? c.id) }));
       const companies = [...snapshot.companiesById.values()].filter((c) => c.services.includes(params.id)).map((c) => ({ id: c.id, name: c.name }));
       const customers = await gw.store.customers.count({ service: params.id });
       return { body: { clients, companies, defaultService: snapshot.policy.anyone.defaultServices.includes(params.id), customers } };

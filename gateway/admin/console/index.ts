@@ -14,7 +14,7 @@
  *
  *   GET  /admin                 -> /admin/access (or sign-in)
  *   GET  /admin/login, /admin/callback, POST /admin/logout
- *   Customer access, Companies, Services, Denylist, Customers, Simulate, Audit, Security pages
+ *   Customer access, Companies, Services, Portals (clients and branding), Denylist, Customers, Simulate, Audit, Security pages
  *
  * A new page group: a module exporting a `PageGroup` (page.ts), added to PAGE_GROUPS.
  */
@@ -26,6 +26,7 @@ import { csrfToken, requireCsrf } from '../../http/csrf.ts';
 import { accessPages } from './access.ts';
 import { consoleApi } from './api-client.ts';
 import { auditPages } from './audit.ts';
+import { clientsPages } from './clients.ts';
 import { companiesPages } from './companies.ts';
 import { customersPages } from './customers.ts';
 import { denylistPages } from './denylist.ts';
@@ -38,7 +39,7 @@ import { simulatePages } from './simulate.ts';
 import { googleEnabled } from '../../signup/google/index.ts';
 
 /** The console's sections, in navigation order. */
-const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, denylistPages, customersPages, simulatePages, auditPages, securityPages];
+const PAGE_GROUPS: readonly PageGroup[] = [accessPages, companiesPages, servicesPages, clientsPages, denylistPages, customersPages, simulatePages, auditPages, securityPages];
 
 export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' | 'views' | 'limits'>): Router {
   const router = new Router({ prefix: '/admin' });
@@ -47,6 +48,7 @@ export function adminConsoleRoutes(gw: Pick<GatewayContext, 'config' | 'store' |
   const kit: ConsoleKit = {
     api: consoleApi,
     form: [formBody, requireCsrf(gw.config.ISSUER)],
+    issuer: gw.config.ISSUER,
     render(c: Context, view: string, title: string, data: PageData, status = 200) {
       const flash = takeFlash(c);
       c.status = status;

@@ -32,6 +32,8 @@ export interface ConsoleKit {
   api: ConsoleApi;
   /** Body parsing and CSRF check for a POST: `router.post(path, ...kit.form, handler)`. */
   form: Middleware[];
+  /** The issuer (CSRF checks of forms the kit's `form` does not parse, e.g. uploads). */
+  issuer: string;
   /** Renders views/admin/<view>.eta inside the console layout (with the flash notice of a redirect, if any). */
   render(c: Context, view: string, title: string, data: PageData, status?: number): void;
   /** After a successful write: 303 to `location`, showing `notice` (and the API's warnings) there. */
