@@ -38,6 +38,8 @@ export interface OutgoingMail {
   text: string;
   html?: string;
   headers?: Record<string, string>;
+  /** The From display name for this message (the portal it is from); the address stays `from`'s. */
+  fromName?: string;
 }
 
 export interface Mailer {
@@ -78,7 +80,7 @@ export function createMailer(config: MailerConfig): Mailer {
       },
     );
     const info = await (await transport).sendMail({
-      from: config.from,
+      from: mail.fromName ? { name: mail.fromName, address: addressOf(config.from) } : config.from,
       to: mail.to,
       subject: mail.subject,
       text: mail.text,
@@ -134,6 +136,12 @@ function transportOptions(config: MailerConfig) {
   };
 }
 
+/** The address of a mailbox such as 'Gatehouse <no-reply@corp.example>'. */
+function addressOf(from: string): string {
+  const match = /<([^<>\s]+)>\s*$/.exec(from);
+  return match?.[1] ?? from.trim();
+}
+
 function domainOf(from: string): string {
   const match = /@([^\s>]+)>?\s*$/.exec(from);
   return match?.[1] ?? 'gatehouse.invalid';
@@ -177,6 +185,7 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
         text: message.text,
         ...(message.html !== undefined ? { html: message.html } : {}),
         ...(message.headers ? { headers: message.headers } : {}),
+        ...(message.fromName ? { fromName: message.fromName } : {}),
       });
     },
   });

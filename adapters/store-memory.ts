@@ -442,7 +442,7 @@ function createOutboxStore(): OutboxStore {
   const queue = createLeasedQueue<OutboxMessage>();
   return {
     async enqueue(input) {
-      return queue.add({ to: input.to, subject: input.subject, text: input.text, html: input.html, headers: input.headers ? copy(input.headers) : undefined });
+      return queue.add({ to: input.to, subject: input.subject, text: input.text, html: input.html, headers: input.headers ? copy(input.headers) : undefined, ...(input.fromName ? { fromName: input.fromName } : {}) });
     },
     claimDue: queue.claimDue,
     markSent: queue.markSent,

@@ -722,6 +722,7 @@ function toMessage(doc: Document): OutboxMessage {
     text: doc.text,
     html: doc.html ?? undefined,
     headers: headers ?? undefined,
+    fromName: typeof doc.fromName === 'string' ? doc.fromName : undefined,
   }) as OutboxMessage;
 }
 
@@ -822,8 +823,8 @@ function createOutboxStore(guarded: Guard, col: (name: CollectionName) => Collec
     enqueue: (input) => {
       const headers = input.headers ? structuredClone(input.headers) : undefined;
       return insert(
-        { to: input.to, subject: input.subject, text: input.text, html: input.html, headers: headers ? toJsonText(headers) : null },
-        (item) => withoutUndefined({ ...item, to: input.to, subject: input.subject, text: input.text, html: input.html, headers }) as OutboxMessage,
+        { to: input.to, subject: input.subject, text: input.text, html: input.html, headers: headers ? toJsonText(headers) : null, fromName: input.fromName ?? null },
+        (item) => withoutUndefined({ ...item, to: input.to, subject: input.subject, text: input.text, html: input.html, headers, fromName: input.fromName }) as OutboxMessage,
       );
     },
     list: (filter) => list(filter),

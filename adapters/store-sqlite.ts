@@ -61,7 +61,13 @@ import { isUniqueViolation, type DatabaseFile } from './sqlite.ts';
 import { secondFactorStore } from './second-factors.ts';
 
 /** `PRAGMA user_version` after migrate(); bump with a migration step when the schema changes. */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
+
+/** Steps from one schema version to the next, for files made by an older version (CREATE TABLE IF NOT EXISTS makes the new tables). */
+const MIGRATIONS: Record<number, string> = {
+  // 1 -> 2: mail is from the portal it is for (its name as the From display name).
+  2: 'ALTER TABLE outbox ADD COLUMN from_name TEXT',
+};
 
 /** The columns every leased queue table has (QueuedItem). */
 const QUEUE_COLUMNS = `status TEXT NOT NULL,
@@ -129,6 +135,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   text TEXT NOT NULL,
   html TEXT,
   headers TEXT,
+  from_name TEXT,
   ${QUEUE_COLUMNS}
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
@@ -692,13 +699,14 @@ function createLeasedQueue<T extends QueuedItem, In>(db: Db, shape: QueueShape<T
 function createOutboxStore(db: Db): OutboxStore {
   const queue = createLeasedQueue<OutboxMessage, Parameters<OutboxStore['enqueue']>[0]>(db, {
     table: 'outbox',
-    columns: (m) => ({ recipient: m.to, subject: m.subject, text: m.text, html: m.html ?? null, headers: m.headers ? encode(m.headers) : null }),
+    columns: (m) => ({ recipient: m.to, subject: m.subject, text: m.text, html: m.html ?? null, headers: m.headers ? encode(m.headers) : null, from_name: m.fromName ?? null }),
     read: (row) => ({
       to: String(row.recipient),
       subject: String(row.subject),
       text: String(row.text),
       html: row.html === null ? undefined : String(row.html),
       headers: row.headers === null ? undefined : decode<Record<string, string>>(row.headers),
+      fromName: row.from_name === null || row.from_name === undefined ? undefined : String(row.from_name),
     }),
   });
   return {
@@ -859,6 +867,10 @@ export function createSqliteStore(file: DatabaseFile): SqliteStore {
     logos: createLogoStore(db),
     async migrate() {
       db.run(() => {
+        const existing = Number((file.db.prepare('PRAGMA user_version').get() as { user_version?: number } | undefined)?.user_version ?? 0);
+        const hasOutbox = file.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").get() !== undefined;
+        // A file from an older version gets its steps first; a new file gets the whole schema as it is now.
+        if (hasOutbox) for (let version = Math.max(existing, 1) + 1; version <= SQLITE_SCHEMA_VERSION; version++) file.db.exec(MIGRATIONS[version]!);
         file.db.exec(SCHEMA);
         file.db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
       });

@@ -275,10 +275,12 @@ export interface OutboxMessage extends QueuedItem {
   text: string;
   html?: string;
   headers?: Record<string, string>;
+  /** The From display name (the portal the mail is from); absent = MAIL_FROM's. */
+  fromName?: string;
 }
 
 export interface OutboxStore extends LeasedQueueStore<OutboxMessage> {
-  enqueue(message: Pick<OutboxMessage, 'to' | 'subject' | 'text' | 'html' | 'headers'>): Promise<OutboxMessage>;
+  enqueue(message: Pick<OutboxMessage, 'to' | 'subject' | 'text' | 'html' | 'headers' | 'fromName'>): Promise<OutboxMessage>;
   /** Messages in creation order, optionally by status and recipient (the dev mailbox shows them). */
   list(filter: { status?: OutboxMessage['status']; to?: string }): Promise<OutboxMessage[]>;
 }

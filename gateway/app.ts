@@ -18,7 +18,10 @@ import {
   addressKey, createLogger, createPasswordHasher, createPolicyRuntime, createRateLimits, defaultLimitSpecs, ensureBootstrapAdmin, loadKeyMaterial,
   loadPlugins, oidcAdapterFor, openRedis, openStore, startBackgroundJobs, type BackgroundJobs, type BootstrapAdmin, type Config, type GatewayContext, type GatewayDeps,
 } from './runtime/index.ts';
-import { countRequests, createMetrics, createViews, errorHandler, issuerHostRedirect, opsRoutes, requestId, routeGate, securityHeaders, startMetricsServer, type Metrics } from './http/index.ts';
+import {
+  countRequests, createMetrics, createViews, currentPresentation, errorHandler, issuerHostRedirect, opsRoutes, pageContextMiddleware, requestId, routeGate, securityHeaders,
+  startMetricsServer, type Metrics,
+} from './http/index.ts';
 import {
   createBackchannel, createClientRegistry, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms,
   loadClientSetup, loadResourceServers, realmIssuer, realmPath, reservedClientIds, secondFactorRoutes, serviceInteractionRoutes, trackAccountSessions,
@@ -55,11 +58,12 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   const keys = await loadKeyMaterial(config, logger);
   const hasher = createPasswordHasher({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM });
   const limits = createRateLimits(defaultLimitSpecs(config), redis);
-  const views = createViews();
   // With the sample portal on (development), the demo client is the sample portal.
   const clientSetup = loadClientSetup(config, config.samplePortal ? samplePortalClientUris(config.ISSUER) : undefined);
   // Portal clients live in the store (CLIENTS_FILE seeds them), the same copy in every process.
   const clients = await createClientRegistry({ store, redis, logger, setup: clientSetup, reserved: reservedClientIds(config) });
+  // Pages and mail show the portal they are for (gateway/http/page-context.ts).
+  const views = createViews({ brand: (clientId) => clients.brandOf(clientId), issuer: config.ISSUER });
   const policy = await createPolicyRuntime({
     store,
     redis,
@@ -101,8 +105,11 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
       await Promise.all([mailJobs.stop(), backchannel.stop()]);
     },
   };
+  // Mail is from the portal the request is for (its name as the sender, replies to its support address).
   const sendMail: GatewayContext['sendMail'] = async (message) => {
-    await store.outbox.enqueue({ ...message, headers: { 'Auto-Submitted': 'auto-generated' } });
+    const brand = clients.brandOf(currentPresentation().clientId);
+    const headers: Record<string, string> = { 'Auto-Submitted': 'auto-generated', ...(brand.supportEmail ? { 'Reply-To': brand.supportEmail } : {}) };
+    await store.outbox.enqueue({ ...message, headers, fromName: brand.name });
     jobs.outbox?.kick();
   };
   const registration = createRegistration({ store, policy, logger, mail: createSignupMail({ store, views, issuer: config.ISSUER, sendMail, verifyTtlMs: config.VERIFY_LINK_TTL_S * 1000 }) });
@@ -170,6 +177,8 @@ function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
   const stack: Koa.Middleware<any, any>[] = [
     requestId,
     ...(metrics ? [countRequests(metrics.requests)] : []),
+    // Which portal and language the pages of this request are for (error pages included).
+    pageContextMiddleware,
     errorHandler(logger, views),
     securityHeaders,
     // Browser pages that start a flow of their own, on the issuer's host only (no invalid_state

@@ -7,7 +7,8 @@
  * one table from a refusal reason to the page a customer reads, never naming a denylist
  * or a plugin); bearer.ts (Gatehouse's own access tokens); security headers, the
  * issuer-host redirect, the route gate (routers skipped for paths they do not own),
- * views (Eta) and the ops endpoints. Modules here may import
+ * views (Eta), the page context (which portal and language a request's pages and mail
+ * are for) and the ops endpoints. Modules here may import
  * policies/ types, adapters/ store errors and gateway/runtime/ (secrets, rate-limit
  * types); no other gateway folder.
  *
@@ -25,4 +26,5 @@ export { securityHeaders } from './security.ts';
 export { issuerHostRedirect } from './issuer-host.ts';
 export { routeGate } from './route-gate.ts';
 export { createViews, type Views } from './views.ts';
+export { currentPresentation, pageContextMiddleware, presentAs, withPresentation, type Brand, type Presentation } from './page-context.ts';
 export { countRequests, createMetrics, opsRoutes, requestId, startMetricsServer, type Metrics } from './ops.ts';

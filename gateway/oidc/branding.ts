@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { imageSize } from 'image-size';
 import * as z from 'zod';
 import type { PortalBranding } from '../../adapters/store.ts';
+import type { Brand } from '../http/page-context.ts';
 
 /** WCAG 2.x AA for normal text. */
 export const MIN_CONTRAST = 4.5;
@@ -116,3 +117,45 @@ export function inspectLogo(data: Uint8Array): LogoInspection {
 export const DEPLOYMENT_BRANDING_KEY = 'branding.deployment';
 /** The LogoStore owner of a client's logo, and of the deployment's. */
 export const logoOwner = (clientId: string | null) => (clientId === null ? 'deployment' : `client:${clientId}`);
+
+/** The stylesheet that carries a primary colour to the pages (app.css reads `--accent`). */
+export function brandStylesheet(primaryColor: string): string {
+  return [
+    '/* Gatehouse portal branding: the primary colour, checked against WCAG AA before it was saved. */',
+    `:root { --accent: ${primaryColor}; }`,
+    // On a dark page a dark brand colour would be unreadable as text: links keep the system colour there.
+    '@media (prefers-color-scheme: dark) { button.link { color: LinkText; } }',
+    '',
+  ].join('\n');
+}
+
+/** A short content version for cache-busting URLs. */
+export const contentVersion = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+/**
+ * What a page shows for this client: each field from the portal's branding, else the
+ * deployment's; the name falls back to the client's own name, then `fallbackName`.
+ */
+export function resolveBrand(
+  clientId: string | null,
+  portal: { branding: PortalBranding; clientName?: string } | undefined,
+  deployment: PortalBranding,
+  fallbackName: string,
+): Brand {
+  const own = portal?.branding ?? {};
+  const pick = <K extends keyof PortalBranding>(key: K): PortalBranding[K] => own[key] ?? deployment[key];
+  const known = portal !== undefined && clientId !== null;
+  const colour = pick('primaryColor');
+  const colourOwner = own.primaryColor && known ? `/branding/client/${encodeURIComponent(clientId)}` : '/branding';
+  const logoOwnerPath = own.logo && known ? `/branding/client/${encodeURIComponent(clientId)}` : '/branding';
+  const logo = pick('logo');
+  return {
+    clientId: known ? clientId : null,
+    name: own.displayName || (known ? portal.clientName : undefined) || deployment.displayName || fallbackName,
+    logoUrl: logo ? `${logoOwnerPath}/logo?v=${logo.sha256.slice(0, 16)}` : null,
+    stylesheet: colour ? `${colourOwner}/style.css?v=${contentVersion(brandStylesheet(colour))}` : null,
+    supportEmail: pick('supportEmail') ?? null,
+    privacyUrl: pick('privacyUrl') ?? null,
+    termsUrl: pick('termsUrl') ?? null,
+  };
+}

@@ -41,7 +41,8 @@ import { hashSecret, safeEqual } from '../runtime/secrets.ts';
 import { SIGNING_ALGS } from '../runtime/signing-algs.ts';
 import { subscribeReloads, type ReloadFeed } from '../runtime/broadcast.ts';
 import type { GatehouseClientMetadata } from './provider.ts';
-import { DEPLOYMENT_BRANDING_KEY } from './branding.ts';
+import { DEPLOYMENT_BRANDING_KEY, resolveBrand } from './branding.ts';
+import type { Brand } from '../http/page-context.ts';
 import { webOriginsOf } from './provider.ts';
 
 export const CLIENTS_CHANNEL = 'gh:clients-changed';
@@ -244,6 +245,8 @@ export interface ClientRegistry {
   list(): PortalClientRecord[];
   /** The deployment's own branding (console setting), for pages without a client and empty portal fields. */
   deploymentBranding(): PortalBranding;
+  /** What pages and mail show for this client (null or unknown: the deployment's branding). */
+  brandOf(clientId: string | null): Brand;
   /** Every web origin of every client (CORS credentials, Keycloak status iframes). */
   webOrigins(): ReadonlySet<string>;
   /** For a portal client: whether `presented` is its secret (or, within the grace period, the previous one). Null for other clients. */
@@ -328,6 +331,11 @@ export async function createClientRegistry(options: {
     get: (id) => byId.get(id),
     list: () => [...byId.values()],
     deploymentBranding: () => deployment,
+    brandOf(clientId) {
+      const record = clientId === null ? undefined : byId.get(clientId);
+      const portal = record ? { branding: record.branding, clientName: record.metadata.client_name as string | undefined } : undefined;
+      return resolveBrand(clientId, portal, deployment, 'Gatehouse');
+    },
     webOrigins: () => origins,
     secretMatches(clientId, presented) {
       const record = byId.get(clientId);

@@ -16,6 +16,7 @@ import { errors, type Provider } from 'oidc-provider';
 import { z } from 'zod';
 import { AppError } from '../http/errors.ts';
 import type { EdgeProblem } from '../http/validation.ts';
+import { presentAs } from '../http/page-context.ts';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -50,6 +51,8 @@ export async function loadInteraction(provider: Provider, c: Context, expect: { 
   }
   const uid = (c.params as Record<string, string | undefined> | undefined)?.uid;
   if (uid !== undefined && interaction.uid !== uid) throw interactionExpired('interaction of another uid');
+  // The pages (and mail) of this request are the portal's, in the languages it asked for.
+  presentAs({ clientId: interaction.params.client_id, uiLocales: interaction.params.ui_locales, flow: interaction.uid });
   if (expect.prompt !== undefined && interaction.prompt.name !== expect.prompt) throw interactionExpired(`prompt ${interaction.prompt.name}`);
   return interaction;
 }

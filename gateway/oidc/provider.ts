@@ -12,6 +12,7 @@
  */
 import { errors, Provider, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { Views } from '../http/views.ts';
+import { presentAs } from '../http/page-context.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { CLAIMS, claimsForScopes } from './accounts.ts';
 import { policyWithServicePrompt, type ServiceAccessDeps } from './service-prompt.ts';
@@ -210,10 +211,12 @@ export function createProvider(options: ProviderOptions): Provider {
         // Reached only without a valid id_token_hint (with one, gateway/oidc/logout.ts ends
         // the session without asking, as RP-Initiated Logout 1.0 allows).
         logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
+          presentAs({ clientId: ctx.oidc.client?.clientId, uiLocales: ctx.oidc.params?.ui_locales });
           ctx.type = 'html';
           ctx.body = views.render('logout', { form, clientName: ctx.oidc.client?.clientName ?? null });
         },
         postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
+          presentAs({ clientId: ctx.oidc.client?.clientId });
           ctx.type = 'html';
           ctx.body = views.render('logged-out', { clientName: ctx.oidc.client?.clientName ?? null });
         },
@@ -355,6 +358,7 @@ export function createProvider(options: ProviderOptions): Provider {
     // Same look as every other page; never a stack trace.
     async renderError(ctx, out, error) {
       options.logger.info({ err: { name: (error as Error).name, message: (error as Error).message }, out }, 'oidc error page');
+      presentAs({ clientId: (ctx as KoaContextWithOIDC).oidc?.client?.clientId, uiLocales: (ctx as KoaContextWithOIDC).oidc?.params?.ui_locales });
       ctx.type = 'html';
       ctx.body = views.render('error', {
         title: 'Sign-in problem',

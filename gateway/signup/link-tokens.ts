@@ -4,11 +4,24 @@
  *
  *   const { secret, expiresAt } = await issueLinkToken(store, 'invite', customer.id, INVITE_TTL_MS);
  *   const token = await redeemLinkToken(store, 'invite', secretFromUrl);   // null when used, expired or unknown
+ *
+ * A link remembers the portal and language of the request that made it (the page
+ * context, gateway/http/page-context.ts), and the page it opens shows them again: the
+ * verify, invite and reset pages are the portal's, in the customer's language.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { OneTimeTokenKind, Store } from '../../adapters/store.ts';
 import { hashSecret } from '../runtime/secrets.ts';
+import { currentPresentation, presentAs } from '../http/page-context.ts';
+
+/** Where a link token keeps the portal and the language it was made for. */
+const PORTAL_KEY = 'presentedAs';
+
+function remembered(data: Record<string, unknown>): void {
+  const as = data[PORTAL_KEY] as { clientId?: unknown; uiLocales?: unknown } | undefined;
+  if (as && typeof as === 'object') presentAs({ clientId: as.clientId, uiLocales: as.uiLocales });
+}
 
 export type LinkKind = Extract<OneTimeTokenKind, 'verify-email' | 'invite' | 'reset-password'>;
 
@@ -33,7 +46,9 @@ export async function issueLinkToken(store: Pick<Store, 'tokens'>, kind: OneTime
   const secret = randomBytes(32).toString('base64url');
   const now = new Date();
   const expiresAt = new Date(now.getTime() + ttlMs);
-  await store.tokens.create({ kind, hash: hashSecret(secret), customerId, data, expiresAt, createdAt: now });
+  const { clientId, uiLocales } = currentPresentation();
+  const presented = clientId || uiLocales ? { [PORTAL_KEY]: { clientId, uiLocales } } : {};
+  await store.tokens.create({ kind, hash: hashSecret(secret), customerId, data: { ...data, ...presented }, expiresAt, createdAt: now });
   return { secret, expiresAt };
 }
 
@@ -41,6 +56,7 @@ export async function issueLinkToken(store: Pick<Store, 'tokens'>, kind: OneTime
 export async function redeemLinkToken(store: Pick<Store, 'tokens'>, kind: OneTimeTokenKind, secret: unknown): Promise<LinkToken | null> {
   if (typeof secret !== 'string' || !SECRET.test(secret)) return null;
   const token = await store.tokens.consume(kind, hashSecret(secret), new Date());
+  if (token) remembered(token.data);
   return token ? { customerId: token.customerId, data: token.data } : null;
 }
 
@@ -48,5 +64,6 @@ export async function redeemLinkToken(store: Pick<Store, 'tokens'>, kind: OneTim
 export async function peekLinkToken(store: Pick<Store, 'tokens'>, kind: OneTimeTokenKind, secret: unknown): Promise<LinkToken | null> {
   if (typeof secret !== 'string' || !SECRET.test(secret)) return null;
   const token = await store.tokens.peek(kind, hashSecret(secret), new Date());
+  if (token) remembered(token.data);
   return token ? { customerId: token.customerId, data: token.data } : null;
 }
