@@ -22,6 +22,7 @@ import {
   countRequests, createMetrics, createViews, currentPresentation, errorHandler, issuerHostRedirect, opsRoutes, pageContextMiddleware, requestId, routeGate, securityHeaders,
   startMetricsServer, type Metrics,
 } from './http/index.ts';
+import { languageRoutes } from './http/i18n.ts';
 import {
   createBackchannel, createClientRegistry, createFindAccount, createProvider, endSessionWithHint, interactionRoutes, KEYCLOAK_ROUTES, keycloakRealms,
   loadClientSetup, loadResourceServers, realmIssuer, realmPath, reservedClientIds, secondFactorRoutes, serviceInteractionRoutes, trackAccountSessions,
@@ -166,6 +167,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
     adminApiRoutes(ctx),
     adminConsoleRoutes(ctx),
     portalRoutes(ctx),
+    languageRoutes(),
     ...firstRunRoutes(ctx),
   ];
 

@@ -176,7 +176,7 @@ test.serial('an invite queued while SMTP is down is delivered exactly once after
   const second = await gateway(t, port, { SMTP_URL: sink.url });
   const mail = await sink.waitFor(mailTo(email), 30_000);
   t.log(`delivered ${Date.now() - started} ms after the new process was started (retry backoff after the failed attempt: 5 s)`);
-  t.is(mail.subject, 'Set your password for the support portal');
+  t.is(mail.subject, 'Set your password for Gatehouse');
 
   // The first process is dead; a graceful stop of the second waits for its sends in
   // flight, so after it no duplicate can still be on its way: then count.

@@ -15,6 +15,7 @@
  * verified) is said plainly.
  */
 import type { DecisionReason, ServiceRefusal } from '../../policies/index.ts';
+import { currentTranslator } from './i18n.ts';
 
 export type RefusalPath = 'portal' | 'google' | 'activeDirectory' | 'service';
 
@@ -40,7 +41,7 @@ export interface Refusal {
   message: string;
 }
 
-/** A row: the status and the text per path; `any` is the text for a path the row does not name. */
+/** A row: the status and the text (a message key of views/locales/) per path; `any` is the text for a path the row does not name. */
 interface Row {
   status: number;
   any: string;
@@ -52,121 +53,122 @@ interface Row {
 
 const GENERIC: Row = {
   status: 403,
-  any: 'Your sign-up was not accepted. Contact the service desk.',
-  portal: "We can't create an account for this address. Contact support.",
-  google: 'An account cannot be created for this address. Contact the support team if you think this is a mistake.',
+  any: 'refusal.generic',
+  portal: 'refusal.generic.portal',
+  google: 'refusal.generic.google',
 };
 
-const GOOGLE_NO_NEW_ACCOUNTS = 'New accounts cannot be created with Google here. If you already have an account, sign in with your email and password.';
-const AD_NO_NEW_ACCOUNTS = 'Creating an account with Windows / Active Directory is not available here. Ask the service desk to add you, or sign in another way.';
+const GOOGLE_NO_NEW_ACCOUNTS = 'refusal.googleNoNewAccounts';
+const AD_NO_NEW_ACCOUNTS = 'refusal.adNoNewAccounts';
 
 /** Codes with their own words. Anything else reads as GENERIC. */
 const REFUSALS: Partial<Record<RefusalCode, Row>> = {
   registration_disabled: {
     status: 403,
-    any: 'Creating an account here is turned off. Ask your support team to add you.',
+    any: 'refusal.registration_disabled',
     google: GOOGLE_NO_NEW_ACCOUNTS,
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
   method_disabled: {
     status: 403,
-    any: 'Creating an account this way is turned off. Ask your support team to add you.',
-    portal: 'Creating an account with this form is turned off. Ask your support team to add you, or use another way to sign in.',
+    any: 'refusal.method_disabled',
+    portal: 'refusal.method_disabled.portal',
     google: GOOGLE_NO_NEW_ACCOUNTS,
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
   domain_not_accepted: {
     status: 403,
-    any: 'Accounts for this email domain cannot be created here. Ask your organisation or the support team for access.',
-    portal: "Only people from our customers' companies can create an account here, and this address is not from one of them. Ask your support team to add you.",
+    any: 'refusal.domain_not_accepted',
+    portal: 'refusal.domain_not_accepted.portal',
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
   company_method_disabled: {
     status: 403,
-    any: 'Your company does not allow creating an account this way. Ask your support team to add you.',
-    portal: 'Your company does not allow creating an account with this form. Ask your support team to add you.',
+    any: 'refusal.company_method_disabled',
+    portal: 'refusal.company_method_disabled.portal',
     google: GOOGLE_NO_NEW_ACCOUNTS,
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
   domain_unverified: {
     status: 403,
-    any: 'Accounts for this email domain cannot be created this way here. Ask your organisation or the support team for access.',
+    any: 'refusal.domain_unverified',
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
   source_disabled: {
     status: 403,
-    any: 'This way of signing in is not available here. Sign in another way.',
-    activeDirectory: 'Signing in with Windows / Active Directory is not available here. Sign in another way, or ask the service desk.',
+    any: 'refusal.source_disabled',
+    activeDirectory: 'refusal.source_disabled.activeDirectory',
   },
   email_unverified: {
     status: 403,
-    any: 'This email address must be verified before an account can be created.',
+    any: 'refusal.email_unverified',
     portal: GENERIC.portal,
     activeDirectory: AD_NO_NEW_ACCOUNTS,
   },
   invalid_email: {
     status: 403,
-    any: 'This email address cannot be used here.',
+    any: 'refusal.invalid_email',
     portal: GENERIC.portal,
-    google: 'Google returned an email address that cannot be used here.',
-    activeDirectory: 'The email address in your directory account cannot be used. Ask your IT administrator to correct it, then try again.',
+    google: 'refusal.invalid_email.google',
+    activeDirectory: 'refusal.invalid_email.activeDirectory',
   },
   no_email: {
     status: 403,
-    any: 'Your directory account has no email address, so no account can be created for it. Ask your IT administrator to add one, then try again.',
+    any: 'refusal.no_email',
   },
   account_pending: {
     status: 403,
-    any: 'An account with this email address is waiting for its email verification. Open the link we sent, then sign in again.',
+    any: 'refusal.account_pending',
   },
   account_unavailable: {
     status: 403,
-    any: 'This account cannot sign in. Contact the support team.',
-    activeDirectory: 'This account cannot sign in. Contact the service desk.',
-    service: 'Your account cannot be used to sign in right now.',
+    any: 'refusal.account_unavailable',
+    activeDirectory: 'refusal.account_unavailable.activeDirectory',
+    service: 'refusal.account_unavailable.service',
   },
   identity_conflict: {
     status: 409,
-    any: 'The account with this email address is linked to another directory user. Contact the service desk.',
-    google: 'The account with this email address is linked to another Google account. Contact the support team.',
+    any: 'refusal.identity_conflict',
+    google: 'refusal.identity_conflict.google',
   },
   identity_taken: {
     status: 409,
-    any: 'This Google account is already linked to another account.',
+    any: 'refusal.identity_taken',
   },
   service_not_granted: {
     status: 403,
-    any: 'Your account has not been given access to this service. Ask your support team or administrator to add you.',
+    any: 'refusal.service_not_granted',
   },
   no_portal_access: {
     status: 403,
-    any: 'Your account does not have access to the support portal.',
+    any: 'refusal.no_portal_access',
   },
   service_unknown: {
     status: 403,
-    any: 'This application is not set up correctly. Contact your support team.',
+    any: 'refusal.service_unknown',
   },
   google_email_missing: {
     status: 403,
-    any: 'Google did not share an email address for this account, so it cannot be used here.',
+    any: 'refusal.google_email_missing',
   },
   google_email_unverified: {
     status: 403,
-    any: "This Google account's email address is not verified. Verify it with Google, then try again.",
+    any: 'refusal.google_email_unverified',
   },
   google_hosted_domain_mismatch: {
     status: 403,
-    any: "Only accounts of the organisation's Google Workspace domain can sign in here.",
+    any: 'refusal.google_hosted_domain_mismatch',
   },
   google_cancelled: {
     status: 401,
-    any: 'Google sign-in did not complete.',
+    any: 'refusal.google_cancelled',
   },
 };
 
-/** The page for `code` on `path`. Denylist, plugin, privileged-account and unknown codes get the generic refusal. */
+/** The page for `code` on `path`, in the request's language. Denylist, plugin, privileged-account and unknown codes get the generic refusal. */
 export function refusal(code: string, path: RefusalPath): Refusal {
+  const { t } = currentTranslator();
   const row = Object.hasOwn(REFUSALS, code) ? REFUSALS[code as RefusalCode] : undefined;
-  if (!row) return { status: GENERIC.status, message: GENERIC[path] ?? GENERIC.any };
-  return { status: row.status, message: row[path] ?? row.any };
+  if (!row) return { status: GENERIC.status, message: t(GENERIC[path] ?? GENERIC.any) };
+  return { status: row.status, message: t(row[path] ?? row.any) };
 }

@@ -24,6 +24,7 @@ import type { Views } from '../http/views.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { formBody } from '../http/body.ts';
 import { formLoginAttempt } from '../http/form-limit.ts';
+import { currentPresentation } from '../http/page-context.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
 import { CONSOLE_CLIENT_ID } from './clients.ts';
 import { abortInteraction, clientDisplayName, CsrfOnlyForm, expiredWhenInvalid, interactionExpired, loadInteraction, UidParams } from './interaction.ts';
@@ -76,11 +77,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   async function renderLogin(ctx: Context, interaction: { uid: string; params: { client_id?: unknown } }, extra: { error?: string; email?: string; notice?: string } = {}) {
     const adminSignIn = interaction.params.client_id === CONSOLE_CLIENT_ID;
     ctx.type = 'html';
+    // The reset page stays the portal's, in the flow's language (gateway/signup/one-time-links.ts).
+    const { clientId, uiLocales } = currentPresentation();
+    const forgot = new URLSearchParams({ ...(clientId ? { client_id: clientId } : {}), ...(uiLocales ? { ui_locales: uiLocales } : {}) }).toString();
     ctx.body = views.render('login', {
       uid: interaction.uid,
       csrf: csrfToken(ctx),
       clientName: await clientDisplayName(provider, interaction.params.client_id),
       adminSignIn,
+      forgotHref: `/password/forgot${forgot ? `?${forgot}` : ''}`,
       alternatives: adminSignIn ? [] : (await Promise.all(deps.alternatives.map((option) => option(interaction.uid)))).filter((a): a is LoginAlternative => a !== null),
       registerHref: !adminSignIn && deps.registerHref ? deps.registerHref(interaction.uid) : null,
       ...extra,
@@ -104,7 +109,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         csrf: csrfToken(ctx),
         clientName: name,
         email: customer?.email ?? '',
-        scopes: (missing.missingOIDCScope ?? []).filter((s) => s !== 'openid').map(describeScope),
+        scopes: (missing.missingOIDCScope ?? []).filter((s) => s !== 'openid').map((s) => (DESCRIBED_SCOPES.has(s) ? views.current().t(`scope.${s}`) : s)),
       });
       return;
     }
@@ -122,7 +127,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (problem.where !== 'body') expiredWhenInvalid(ctx, problem);
     const interaction = await loadInteraction(provider, ctx, { prompt: 'login' });
     ctx.status = 400;
-    await renderLogin(ctx, interaction, { error: GENERIC_LOGIN_FAILURE });
+    await renderLogin(ctx, interaction, { error: views.current().t('login.failed') });
   }
 
   router.post('/:uid/login', formBody, csrf, validated({ params: UidParams, body: loginForm }, async (ctx, { body: form }) => {
@@ -141,7 +146,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!customer || !passwordOk || !canSignIn(customer)) {
       await deps.audit('login.failure', { actor: 'anonymous', target: accountKey, data: { ip: ctx.ip, trustedDevice: gate.attempt.trusted } });
       ctx.status = 401;
-      await renderLogin(ctx, interaction, { error: GENERIC_LOGIN_FAILURE, email: form.email });
+      await renderLogin(ctx, interaction, { error: views.current().t('login.failed'), email: form.email });
       return;
     }
     if (await needsSecondFactor(store, customer)) {
@@ -181,14 +186,5 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   return router;
 }
 
-function describeScope(scope: string): string {
-  switch (scope) {
-    case 'email': return 'See your email address';
-    case 'profile': return 'See your name';
-    case 'company': return 'See which company you belong to';
-    case 'services': return 'See which services you may use';
-    case 'portal': return 'See whether you have portal access';
-    case 'offline_access': return 'Stay signed in while you are away';
-    default: return scope;
-  }
-}
+/** Scopes the consent page describes in words (`scope.<name>` in views/locales/); others are shown as they are. */
+const DESCRIBED_SCOPES = new Set(['email', 'profile', 'company', 'services', 'portal', 'offline_access']);

@@ -361,7 +361,7 @@ export function createProvider(options: ProviderOptions): Provider {
       presentAs({ clientId: (ctx as KoaContextWithOIDC).oidc?.client?.clientId, uiLocales: (ctx as KoaContextWithOIDC).oidc?.params?.ui_locales });
       ctx.type = 'html';
       ctx.body = views.render('error', {
-        title: 'Sign-in problem',
+        title: views.current().t('error.signinProblem'),
         message: String(out.error_description ?? 'The request could not be completed.'),
         code: String(out.error ?? 'server_error'),
       });

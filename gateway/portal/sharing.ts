@@ -65,24 +65,28 @@ function asCandidate(c: Customer): ShareCandidate {
  * Tells someone who already has an account that a customer wanted to share requests of a
  * service with them. Fixed text only: nothing the sharer typed, not even their name.
  */
-async function sendExistingAccountNotice(ctx: Pick<GatewayContext, 'sendMail' | 'config'>, email: string, service: Service): Promise<void> {
+async function sendExistingAccountNotice(ctx: Pick<GatewayContext, 'sendMail' | 'config' | 'views'>, email: string, service: Service): Promise<void> {
   const base = ctx.config.ISSUER;
+  const { t, brand } = ctx.views.current();
   await ctx.sendMail({
     to: email,
-    subject: 'You were invited to the support portal',
+    subject: t('mail.shared.subject', { brand: brand.name }),
     text: [
-      'Hello,',
+      t('mail.hello'),
       '',
-      `A customer of the support portal wants to share requests of the service "${service.name}" with you.`,
-      'You already have an account with this address: sign in as usual.',
-      `If you have forgotten your password, choose a new one here: ${base}/password/forgot`,
+      t('mail.shared.intro', { brand: brand.name, service: service.name }),
+      t('mail.shared.existing'),
+      `${t('mail.shared.forgot')} ${base}/password/forgot`,
       '',
-      'If you do not know what this is about, ignore this message.',
+      t('mail.shared.ignore'),
+      '',
+      '--',
+      t('mail.sentBy', { brand: brand.name }),
     ].join('\n'),
   });
 }
 
-export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'policy' | 'registration' | 'audit' | 'sendMail' | 'config'>): Router {
+export function sharingRoutes(ctx: Pick<GatewayContext, 'provider' | 'store' | 'limits' | 'policy' | 'registration' | 'audit' | 'sendMail' | 'config' | 'views'>): Router {
   const router = new Router();
 
   /** The signed-in customer sharing in `serviceId`, or a 401/403. */

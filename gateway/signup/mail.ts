@@ -25,25 +25,36 @@ export const VERIFY_TTL_MS = 24 * 60 * 60 * 1000;
 export const INVITE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const RESET_TTL_MS = 3600 * 1000;
 
+type Translate = ReturnType<Views['current']>['t'];
+
 /** The mails that carry a link to set a password: where the link points, how long it lives, what the mail says. */
 const LINK_MAILS = {
   invite: {
     path: '/invite',
     ttlMs: INVITE_TTL_MS,
-    subject: 'Set your password for the support portal',
     view: 'mail-invite',
-    text: (link: string) =>
-      `Hello,\n\nYou can now use the support portal. Set your password with this link (valid for 7 days, usable once):\n\n${link}\n\nIf you did not contact support, ignore this message.\n`,
+    compose: (t: Translate, brand: string, link: string) => ({
+      subject: t('mail.invite.subject', { brand }),
+      text: [t('mail.hello'), '', t('mail.invite.intro', { brand, days: 7 }), '', link, '', t('mail.invite.ignore'), ''].join('\n'),
+      data: { days: 7 },
+    }),
   },
   'reset-password': {
     path: '/password/reset',
     ttlMs: RESET_TTL_MS,
-    subject: 'Reset your password',
     view: 'mail-reset',
-    text: (link: string) =>
-      `Hello,\n\nSomeone (hopefully you) asked to reset the password of your support portal account. Choose a new password with this link (valid for 1 hour, usable once):\n\n${link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n`,
+    compose: (t: Translate, brand: string, link: string) => ({
+      subject: t('mail.reset.subject'),
+      text: [t('mail.hello'), '', t('mail.reset.intro', { brand, hours: 1 }), '', link, '', t('mail.reset.ignore'), ''].join('\n'),
+      data: { hours: 1 },
+    }),
   },
 } as const;
+
+/** The text footer every mail to a customer ends with: the portal it is from, its support address. */
+function footer(t: Translate, brand: ReturnType<Views['current']>['brand']): string {
+  return ['', '--', t('mail.sentBy', { brand: brand.name }), ...(brand.supportEmail ? [`${t('layout.support')}: ${brand.supportEmail}`] : [])].join('\n');
+}
 
 export interface VerificationLink {
   /**
@@ -95,7 +106,9 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
     await store.tokens.revokeFor(kind, customer.id);
     const { secret } = await issueLinkToken(store, kind, customer.id, mail.ttlMs);
     const link = `${base}${mail.path}/${secret}`;
-    await sendMail({ to: customer.email, subject: mail.subject, text: mail.text(link), html: views.render(mail.view, { link }) });
+    const { t, brand } = views.current();
+    const composed = mail.compose(t, brand.name, link);
+    await sendMail({ to: customer.email, subject: composed.subject, text: composed.text + footer(t, brand), html: views.render(mail.view, { link, ...composed.data }) });
   }
 
   return {
@@ -104,34 +117,36 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
       const { secret, expiresAt } = await issueLinkToken(store, 'verify-email', customer.id, verifyTtlMs, data);
       const href = `${base}/verify/${secret}`;
       const hours = Math.max(1, Math.round((expiresAt.getTime() - Date.now()) / 3_600_000));
+      const { t, brand } = views.current();
       await sendMail({
         to: customer.email,
-        subject: 'Confirm your email address',
+        subject: t('mail.verify.subject'),
         text: [
-          'Hello,',
+          t('mail.hello'),
           '',
-          'Confirm your email address to finish creating your account:',
+          t('mail.verify.intro'),
           href,
           '',
-          `The link works once and expires in ${hours} hours.`,
-          'If you did not create an account, ignore this email: nothing happens without the link.',
-        ].join('\n'),
-        html: views.render('mail-verify', { link: href, hours }),
+          t('mail.verify.expires', { hours, expiresAt }),
+          t('mail.verify.ignore'),
+        ].join('\n') + footer(t, brand),
+        html: views.render('mail-verify', { link: href, hours, expiresAt }),
       });
     },
 
     async accountExists(customer) {
       const resetLink = `${base}/password/forgot`;
+      const { t, brand } = views.current();
       await sendMail({
         to: customer.email,
-        subject: 'Someone tried to create an account with your address',
+        subject: t('mail.existing.subject'),
         text: [
-          'Hello,',
+          t('mail.hello'),
           '',
-          'Someone tried to create a new account with this email address, which already has an account.',
-          `If it was you: sign in with your existing account, or reset your password if you have forgotten it: ${resetLink}`,
-          'If it was not you: you can ignore this email. Nothing was changed.',
-        ].join('\n'),
+          t('mail.existing.intro'),
+          `${t('mail.existing.ifYou')} ${resetLink}`,
+          t('mail.existing.notYou'),
+        ].join('\n') + footer(t, brand),
         html: views.render('mail-existing', { resetLink }),
       });
     },

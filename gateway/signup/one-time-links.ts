@@ -23,6 +23,7 @@ import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
 import { createPasswordRules } from './password-rules.ts';
 import { formBody } from '../http/body.ts';
+import { presentAs } from '../http/page-context.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 import { addressKey } from '../runtime/ratelimit.ts';
 import { validated, type EdgeProblem } from '../http/validation.ts';
@@ -37,8 +38,8 @@ type PasswordForm = z.output<typeof passwordForm>;
 const forgotForm = z.object({ email: z.string().max(1024).catch(''), csrf: z.string() });
 
 const LINKS = {
-  invite: { path: '/invite', title: 'Set your password' },
-  'reset-password': { path: '/password/reset', title: 'Choose a new password' },
+  invite: { path: '/invite', title: 'invite.titleInvite' },
+  'reset-password': { path: '/password/reset', title: 'invite.titleReset' },
 } as const;
 type LinkKind = keyof typeof LINKS;
 
@@ -51,22 +52,23 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
   function page(c: Context, action: string, title: string, errors: Record<string, string>, status = 200) {
     c.status = status;
     c.type = 'html';
-    c.body = ctx.views.render('invite', { action, title, csrf: csrfToken(c), errors });
+    c.body = ctx.views.render('invite', { action, title: ctx.views.current().t(title), csrf: csrfToken(c), errors });
   }
 
   function gone(c: Context, message: string, code: string) {
     c.status = 410;
     c.type = 'html';
-    c.body = ctx.views.render('error', { title: 'Link expired', message, code });
+    const { t } = ctx.views.current();
+    c.body = ctx.views.render('error', { title: t('error.linkExpiredTitle'), message: t(message), code });
   }
 
-  const expiredLink = (c: Context, kind: LinkKind) => gone(c, 'This link has expired or was already used. Ask for a new one.', `${kind}_invalid`);
+  const expiredLink = (c: Context, kind: LinkKind) => gone(c, 'error.linkExpired', `${kind}_invalid`);
 
   /** A malformed link is an expired one; an unreadable form asks for the password again. */
   function unreadable(kind: LinkKind) {
     return (c: Context, problem: EdgeProblem) => {
       if (problem.where === 'params') return expiredLink(c, kind);
-      return page(c, `${LINKS[kind].path}/${c.params.secret}`, LINKS[kind].title, { password: 'Enter a password.' }, 400);
+      return page(c, `${LINKS[kind].path}/${c.params.secret}`, LINKS[kind].title, { password: ctx.views.current().t('invite.enterPassword') }, 400);
     };
   }
 
@@ -79,7 +81,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
   async function redeem(c: Context, kind: LinkKind, secret: string, form: PasswordForm): Promise<{ customer: Customer; password: string } | null> {
     const action = `${LINKS[kind].path}/${secret}`;
     const title = LINKS[kind].title;
-    if (form.password !== form.confirm) return page(c, action, title, { confirm: 'The passwords do not match.' }, 400), null;
+    if (form.password !== form.confirm) return page(c, action, title, { confirm: ctx.views.current().t('invite.mismatch') }, 400), null;
     // Check the password before spending the single-use link.
     const pending = await peekLinkToken(ctx.store, kind, secret);
     const owner = pending?.customerId ? await ctx.store.customers.get(pending.customerId) : null;
@@ -142,7 +144,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
       // Following the emailed link proves control of the address: now the company and
       // its grants may apply (re-decided against the policy in force today).
       const completed = await ctx.registration.completeVerification(customer, `customer:${customer.id}`);
-      if (completed.kind === 'denied') return gone(c, 'This invitation can no longer be used. Contact support.', 'invite_denied');
+      if (completed.kind === 'denied') return gone(c, 'error.inviteDenied', 'invite_denied');
       customer = completed.customer;
     }
     if (!customer.portalAccess) {
@@ -162,11 +164,26 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
   }, unreadable('invite')));
 
   // ---- Password reset ---------------------------------------------------------------
+  /**
+   * The login page links here with its portal and language (`?client_id=&ui_locales=`), so
+   * this page and the reset mail are the portal's; the form posts them back. An unknown
+   * client shows the deployment's branding: nothing here is more than looks.
+   */
+  function presentFromQuery(c: Context): string {
+    const clientId = typeof c.query.client_id === 'string' ? c.query.client_id.slice(0, 128) : undefined;
+    const uiLocales = typeof c.query.ui_locales === 'string' ? c.query.ui_locales.slice(0, 200) : undefined;
+    presentAs({ clientId, uiLocales });
+    const query = new URLSearchParams({ ...(clientId ? { client_id: clientId } : {}), ...(uiLocales ? { ui_locales: uiLocales } : {}) }).toString();
+    return `/password/forgot${query ? `?${query}` : ''}`;
+  }
+
   router.get('/password/forgot', (c) => {
+    const action = presentFromQuery(c);
     c.type = 'html';
-    c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: false, email: '' });
+    c.body = ctx.views.render('forgot', { csrf: csrfToken(c), sent: false, email: '', action });
   });
   router.post('/password/forgot', formBody, csrf, validated({ body: forgotForm }, async (c, { body }) => {
+    presentFromQuery(c);
     const raw = body.email;
     const canonical = canonicalizeEmail(raw);
     await ctx.limits.hit('signupIp', c.ip);
@@ -181,7 +198,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     const redeemed = await redeem(c, 'reset-password', params.secret, body);
     if (!redeemed) return;
     const { customer } = redeemed;
-    if (customer.status !== 'active') return gone(c, 'This link can no longer be used. Contact support.', 'reset-password_invalid');
+    if (customer.status !== 'active') return gone(c, 'error.linkUnusable', 'reset-password_invalid');
     await ctx.store.customers.update(customer.id, { passwordHash: await ctx.hasher.hash(redeemed.password), emailVerified: true });
     // Whoever knew the old password is signed out everywhere.
     await ctx.sessions.revokeAccount(customer.id);

@@ -57,8 +57,8 @@ export function directoryFromConfig(config: Config, logger: Logger): Directory |
 export function adLoginOptions(directory: Directory | null, policy: Pick<PolicyRuntime, 'current'>): LoginOption[] {
   const adOn = () => directorySignInAllowed(policy.current().policy);
   const options: LoginOption[] = [];
-  if (directory) options.push((uid) => (adOn() ? { label: 'Sign in with Windows / Active Directory', href: `/interaction/${uid}/ad` } : null));
-  options.push((uid) => (adOn() && adConnectorLoginUrl(policy.current().policy) ? { label: "Sign in with your organisation's Windows login page", href: `/interaction/${uid}/ad/connector` } : null));
+  if (directory) options.push((uid) => (adOn() ? { label: 'login.ad', href: `/interaction/${uid}/ad` } : null));
+  options.push((uid) => (adOn() && adConnectorLoginUrl(policy.current().policy) ? { label: 'login.adConnector', href: `/interaction/${uid}/ad/connector` } : null));
   return options;
 }
 

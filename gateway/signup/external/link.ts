@@ -18,6 +18,7 @@
  *
  *   if (outcome.kind === 'prove') return askForProof(ctx, c, uid, person, outcome);
  */
+import { currentTranslator } from '../../http/i18n.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -51,7 +52,8 @@ const PendingLink = defineFlow('identity-link', z.object({
 }), LINK_FLOW_TTL_MS, 'gh.link');
 type PendingLinkState = z.output<typeof PendingLink.schema>;
 
-export const GENERIC_LINK_FAILURE = (label: string) => `The password is not right, or this account cannot be linked to ${label}.`;
+/** The one answer to a wrong password or an account that cannot be linked, in the request's language. */
+export const GENERIC_LINK_FAILURE = (label: string) => currentTranslator().t('link.failed', { label });
 
 const linkPath = (uid: string) => `/interaction/${uid}/link`;
 const passwordForm = z.object({ password: z.string().max(1024), csrf: z.string() });
@@ -165,7 +167,7 @@ export function linkRoutes(ctx: LinkDeps): Router {
 
   function linkGone(c: Context, uid: string, state: PendingLinkState) {
     c.status = 410;
-    page(c, uid, state, { error: 'This link has expired, was already used, or belongs to another sign-in. Ask for a new one.' });
+    page(c, uid, state, { error: ctx.views.current().t('link.expired') });
   }
 
   router.get('/interaction/:uid/link/mailed/:secret', validated({ params: MailedParams }, async (c, { params }) => {

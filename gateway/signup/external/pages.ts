@@ -22,7 +22,7 @@ export function refuseExternal(deps: Pick<GatewayContext, 'views'>, c: Context, 
   const page = refusal(reason, google ? 'google' : 'activeDirectory');
   c.status = page.status;
   c.type = 'html';
-  c.body = deps.views.render(google ? 'google-refused' : 'ad-refused', { title: google ? 'Google sign-in refused' : undefined, uid, message: page.message, reference: c.state.requestId });
+  c.body = deps.views.render(google ? 'google-refused' : 'ad-refused', { uid, message: page.message, reference: c.state.requestId });
 }
 
 /** The login method each source's sign-ins are audited under. */

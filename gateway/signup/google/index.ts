@@ -41,7 +41,7 @@ export function googleEnabled(config: Pick<Config, 'GOOGLE_CLIENT_ID' | 'GOOGLE_
 /** The login page's Google button (listed in gateway/app.ts), or null when Google is not configured. */
 export function googleLoginOption(config: Pick<Config, 'GOOGLE_CLIENT_ID' | 'GOOGLE_CLIENT_SECRET'>): LoginOption | null {
   if (!googleEnabled(config)) return null;
-  return (uid) => ({ label: 'Sign in with Google', href: `/interaction/${encodeURIComponent(uid)}/google` });
+  return (uid) => ({ label: 'login.google', href: `/interaction/${encodeURIComponent(uid)}/google` });
 }
 
 export function googleSignupRoutes(gw: Parameters<typeof roundTripRoutes>[0] & Parameters<typeof completeRoutes>[0]): Router {

@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import type { Customer } from '../../../adapters/store.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { refuseExternal, signInExternal } from '../external/index.ts';
-import { GOOGLE_EXPIRED, spendVerified } from './result.ts';
+import { spendVerified } from './result.ts';
 
 type Views = Pick<GatewayContext, 'views'>;
 
@@ -21,7 +21,7 @@ export function refuseGoogle(deps: Views, c: Context, reason: string, uid?: stri
 export function refuseGoogleState(deps: Views, c: Context): void {
   c.status = 400;
   c.type = 'html';
-  c.body = deps.views.render('google-refused', { title: 'Google sign-in refused', message: GOOGLE_EXPIRED, code: 'google_state_invalid' });
+  c.body = deps.views.render('google-refused', { message: deps.views.current().t('google.expired'), code: 'google_state_invalid' });
 }
 
 /** Spends the verified result, audits, and sends the browser back into the OIDC flow. */
