@@ -2,7 +2,8 @@
 # Checks for (and, as root, installs) the system programs the test suite starts itself:
 # redis-server (also run as Sentinel) and redis-cli (redis-tools: creates the test Redis
 # Cluster), slapd + ldap-utils (LDAP/AD tests), chromium + fonts-liberation (browser
-# end-to-end), Apache httpd with mod_auth_openidc (a real relying party,
+# end-to-end) + fonts-ipafont-gothic (the Japanese login page's screenshot,
+# test/i18n.test.ts), Apache httpd with mod_auth_openidc (a real relying party,
 # test/relying-parties.test.ts; apache2-bin only, so no system service comes with it),
 # unzip (scripts/ensure-keycloak.sh) and a Go toolchain (scripts/ensure-ferretdb.sh
 # builds FerretDB with it).
@@ -42,6 +43,14 @@ check_fonts_liberation() {
   fi
 }
 
+check_fonts_ipafont_gothic() {
+  if has_command dpkg-query; then
+    dpkg-query -W -f='${Status}' fonts-ipafont-gothic 2>/dev/null | grep -q 'ok installed'
+  else
+    [[ -d /usr/share/fonts/opentype/ipafont-gothic ]]
+  fi
+}
+
 where_is() {
   case "$1" in
     redis-server) command -v redis-server 2>/dev/null || echo /usr/bin/redis-server ;;
@@ -50,6 +59,7 @@ where_is() {
     ldap-utils) command -v ldapsearch ;;
     chromium) echo /usr/bin/chromium ;;
     fonts-liberation) echo /usr/share/fonts/truetype/liberation ;;
+    fonts-ipafont-gothic) echo /usr/share/fonts/opentype/ipafont-gothic ;;
     apache2-bin) echo /usr/sbin/apache2 ;;
     libapache2-mod-auth-openidc) echo /usr/lib/apache2/modules/mod_auth_openidc.so ;;
     unzip) command -v unzip ;;
@@ -57,7 +67,7 @@ where_is() {
 }
 
 # name -> check function; the name is also the Debian package that provides it.
-DEPS=(redis-server redis-tools slapd ldap-utils chromium fonts-liberation apache2-bin libapache2-mod-auth-openidc unzip)
+DEPS=(redis-server redis-tools slapd ldap-utils chromium fonts-liberation fonts-ipafont-gothic apache2-bin libapache2-mod-auth-openidc unzip)
 check_dep() {
   case "$1" in
     redis-server) check_redis_server ;;
@@ -66,6 +76,7 @@ check_dep() {
     ldap-utils) check_ldap_utils ;;
     chromium) check_chromium ;;
     fonts-liberation) check_fonts_liberation ;;
+    fonts-ipafont-gothic) check_fonts_ipafont_gothic ;;
     apache2-bin) check_apache2_bin ;;
     libapache2-mod-auth-openidc) check_mod_auth_openidc ;;
     unzip) check_unzip ;;
