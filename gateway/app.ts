@@ -29,7 +29,7 @@ import {
 } from './oidc/index.ts';
 import {
   adLoginOptions, createRegistration, createSignupMail, directoryFromConfig, emailSignupRoutes, googleLoginOption, googleSignupRoutes,
-  guardIntakeSender, identityLinkRoutes, portalRegisterLink, recordIntakeRejection, registerEmailSender, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
+  guardIntakeSender, identityLinkRoutes, portalRegisterLink, recordIntakeRejection, registerEmailSender, serviceOfClient, setPasswordRoutes, signupAdRoutes, signupPortalRoutes, visitorRoutes,
 } from './signup/index.ts';
 import { adminApiRoutes, adminConsoleRoutes } from './admin/index.ts';
 import { portalDiscovery } from './portal/settings.ts';
@@ -149,7 +149,7 @@ function createApp(ctx: GatewayContext, metrics: Metrics | null): Koa {
     issuer: config.ISSUER,
     audit: (action, e) => ctx.audit(action, e),
     alternatives: [googleLoginOption(config), ...adLoginOptions(directory, ctx.policy)].filter((o) => o !== null),
-    registerHref: portalRegisterLink(ctx.policy),
+    registerHref: portalRegisterLink(ctx.policy, serviceOfClient(ctx.clients)),
   });
 
   // Route modules after the interaction routes, in this order; each owns its paths.

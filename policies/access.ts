@@ -72,6 +72,32 @@ export function portalSignupOpen(snapshot: Pick<Snapshot, 'policy' | 'companiesB
   return false;
 }
 
+/**
+ * "Create an account" on the login page of a portal bound to a service (null: no binding):
+ * the form must be open (portalSignupOpen) and the account it makes must be able to use
+ * that service, or the customer would sign up only to be refused at the service prompt.
+ * A service open to `anyone` takes every new account; `existing-accounts` takes none
+ * made now; a `granted` service only one the sign-up grants: a default service in
+ * `anyone` mode, or a service of a company the new account could join (by its domain in
+ * `anyone` mode with joining on; a company permitting portal sign-up in `companies` mode).
+ *
+ *   portalSignupOpenFor(snapshot, 'it-desk')   // false when it-desk is existing-accounts
+ */
+export function portalSignupOpenFor(snapshot: Pick<Snapshot, 'policy' | 'companiesById' | 'servicesById'>, serviceId: string | null): boolean {
+  if (!portalSignupOpen(snapshot)) return false;
+  if (serviceId === null) return true;
+  const service = snapshot.servicesById.get(serviceId);
+  if (!service || service.requestAccess === 'existing-accounts') return false;
+  if (service.requestAccess === 'anyone') return true;
+  const policy = snapshot.policy;
+  const companies = [...snapshot.companiesById.values()];
+  if (policy.selfRegistration === 'anyone') {
+    if (policy.anyone.defaultServices.includes(serviceId)) return true;
+    return policy.anyone.joinCompanyByDomain && companies.some((c) => c.services.includes(serviceId));
+  }
+  return companies.some((c) => c.selfRegistration.permitted && c.selfRegistration.portal && c.services.includes(serviceId));
+}
+
 /** Which searches a sharing scope allows: company members by substring, service holders by substring, a service holder by exact address. */
 export interface SharingSearches {
   company: boolean;

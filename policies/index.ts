@@ -19,7 +19,7 @@ export { applyPlugins } from './plugins.ts';
 export { policyImpact } from './impact.ts';
 export type { PolicyImpact, ImpactBucket, ImpactExample, RecordedAttempt, DecisionSummary } from './impact.ts';
 export type { ApplyPluginsOptions } from './plugins.ts';
-export { canSignIn, serviceAccessVerdict, portalSignupOpen, sharingSearches, isShareCandidate, directorySignInAllowed, sourceSignInAllowed, adConnectorLoginUrl } from './access.ts';
+export { canSignIn, serviceAccessVerdict, portalSignupOpen, portalSignupOpenFor, sharingSearches, isShareCandidate, directorySignInAllowed, sourceSignInAllowed, adConnectorLoginUrl } from './access.ts';
 export type { AccountState, ServiceRefusal, ServiceVerdict, SharingSearches } from './access.ts';
 export { admission, awaitsProof } from './admission.ts';
 export type { Admission, Hold } from './admission.ts';

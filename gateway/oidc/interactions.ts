@@ -54,8 +54,8 @@ export interface InteractionDeps {
   audit(action: string, data: { actor: string; target?: string; data?: Record<string, unknown> }): Promise<void>;
   /** Extra ways to sign in shown on the login page (Google, Active Directory...), in order. */
   alternatives: LoginOption[];
-  /** Link to "Create an account" when the policy allows self-registration, else null. */
-  registerHref: ((uid: string) => string | null) | null;
+  /** Link to "Create an account" when the policy (and the portal's bound service) allow self-registration, else null. */
+  registerHref: ((uid: string, clientId: string | null) => string | null) | null;
 }
 
 const loginForm = z.object({
@@ -87,7 +87,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       adminSignIn,
       forgotHref: `/password/forgot${forgot ? `?${forgot}` : ''}`,
       alternatives: adminSignIn ? [] : (await Promise.all(deps.alternatives.map((option) => option(interaction.uid)))).filter((a): a is LoginAlternative => a !== null),
-      registerHref: !adminSignIn && deps.registerHref ? deps.registerHref(interaction.uid) : null,
+      registerHref: !adminSignIn && deps.registerHref ? deps.registerHref(interaction.uid, clientId) : null,
       ...extra,
     });
   }

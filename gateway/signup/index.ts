@@ -24,6 +24,7 @@
 export { createRegistration, type Registration, type RegistrationRequest, type RegistrationResult } from './registration.ts';
 export { createSignupMail, type SignupMail } from './mail.ts';
 export { portalRegisterLink, signupPortalRoutes } from './portal/index.ts';
+export { serviceOfClient } from './portal/form.ts';
 export { googleLoginOption, googleSignupRoutes } from './google/index.ts';
 export { linkRoutes as identityLinkRoutes } from './external/index.ts';
 export { identityKeyFor } from './issuers.ts';

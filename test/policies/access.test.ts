@@ -11,6 +11,7 @@ import {
   sourceSignInAllowed,
   isShareCandidate,
   portalSignupOpen,
+  portalSignupOpenFor,
   serviceAccessVerdict,
   sharingSearches,
   type AccountState,
@@ -77,6 +78,39 @@ const PORTAL_OPEN: Array<[string, Parameters<typeof snapshotOf>[0], boolean]> = 
 for (const [label, world, expected] of PORTAL_OPEN) {
   test(`portalSignupOpen: ${label} -> ${expected}`, (t) => {
     t.is(portalSignupOpen(snapshotOf(world)), expected);
+  });
+}
+
+const svc = (id: string, requestAccess: RequestAccess) => ({ id, name: id, requestAccess });
+const SERVICES = [svc('open', 'anyone'), svc('known', 'existing-accounts'), svc('default', 'granted'), svc('acme-only', 'granted'), svc('nobody', 'granted')];
+
+/** "Create an account" on a portal bound to a service: open only where the new account could use the service. */
+const PORTAL_FOR: Array<[string, Parameters<typeof snapshotOf>[0], string | null, boolean]> = [
+  ['no binding, anyone with portal', { policy: policy('anyone', { portal: true }), services: SERVICES }, null, true],
+  ['no binding, sign-up off', { policy: policy('off'), services: SERVICES }, null, false],
+  ['service open to anyone', { policy: policy('anyone', { portal: true }), services: SERVICES }, 'open', true],
+  ['service open to anyone, but the portal form is off', { policy: policy('anyone', { portal: false }), services: SERVICES }, 'open', false],
+  ['service for existing accounts only', { policy: policy('anyone', { portal: true }), services: SERVICES }, 'known', false],
+  ['granted service that sign-up grants by default', { policy: policy('anyone', { portal: true, defaultServices: ['default'] }), services: SERVICES }, 'default', true],
+  ['granted service nobody gets at sign-up', { policy: policy('anyone', { portal: true, defaultServices: ['default'] }), services: SERVICES }, 'nobody', false],
+  ['granted service of a company joined by domain', {
+    policy: policy('anyone', { portal: true, joinCompanyByDomain: true }), services: SERVICES, companies: [company('acme', ['acme.test'], { services: ['acme-only'] })],
+  }, 'acme-only', true],
+  ['granted service of a company, joining by domain off', {
+    policy: policy('anyone', { portal: true, joinCompanyByDomain: false }), services: SERVICES, companies: [company('acme', ['acme.test'], { services: ['acme-only'] })],
+  }, 'acme-only', false],
+  ['companies mode: a company with portal sign-up holds the service', {
+    policy: policy('companies'), services: SERVICES, companies: [company('acme', ['acme.test'], { services: ['acme-only'] })],
+  }, 'acme-only', true],
+  ['companies mode: only a company without portal sign-up holds it', {
+    policy: policy('companies'), services: SERVICES, companies: [company('acme', ['acme.test'], { services: ['acme-only'], selfRegistration: { portal: false } }), company('other', ['other.test'])],
+  }, 'acme-only', false],
+  ['bound to a service that no longer exists', { policy: policy('anyone', { portal: true }), services: SERVICES }, 'gone', false],
+];
+
+for (const [label, world, serviceId, expected] of PORTAL_FOR) {
+  test(`portalSignupOpenFor: ${label} -> ${expected}`, (t) => {
+    t.is(portalSignupOpenFor(snapshotOf(world), serviceId), expected);
   });
 }
 

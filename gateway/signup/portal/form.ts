@@ -12,7 +12,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { canonicalizeEmail, portalSignupOpen } from '../../../policies/index.ts';
+import { canonicalizeEmail, portalSignupOpenFor } from '../../../policies/index.ts';
+import { boundService } from '../../oidc/service-prompt.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import { AppError } from '../../http/errors.ts';
 import { formBody } from '../../http/body.ts';
@@ -38,12 +39,22 @@ const registerForm = z.object({
 type RegisterInput = z.output<typeof registerForm>;
 
 
-type FormDeps = Pick<GatewayContext, 'config' | 'provider' | 'views' | 'policy' | 'limits' | 'hasher' | 'registration'>;
+type FormDeps = Pick<GatewayContext, 'config' | 'provider' | 'views' | 'policy' | 'limits' | 'hasher' | 'registration' | 'clients'>;
+
+/** The service a portal client is bound to (null: none, or no client). */
+export type ServiceOf = (clientId: string | null) => string | null;
+
+export function serviceOfClient(clients: GatewayContext['clients']): ServiceOf {
+  return (clientId) => (clientId === null ? null : boundService(clients.get(clientId)?.metadata));
+}
 
 export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router {
   const router = new Router();
   const csrf = requireCsrf(ctx.config.ISSUER);
   const origin = (c: Context, uid: string | undefined) => originOf(ctx.provider, c, uid);
+  const serviceOf = serviceOfClient(ctx.clients);
+  /** Open for this portal: the policy, and the service it is bound to (the login page hides the link by the same rule). */
+  const signupOpen = (from: SignupOrigin) => portalSignupOpenFor(ctx.policy.current(), serviceOf(from.clientId));
 
   async function fieldErrors(input: RegisterInput): Promise<{ errors: FieldErrors; name: string; email: string | null }> {
     const errors: FieldErrors = {};
@@ -60,11 +71,12 @@ export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router 
 
   const showForm = validated({ params: OptionalUid }, async (c, { params }) => {
     const from = await origin(c, params.uid);
-    if (!portalSignupOpen(ctx.policy.current())) throw new AppError('registration_closed', 403, refusal('registration_disabled', 'portal').message);
+    if (!signupOpen(from)) throw new AppError('registration_closed', 403, refusal('registration_disabled', 'portal').message);
     renderForm(ctx.views, c, from);
   });
 
   async function submit(c: Context, from: SignupOrigin, input: RegisterInput) {
+    if (from.clientId !== null && !signupOpen(from)) throw new AppError('registration_closed', 403, refusal('registration_disabled', 'portal').message);
     const values = { name: input.name.slice(0, NAME_MAX * 2), email: input.email.slice(0, 320) };
     const ipLimited = await formRateLimited(c, ctx.limits, [['signupIp', c.ip]]);
     if (ipLimited) return renderForm(ctx.views, c, from, { values, formError: ipLimited });

@@ -10,15 +10,15 @@
  * but gateway/app.ts (the routes and the login page's "Create an account" link).
  *
  *   routers.push(signupPortalRoutes(ctx));
- *   registerHref: portalRegisterLink(ctx.policy)
+ *   registerHref: portalRegisterLink(ctx.policy, serviceOfClient(ctx.clients))
  */
 import Router from '@koa/router';
-import { portalSignupOpen } from '../../../policies/index.ts';
+import { portalSignupOpenFor } from '../../../policies/index.ts';
 import type { GatewayContext } from '../../runtime/context.ts';
 import type { PolicyRuntime } from '../../runtime/policy-runtime.ts';
 import { createPasswordRules, type PasswordRules } from '../password-rules.ts';
 import { createSignupMail } from '../mail.ts';
-import { registerFormRoutes } from './form.ts';
+import { registerFormRoutes, type ServiceOf } from './form.ts';
 import { resendRoutes } from './resend.ts';
 import { verifyRoutes } from './verify.ts';
 
@@ -27,9 +27,13 @@ export interface SignupPortalOptions {
   passwordRules?: PasswordRules;
 }
 
-/** The login page's "Create an account" link (gateway/app.ts), shown while the policy allows portal sign-up. */
-export function portalRegisterLink(policy: Pick<PolicyRuntime, 'current'>): (uid: string) => string | null {
-  return (uid) => (portalSignupOpen(policy.current()) ? `/interaction/${encodeURIComponent(uid)}/register` : null);
+/**
+ * The login page's "Create an account" link (gateway/app.ts), shown while the policy allows
+ * portal sign-up and, on a portal bound to a service, while an account made now could use
+ * that service (policies/access.ts portalSignupOpenFor).
+ */
+export function portalRegisterLink(policy: Pick<PolicyRuntime, 'current'>, serviceOf: ServiceOf): (uid: string, clientId: string | null) => string | null {
+  return (uid, clientId) => (portalSignupOpenFor(policy.current(), serviceOf(clientId)) ? `/interaction/${encodeURIComponent(uid)}/register` : null);
 }
 
 type PortalDeps = Parameters<typeof registerFormRoutes>[0] & Parameters<typeof resendRoutes>[0] & Parameters<typeof verifyRoutes>[0] & Pick<GatewayContext, 'sendMail'>;
