@@ -21,7 +21,7 @@ import { z } from 'zod';
 import { canonicalizeEmail } from '../../policies/index.ts';
 import type { Customer } from '../../adapters/store.ts';
 import type { GatewayContext } from '../runtime/context.ts';
-import { createPasswordRules } from './password-rules.ts';
+import { createPasswordRules, passwordMessage } from './password-rules.ts';
 import { formBody } from '../http/body.ts';
 import { presentAs } from '../http/page-context.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
@@ -86,7 +86,7 @@ export function setPasswordRoutes(ctx: GatewayContext): Router {
     const pending = await peekLinkToken(ctx.store, kind, secret);
     const owner = pending?.customerId ? await ctx.store.customers.get(pending.customerId) : null;
     const weak = await rules.check(form.password, owner?.email ?? '', owner ? [owner.name] : []);
-    if (weak) return page(c, action, title, { password: weak.message }, 400), null;
+    if (weak) return page(c, action, title, { password: passwordMessage(ctx.views.current().t, weak) }, 400), null;
     const redeemed = await redeemLinkToken(ctx.store, kind, secret);
     const customer = redeemed?.customerId ? await ctx.store.customers.get(redeemed.customerId) : null;
     if (!customer) return expiredLink(c, kind), null;

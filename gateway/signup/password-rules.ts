@@ -30,6 +30,15 @@ export const PASSWORD_MESSAGES: Record<PasswordProblem, string> = {
   password_matches_email: 'Your password must not be your email address.',
 };
 
+/**
+ * What the form shows for a refused password, in the request's language: the rule's own
+ * sentence (`password.<problem>` in views/locales/), then the estimator's feedback (English:
+ * zxcvbn-ts is loaded with its English dictionary only).
+ */
+export function passwordMessage(t: (key: string, values?: Record<string, string | number>) => string, verdict: PasswordVerdict): string {
+  return [t(`password.${verdict.problem}`, { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH }), ...verdict.feedback].join(' ');
+}
+
 /** A refused password: the rule, and the sentence(s) to show next to the field. */
 export interface PasswordVerdict {
   problem: PasswordProblem;

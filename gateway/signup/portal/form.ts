@@ -21,7 +21,7 @@ import { requireCsrf } from '../../http/csrf.ts';
 import { formRateLimited } from '../../http/form-limit.ts';
 import { refusal } from '../../http/refusals.ts';
 import { validated } from '../../http/validation.ts';
-import { codePointLength, type PasswordRules } from '../password-rules.ts';
+import { codePointLength, passwordMessage, type PasswordRules } from '../password-rules.ts';
 import { startAttempt } from './attempt.ts';
 import { OptionalUid, originOf, type SignupOrigin } from './origin.ts';
 import { INVALID_EMAIL, renderForm, renderSent, type FieldErrors } from './pages.ts';
@@ -59,13 +59,14 @@ export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router 
   async function fieldErrors(input: RegisterInput): Promise<{ errors: FieldErrors; name: string; email: string | null }> {
     const errors: FieldErrors = {};
     const name = input.name.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
-    if (!name) errors.name = 'Enter your name.';
-    else if (codePointLength(name) > NAME_MAX) errors.name = `Use at most ${NAME_MAX} characters.`;
+    const { t } = ctx.views.current();
+    if (!name) errors.name = t('form.nameMissing');
+    else if (codePointLength(name) > NAME_MAX) errors.name = t('form.tooLong', { max: NAME_MAX });
     const canonical = canonicalizeEmail(input.email.trim());
-    if (!canonical.ok) errors.email = INVALID_EMAIL;
+    if (!canonical.ok) errors.email = t(INVALID_EMAIL);
     const weak = await rules.check(input.password, input.email, canonical.ok ? [canonical.email, name] : [name]);
-    if (weak) errors.password = weak.message;
-    if (!weak && input.confirm !== input.password) errors.confirm = 'The two passwords do not match.';
+    if (weak) errors.password = passwordMessage(t, weak);
+    if (!weak && input.confirm !== input.password) errors.confirm = t('invite.mismatch');
     return { errors, name, email: canonical.ok ? canonical.email : null };
   }
 
@@ -103,7 +104,7 @@ export function registerFormRoutes(ctx: FormDeps, rules: PasswordRules): Router 
     });
     if (result.kind === 'denied' && result.decision.reason === 'invalid_email') {
       c.status = 400;
-      return renderForm(ctx.views, c, from, { values, errors: { email: INVALID_EMAIL } });
+      return renderForm(ctx.views, c, from, { values, errors: { email: ctx.views.current().t(INVALID_EMAIL) } });
     }
     if (result.kind === 'denied') {
       c.status = 403;

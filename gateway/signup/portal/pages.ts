@@ -15,7 +15,8 @@ export interface FieldErrors {
   confirm?: string;
 }
 
-export const INVALID_EMAIL = 'Enter a valid email address, like name@example.com.';
+/** The message key of a malformed address (views/locales/). */
+export const INVALID_EMAIL = 'form.invalidEmail';
 
 export function renderForm(views: Views, c: Context, origin: SignupOrigin, extra: { values?: { name?: string; email?: string }; errors?: FieldErrors; formError?: string } = {}): void {
   c.type = 'html';

@@ -38,7 +38,7 @@ export function resendRoutes(ctx: ResendDeps, mail: SignupMail): Router {
     const canonical = canonicalizeEmail(raw);
     if (!canonical.ok) {
       c.status = 400;
-      return renderSent(ctx.views, c, from, raw.slice(0, 320), { error: INVALID_EMAIL });
+      return renderSent(ctx.views, c, from, raw.slice(0, 320), { error: ctx.views.current().t(INVALID_EMAIL) });
     }
     const addressLimited = await formRateLimited(c, ctx.limits, [['resendAddress', canonical.email]]);
     if (addressLimited) return renderSent(ctx.views, c, from, canonical.email, { error: addressLimited });
