@@ -8,6 +8,7 @@
  *   router.post('/api/x', jsonBody, bearerAuth(deps, (who) => requireScope(who, 'x')), validated(...));
  *   const who = bearerPrincipal(ctx);                             // in the handler
  */
+import { presentAs } from './page-context.ts';
 import type { Context, Next } from 'koa';
 import type { Provider } from 'oidc-provider';
 import type { Customer, Store } from '../../adapters/store.ts';
@@ -28,12 +29,15 @@ export async function authenticateBearer(ctx: Context, provider: Provider, store
   const value = match[1]!;
   const clientToken = await provider.ClientCredentials.find(value);
   if (clientToken && !clientToken.isExpired) {
+    // Mail this call causes (a visitor's invite, a sharing notice) is from the calling portal.
+    presentAs({ clientId: clientToken.clientId });
     return { kind: 'client', clientId: clientToken.clientId!, scopes: new Set(String(clientToken.scope ?? '').split(' ').filter(Boolean)), actor: `client:${clientToken.clientId}` };
   }
   const userToken = await provider.AccessToken.find(value);
   if (userToken && !userToken.isExpired && userToken.accountId) {
     const customer = await store.customers.get(userToken.accountId);
     if (!customer || customer.status !== 'active') throw unauthorized();
+    presentAs({ clientId: userToken.clientId });
     return { kind: 'user', clientId: userToken.clientId!, customer, scopes: new Set(String(userToken.scope ?? '').split(' ').filter(Boolean)), actor: `customer:${customer.id}`, sessionUid: userToken.sessionUid ?? null };
   }
   throw unauthorized();
