@@ -30,7 +30,7 @@ function argumentsOf(message: string): string[] {
 function sampleValues(names: string[]): Record<string, string | number | Date | ((chunks: unknown[]) => string)> {
   const values: Record<string, string | number | Date | ((chunks: unknown[]) => string)> = { b: (chunks) => chunks.join('') };
   for (const name of names) {
-    if (['hours', 'days', 'min'].includes(name)) values[name] = 2;
+    if (['hours', 'days', 'min', 'max', 'minutes'].includes(name)) values[name] = 2;
     else if (name === 'expiresAt') values[name] = new Date('2026-12-01T10:00:00Z');
     else values[name] = `«${name}»`;
   }
@@ -108,18 +108,23 @@ const PAGES: Array<[string, Record<string, unknown>]> = [
   ['verify', { action: '/v', csrf: 'c' }],
   ['verify-invalid', { resendAction: '/x', csrf: 'c' }],
   ['verified', { name: 'Ann', email: 'a@b.example', companyName: 'Acme', continueHref: '/c' }],
-  ['verified', { name: 'Ann', email: 'a@b.example', continueHref: null }],
+  ['verified', { name: 'Ann', email: 'a@b.example', continueHref: null, hasPassword: true }],
+  ['verified', { name: 'Ann', email: 'a@b.example', continueHref: null, hasPassword: false }],
   ['forgot', { csrf: 'c', sent: false, email: '' }],
   ['forgot', { csrf: 'c', sent: true, email: 'a@b.example' }],
   ['invite', { action: '/i', title: 'Title', csrf: 'c', errors: {} }],
   ['invite-done', { email: 'a@b.example', portal: true }],
   ['invite-done', { email: 'a@b.example', portal: false }],
   ['consent', { uid: 'u', csrf: 'c', clientName: 'Acme', email: 'a@b.example', scopes: ['x'] }],
-  ['service-denied', { uid: 'u', csrf: 'c', clientName: 'Acme', serviceName: 'Desk', message: 'm', code: 'service_not_granted' }],
+  ['service-denied', { uid: 'u', csrf: 'c', clientName: 'Acme', serviceName: 'Desk', message: 'm', reference: 'r' }],
   ['ad-login', { uid: 'u', csrf: 'c' }],
-  ['ad-refused', { uid: 'u', message: 'm', code: 'x' }],
-  ['google-refused', { uid: 'u', message: 'm', code: 'x' }],
-  ['link-account', { uid: 'u', csrf: 'c', email: 'a@b.example' }],
+  ['ad-refused', { uid: 'u', message: 'm', reference: 'r' }],
+  ['google-refused', { uid: 'u', message: 'm', code: 'x', reference: 'r' }],
+  ['link-account', { uid: 'u', csrf: 'c', email: 'a@b.example', label: 'Google', mode: 'offer', offer: ['password', 'mailed_link'], minutes: 15 }],
+  ['link-account', { uid: 'u', csrf: 'c', email: 'a@b.example', label: 'Google', mode: 'offer', offer: ['mailed_link'], minutes: 15 }],
+  ['link-account', { uid: 'u', csrf: 'c', email: 'a@b.example', label: 'Google', mode: 'sent', offer: [], minutes: 15 }],
+  ['link-account', { uid: 'u', csrf: 'c', email: 'a@b.example', label: 'Google', mode: 'confirm', offer: [], action: '/x' }],
+  ['mail-link', { label: 'Google', link: 'https://x/link/1', minutes: 15 }],
   ['logout', { form: '<form id="op.logoutForm"></form>', clientName: 'Acme' }],
   ['logout', { form: '<form id="op.logoutForm"></form>', clientName: null }],
   ['logged-out', { clientName: 'Acme' }],

@@ -152,17 +152,18 @@ export function createSignupMail(deps: SignupMailDeps): SignupMail {
     },
 
     async identityLink(customer, { href, label, minutes }) {
+      const { t, brand } = views.current();
       await sendMail({
         to: customer.email,
-        subject: 'Link your sign-in to your account',
+        subject: t('mail.link.subject'),
         text: [
-          'Hello,',
+          t('mail.hello'),
           '',
-          `Someone (hopefully you) is signing in with ${label} and asked to link it to your account. To link it and sign in, open this link in the same browser within ${minutes} minutes (usable once):`,
+          t('mail.link.intro', { label, minutes }),
           href,
           '',
-          'If this was not you, ignore this message: nothing is linked without the link.',
-        ].join('\n'),
+          t('mail.link.ignore'),
+        ].join('\n') + footer(t, brand),
         html: views.render('mail-link', { label, link: href, minutes }),
       });
     },
