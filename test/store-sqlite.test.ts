@@ -57,6 +57,29 @@ test('sqlite store: data survives close and reopen, and the files are private', 
   t.deepEqual(await second.settings.get('ad.connector'), { rotatedAt: new Date('2024-01-01T00:00:00Z') }, 'dates come back as dates');
 });
 
+test('sqlite store: a schema-1 file (before portal branding) migrates: its outbox gains from_name, clients and logos appear, its rows stay', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dataDir = join(dir, 'data');
+  const old = openDatabaseFile({ dataDir });
+  // The schema-1 outbox as it was shipped, with one queued message.
+  old.db.exec(`CREATE TABLE outbox (id TEXT PRIMARY KEY, recipient TEXT NOT NULL, subject TEXT NOT NULL, text TEXT NOT NULL, html TEXT, headers TEXT,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, lease_until INTEGER, last_error TEXT, sent_at INTEGER, created_at INTEGER NOT NULL);
+    INSERT INTO outbox VALUES ('m1', 'old@example.com', 'Old', 'x', NULL, NULL, 'pending', 0, 0, NULL, NULL, NULL, 0);
+    PRAGMA user_version = 1;`);
+  old.close();
+  const store = createSqliteStore(openDatabaseFile({ dataDir }));
+  t.teardown(() => store.close());
+  await store.migrate();
+  t.is((await store.outbox.list({ to: 'old@example.com' }))[0]?.subject, 'Old', 'the queued message survives');
+  await store.outbox.enqueue({ to: 'new@example.com', subject: 'New', text: 'y', fromName: 'Acme Help' });
+  t.is((await store.outbox.list({ to: 'new@example.com' }))[0]?.fromName, 'Acme Help');
+  t.deepEqual(await store.clients.list(), []);
+  t.is(await store.logos.get('deployment'), null);
+  await store.migrate();
+  t.pass('migrating twice changes nothing');
+});
+
 test('sqlite store: a second owner of one data directory is refused until the first closes', async (t) => {
   const dir = freshDir();
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -604,6 +604,16 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     t.is((await store.outbox.list({})).length, 2);
   });
 
+  test(`${name}: an outbox message keeps the From display name of the portal it is from`, async (t) => {
+    const store = await open(t);
+    await store.outbox.enqueue({ to: 'bo@example.com', subject: 'Hi', text: 'x', fromName: 'Acme Help' });
+    await store.outbox.enqueue({ to: 'cy@example.com', subject: 'Hi', text: 'x' });
+    t.is((await store.outbox.list({ to: 'bo@example.com' }))[0]?.fromName, 'Acme Help');
+    t.is((await store.outbox.list({ to: 'cy@example.com' }))[0]?.fromName, undefined, 'absent stays absent');
+    const claimed = await store.outbox.claimDue(new Date(Date.now() + 1000), 30_000, 10);
+    t.is(claimed.find((m) => m.to === 'bo@example.com')?.fromName, 'Acme Help', 'and the worker sees it');
+  });
+
   test(`${name}: two concurrent claimers never get the same outbox message`, async (t) => {
     const store = await open(t);
     const ids = new Set<string>();
