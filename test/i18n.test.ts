@@ -85,7 +85,8 @@ test('every message key the code and the templates name exists in English', (t) 
   const literal = new RegExp(`['"\`]((?:${prefixes})\\.[A-Za-z_.]+)['"\`]`, 'g');
   const files = [
     ...readdirSync(join(ROOT, 'views')).filter((f) => f.endsWith('.eta')).map((f) => join(ROOT, 'views', f)),
-    ...readdirSync(join(ROOT, 'gateway'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, 'gateway', f)),
+    // The admin console is for staff and in English; its audit-action names ('login.failure') look like keys.
+    ...readdirSync(join(ROOT, 'gateway'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.startsWith('admin/')).map((f) => join(ROOT, 'gateway', f)),
   ];
   const named = new Set<string>();
   for (const file of files) {
