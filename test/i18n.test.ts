@@ -30,7 +30,7 @@ function argumentsOf(message: string): string[] {
 function sampleValues(names: string[]): Record<string, string | number | Date | ((chunks: unknown[]) => string)> {
   const values: Record<string, string | number | Date | ((chunks: unknown[]) => string)> = { b: (chunks) => chunks.join('') };
   for (const name of names) {
-    if (['hours', 'days', 'min', 'max', 'minutes'].includes(name)) values[name] = 2;
+    if (['hours', 'days', 'min', 'max', 'minutes', 'seconds'].includes(name)) values[name] = 2;
     else if (name === 'expiresAt') values[name] = new Date('2026-12-01T10:00:00Z');
     else values[name] = `«${name}»`;
   }
@@ -196,6 +196,31 @@ test('the language comes from ui_locales, then the switcher cookie, then Accept-
     t.is(hop.location, `${gw.issuer}/`, `return=${evil} goes home`);
   }
   t.is((await new UserAgent().get(`${gw.issuer}/language/xx`)).status, 404, 'an unknown language is not a route');
+});
+
+test('refusals by the HTTP layer speak the language too: a too-many-attempts login and an error page', async (t) => {
+  const gw = await startTestGateway({ CLIENTS_FILE: writeClientsFile([PORTAL]), RATE_LIMIT_LOGIN_ACCOUNT: '1', RATE_LIMIT_LOGIN_IP: '1' });
+  t.teardown(() => gw.close());
+  const headers = { 'accept-language': 'de' };
+  const ua = new UserAgent();
+  let hop = await ua.request(`${gw.issuer}/auth?${new URLSearchParams({ client_id: PORTAL.client_id, response_type: 'code', scope: 'openid email', redirect_uri: REDIRECT, state: 'st', nonce: 'n', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuQG8Lp-AYZ', code_challenge_method: 'S256' })}`, { headers });
+  while (hop.location && hop.status >= 300 && hop.status < 400) hop = await ua.request(hop.location, { headers });
+  const loginUrl = hop.url;
+  let last = hop;
+  for (let i = 0; i < 4 && last.status !== 429; i++) {
+    const form = ua.form(last.body, '/login');
+    last = await ua.request(new URL(form.action, loginUrl).toString(), { method: 'POST', form: { ...form.fields, email: 'nobody@example.com', password: 'wrong-password-here' }, headers });
+  }
+  t.is(last.status, 429, 'the form is throttled');
+  t.regex(last.body, /Zu viele Versuche\. Bitte warten Sie [\d.]+ Sekunden?/, 'the throttle speaks German');
+  t.notRegex(last.body, /Too many attempts/);
+
+  // An error page (a form without its CSRF token) in French; the API keeps English.
+  const page = await new UserAgent().request(`${gw.issuer}/password/forgot`, { method: 'POST', form: { email: 'a@example.com' }, headers: { 'accept-language': 'fr' } });
+  t.is(page.status, 403);
+  t.regex(page.body, /<html lang="fr"/);
+  t.regex(page.body, /Ce formulaire a expiré/);
+  t.regex(page.body, /csrf_failed/, 'the code stays, for the support team');
 });
 
 test('screenshots of the login page in each language (headless Chromium)', async (t) => {

@@ -8,6 +8,7 @@ import { AppError } from './errors.ts';
 import { StoreUnavailableError } from '../../adapters/store.ts';
 import { redactPath, type Logger } from '../runtime/logger.ts';
 import type { Views } from './views.ts';
+import { errorText } from './i18n.ts';
 
 export function wantsJson(ctx: Context): boolean {
   return ctx.path.startsWith('/api/') || ctx.path.startsWith('/admin/api') || ctx.accepts(['html', 'json']) === 'json';
@@ -53,7 +54,10 @@ export function errorHandler(logger: Logger, views: Views) {
         ctx.body = { error: code, message, ...(err.expose && err.details !== undefined ? { details: err.details } : {}) };
       } else {
         ctx.type = 'html';
-        ctx.body = views.render('error', { title: err.status === 429 ? 'Slow down' : 'Something went wrong', message, code, requestId: ctx.state.requestId });
+        // The page in the person's language where the catalogue has the code's words.
+        const seconds = Number(err.headers['retry-after'] ?? 1);
+        const title = err.status === 429 ? errorText('slowDown', 'Slow down') : undefined;
+        ctx.body = views.render('error', { ...(title ? { title } : {}), message: errorText(code, message, { seconds }), code, requestId: ctx.state.requestId });
       }
     }
   };

@@ -21,6 +21,7 @@ import type { Context } from 'koa';
 import { rateLimited, type LimitName, type RateLimits } from '../runtime/ratelimit.ts';
 import { createLoginThrottle, type LoginAttempt } from '../runtime/login-throttle.ts';
 import { AppError } from './errors.ts';
+import { errorText } from './i18n.ts';
 import { deviceFor, rememberDevice } from './device-cookie.ts';
 
 export async function formRateLimited(c: Context, limits: Pick<RateLimits, 'hit'>, hits: ReadonlyArray<readonly [LimitName, string]>): Promise<string | null> {
@@ -37,7 +38,7 @@ function tooMany(c: Context, err: AppError): string {
   c.status = 429;
   const retryAfter = err.headers['retry-after'];
   if (retryAfter) c.set('Retry-After', retryAfter);
-  return err.message;
+  return errorText(err.code, err.message, { seconds: Number(retryAfter ?? 1) });
 }
 
 /** A password check admitted by the throttle. */

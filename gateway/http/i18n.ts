@@ -139,6 +139,16 @@ export function currentLocale(): Locale {
 /** The translator of the current request. */
 export const currentTranslator = (): Translator => translator(currentLocale());
 
+/**
+ * An error's words for a person, in the request's language: the catalogue's
+ * `errors.<code>` when it has one, else the error's own (English) message. APIs keep
+ * the English message; pages show this.
+ */
+export function errorText(code: string, fallback: string, values?: Record<string, string | number>): string {
+  english ??= catalogue(DEFAULT_LOCALE);
+  return Object.hasOwn(english, `errors.${code}`) ? currentTranslator().t(`errors.${code}`, values) : fallback;
+}
+
 /** Only a path on this site, never `//host` or `/\host`. */
 function localPath(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) && value.length <= 2048 ? value : '/';
