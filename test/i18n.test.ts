@@ -10,7 +10,8 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createIntl } from '@formatjs/intl';
 import { chromium } from 'playwright-core';
-import { catalogue, LOCALES, matchLocale, type Locale } from '../gateway/http/i18n.ts';
+import { catalogue, LOCALES, matchLocale, translator, type Locale } from '../gateway/http/i18n.ts';
+import { createPasswordRules, passwordMessage } from '../gateway/signup/password-rules.ts';
 import { createViews } from '../gateway/http/views.ts';
 import { withPresentation } from '../gateway/http/page-context.ts';
 import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
@@ -221,6 +222,26 @@ test('refusals by the HTTP layer speak the language too: a too-many-attempts log
   t.regex(page.body, /<html lang="fr"/);
   t.regex(page.body, /Ce formulaire a expiré/);
   t.regex(page.body, /csrf_failed/, 'the code stays, for the support team');
+});
+
+test('the password estimator\'s warning and suggestions reach the form in the customer\'s language; APIs keep English', async (t) => {
+  const verdict = await createPasswordRules().check('qwertyuiopasdf', 'pat@example.com');
+  t.is(verdict?.problem, 'password_common');
+  t.true(verdict!.feedbackKeys.includes('warnings.similarToCommon'), verdict!.feedbackKeys.join(','));
+  t.regex(verdict!.message, /similar to a commonly used password/, 'the API message stays English');
+  const german = passwordMessage((key, values) => translator('de').t(key, values), verdict!);
+  t.regex(german, /Dieses Passwort ähnelt einem weit verbreiteten Passwort\./);
+  t.notRegex(german, /similar|common|⟦/);
+  for (const locale of LOCALES) {
+    const text = passwordMessage((key, values) => translator(locale).t(key, values), verdict!);
+    t.notRegex(text, /⟦/, `${locale}: every feedback key is in the catalogue`);
+  }
+  // Every key the estimator can give has its words in English (and so, by the first test, everywhere).
+  const { translations } = await import('@zxcvbn-ts/language-en');
+  const english = catalogue('en');
+  for (const group of ['warnings', 'suggestions'] as const) {
+    for (const name of Object.keys(translations[group])) t.true(`password.zxcvbn.${group}.${name}` in english, `${group}.${name}`);
+  }
 });
 
 test('screenshots of the login page in each language (headless Chromium)', async (t) => {

@@ -32,11 +32,11 @@ export const PASSWORD_MESSAGES: Record<PasswordProblem, string> = {
 
 /**
  * What the form shows for a refused password, in the request's language: the rule's own
- * sentence (`password.<problem>` in views/locales/), then the estimator's feedback (English:
- * zxcvbn-ts is loaded with its English dictionary only).
+ * sentence (`password.<problem>` in views/locales/), then the estimator's warning and
+ * suggestions (`password.zxcvbn.<key>`; the dictionaries are English, the words are not).
  */
 export function passwordMessage(t: (key: string, values?: Record<string, string | number>) => string, verdict: PasswordVerdict): string {
-  return [t(`password.${verdict.problem}`, { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH }), ...verdict.feedback].join(' ');
+  return [t(`password.${verdict.problem}`, { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH }), ...verdict.feedbackKeys.map((key) => t(`password.zxcvbn.${key}`))].join(' ');
 }
 
 /** A refused password: the rule, and the sentence(s) to show next to the field. */
@@ -44,8 +44,10 @@ export interface PasswordVerdict {
   problem: PasswordProblem;
   /** PASSWORD_MESSAGES[problem], followed for `password_common` by the estimator's warning and suggestions. */
   message: string;
-  /** The estimator's warning and suggestions alone (empty for the other rules). */
+  /** The estimator's warning and suggestions alone, in English (empty for the other rules). */
   feedback: string[];
+  /** The same as message keys (`warnings.straightRow`), for pages in the customer's language. */
+  feedbackKeys: string[];
 }
 
 export interface PasswordRules {
@@ -67,6 +69,7 @@ export function codePointLength(value: string): number {
 interface Estimate {
   score: number;
   feedback: string[];
+  feedbackKeys: string[];
 }
 
 /**
@@ -116,7 +119,7 @@ export function createPasswordRules(): PasswordRules {
 
   async function check(password: string, email: string, userInputs: string[] = []): Promise<PasswordVerdict | null> {
     const length = codePointLength(password);
-    const plain = (problem: PasswordProblem): PasswordVerdict => ({ problem, message: PASSWORD_MESSAGES[problem], feedback: [] });
+    const plain = (problem: PasswordProblem): PasswordVerdict => ({ problem, message: PASSWORD_MESSAGES[problem], feedback: [], feedbackKeys: [] });
     if (length < PASSWORD_MIN_LENGTH) return plain('password_too_short');
     if (length > PASSWORD_MAX_LENGTH) return plain('password_too_long');
     const emails = [email, ...userInputs.filter((input) => input.includes('@'))];
@@ -128,9 +131,9 @@ export function createPasswordRules(): PasswordRules {
       const parts = input.split(/[@\s._+-]+/).filter(Boolean);
       return [input, at > 0 ? input.slice(0, at) : '', ...parts, parts.join('')];
     }).filter((w) => w.length >= 3);
-    const { score, feedback } = await estimate(password, words);
+    const { score, feedback, feedbackKeys } = await estimate(password, words);
     if (score >= PASSWORD_MIN_SCORE) return null;
-    return { problem: 'password_common', message: [PASSWORD_MESSAGES.password_common, ...feedback].join(' '), feedback };
+    return { problem: 'password_common', message: [PASSWORD_MESSAGES.password_common, ...feedback].join(' '), feedback, feedbackKeys };
   }
 
   return {
