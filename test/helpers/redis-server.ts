@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -231,6 +231,21 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * Keeps a killed node's port taken, as a dead host would: every connection is closed at
+ * once. Without it another test running meanwhile may start a server on the freed port,
+ * and Sentinel or the Cluster would take that stranger for the old master coming back.
+ */
+async function holdPort(port: number): Promise<Server | null> {
+  const server = createServer((socket) => socket.destroy());
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(null)); // already taken by someone else: nothing to hold
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const release = (held: Array<Server | null>) => Promise.all(held.map((s) => (s ? new Promise<void>((resolve) => s.close(() => resolve())) : undefined)));
+
 /** Runs a command on one node through a short-lived client. */
 async function nodeCommand(node: RedisNode, ...args: string[]): Promise<unknown> {
   const client = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: 1_000, commandTimeout: 2_000 });
@@ -278,6 +293,7 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   installExitHook();
   const ports = await distinctPorts(6);
   const running = new Map<number, Running>();
+  const held: Array<Server | null> = [];
   const stopAll = async () => {
     await Promise.all([...running.values()].map((r) => shutdown(r, 'SIGKILL')));
     running.clear();
@@ -338,10 +354,12 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
       const target = running.get(node.port);
       running.delete(node.port);
       if (target) await shutdown(target, 'SIGKILL');
+      held.push(await holdPort(node.port));
     },
     stop: async () => {
       await Promise.all([...running.values()].map((r) => shutdown(r, 'SIGTERM')));
       running.clear();
+      await release(held.splice(0));
     },
   };
 }
@@ -372,6 +390,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
   const name = 'gatehouse-test';
   const [masterPort, replicaPort, ...sentinelPorts] = await distinctPorts(5);
   const running = new Map<number, Running>();
+  const held: Array<Server | null> = [];
   const stopAll = async (signal: 'SIGTERM' | 'SIGKILL') => {
     await Promise.all([...running.values()].map((r) => shutdown(r, signal)));
     running.clear();
@@ -444,9 +463,13 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
       const target = running.get(current.port);
       running.delete(current.port);
       if (target) await shutdown(target, 'SIGKILL');
+      held.push(await holdPort(current.port));
       return current;
     },
-    stop: () => stopAll('SIGTERM'),
+    stop: async () => {
+      await stopAll('SIGTERM');
+      await release(held.splice(0));
+    },
   };
 }
 
