@@ -13,6 +13,8 @@ import { call, clientToken } from './helpers/admin-api.ts';
 import { startSmtpSink } from './helpers/smtp-sink.ts';
 import { UserAgent, decode } from './helpers/user-agent.ts';
 import { DEFAULT_POLICY } from '../policies/index.ts';
+import { addService } from './helpers/policy.ts';
+import { addCustomer, PASSWORD as CUSTOMER_PASSWORD } from './helpers/portal-rp.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -110,4 +112,43 @@ test('a portal\'s branding is checked on save and shows on its pages and in its 
   t.notRegex(plain, /Acme/);
   const portalPage = (await new UserAgent().get(`${gw.issuer}${forgotHref}`)).body;
   t.regex(portalPage, /Acme Help/, 'a portal\'s own fields win over the deployment\'s');
+});
+
+test('the consent page and the per-service refusal page show the portal they are for', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  await addService(gw, { id: 'desk', name: 'Desk', requestAccess: 'granted' });
+  const admin = await clientToken(gw.issuer);
+  // A third-party portal (consent), and a first-party one bound to a service the customer lacks (refusal).
+  t.is((await call(gw.issuer, admin, 'POST', '/clients', { client_id: 'partner', client_name: 'partner-client', redirect_uris: [REDIRECT], first_party: false })).status, 201);
+  t.is((await call(gw.issuer, admin, 'POST', '/clients', { client_id: 'deskapp', client_name: 'deskapp-client', redirect_uris: [REDIRECT], first_party: true, service: 'desk' })).status, 201);
+  for (const [id, name] of [['partner', 'Partner Portal'], ['deskapp', 'Desk Portal']] as const) {
+    t.is((await call(gw.issuer, admin, 'PUT', `/clients/${id}/branding`, { displayName: name, supportEmail: `help@${id}.example` })).status, 200);
+    t.is((await call(gw.issuer, admin, 'PUT', `/clients/${id}/logo`, { data: PNG_1X1 })).status, 200);
+  }
+  await addCustomer(gw, { email: 'pat@customer.example' });
+
+  const signIn = async (clientId: string) => {
+    const ua = new UserAgent();
+    const first = await ua.follow(authUrl(gw.issuer, clientId, { ui_locales: 'fr' }), (u) => u.startsWith(REDIRECT));
+    const form = ua.form(first.hop.body, '/login');
+    const posted = await ua.post(new URL(form.action, first.hop.url).toString(), { ...form.fields, email: 'pat@customer.example', password: CUSTOMER_PASSWORD });
+    return (await ua.follow(posted, (u) => u.startsWith(REDIRECT))).hop;
+  };
+
+  const consent = await signIn('partner');
+  t.regex(consent.url, /\/interaction\//, 'a third-party portal asks for consent');
+  t.regex(consent.body, /<html lang="fr"/);
+  t.regex(consent.body, /Partner Portal/);
+  t.regex(consent.body, /\/branding\/client\/partner\/logo\?v=/, 'the consent page shows the portal\'s logo');
+  t.regex(consent.body, /mailto:help@partner\.example/);
+  t.notRegex(consent.body, /Desk Portal|⟦/);
+
+  const refusal = await signIn('deskapp');
+  t.is(refusal.status, 403, `refused: ${refusal.url}`);
+  t.regex(refusal.body, /<html lang="fr"/);
+  t.regex(refusal.body, /Desk Portal/);
+  t.regex(refusal.body, /\/branding\/client\/deskapp\/logo\?v=/, 'the refusal page shows the portal\'s logo');
+  t.regex(refusal.body, /mailto:help@deskapp\.example/);
+  t.notRegex(refusal.body, /Partner Portal|⟦/);
 });
