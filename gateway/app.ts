@@ -74,7 +74,7 @@ export async function buildGateway(config: Config, deps: GatewayDeps = {}): Prom
   });
 
   // One adapter, key set, client list and account lookup for both layouts (gateway/oidc/provider.ts).
-  const resources = loadResourceServers(config.RESOURCE_SERVERS_FILE);
+  const resources = loadResourceServers(config.RESOURCE_SERVERS_FILE, keys.signingAlgs);
   const realm = { name: config.KEYCLOAK_REALM, issuer: realmIssuer(config.ISSUER, config.KEYCLOAK_REALM) };
   const findAccount = createFindAccount(store, () => ({
     companyName: (id) => policy.current().companiesById.get(id)?.name ?? null,

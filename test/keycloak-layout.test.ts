@@ -10,8 +10,10 @@ import { startTestGateway, writeClientsFile } from './helpers/gateway.ts';
 import { addCustomer, exchange, PASSWORD, portalClient, REDIRECT, signIn } from './helpers/portal-rp.ts';
 import { UserAgent } from './helpers/user-agent.ts';
 import { generateSigningJwks } from '../gateway/runtime/keys.ts';
+import { loadResourceServers } from '../gateway/oidc/resources.ts';
 import type { Gateway } from '../gateway/app.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,20 +22,27 @@ const PORTAL = portalClient('kc-portal', { web_origins: ['+', SPA_ORIGIN], redir
 const OTHER = portalClient('kc-other', { web_origins: ['http://127.0.0.1:8282'] });
 const API = { identifier: 'https://tickets.example/api', scope: 'tickets:read tickets:write', audience: 'tickets-api', clients: ['kc-portal'] };
 const OPAQUE_API = { identifier: 'https://reports.example/', scope: 'reports:read', access_token_format: 'opaque' };
+const MACHINE = { client_id: 'kc-machine', client_secret: 'kc-machine-secret-0123456789abcdefghijklmnop', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] };
+const EDDSA_API = { identifier: 'https://stock.example/', scope: 'stock:read', access_token_signing_alg: 'EdDSA', clients: [MACHINE.client_id] };
 
 let gw: Gateway & { issuer: string };
+let dataDir: string;
 let realm: string;
 let customerId: string;
 const who = { email: 'kc@layout.example', password: PASSWORD };
 
 test.before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-rs-'));
-  writeFileSync(join(dir, 'rs.json'), JSON.stringify([API, OPAQUE_API]));
-  gw = await startTestGateway({ CLIENTS_FILE: writeClientsFile([PORTAL, OTHER]), RESOURCE_SERVERS_FILE: join(dir, 'rs.json'), KEYCLOAK_REALM: 'customers' });
+  writeFileSync(join(dir, 'rs.json'), JSON.stringify([API, OPAQUE_API, EDDSA_API]));
+  dataDir = mkdtempSync(join(tmpdir(), 'gh-rs-data-'));
+  gw = await startTestGateway({ CLIENTS_FILE: writeClientsFile([PORTAL, OTHER, MACHINE]), RESOURCE_SERVERS_FILE: join(dir, 'rs.json'), KEYCLOAK_REALM: 'customers', DATA_DIR: dataDir });
   realm = `${gw.issuer}/realms/customers`;
   customerId = (await addCustomer(gw, { email: who.email, name: 'Kay Layout', services: ['helpdesk'] })).id;
 });
-test.after.always(() => gw?.close());
+test.after.always(async () => {
+  await gw?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
 
 const discover = (issuer: string, client = PORTAL) => oidc.discovery(new URL(issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
 
@@ -141,6 +150,51 @@ test('CORS: a client\'s web origins get CORS with credentials at the token endpo
     const other = await fetch(`${gw.issuer}${path}`, { headers: { origin: SPA_ORIGIN } });
     t.is(other.headers.get('access-control-allow-origin'), null, `no CORS on ${path}`);
   }
+});
+
+test('a machine client gets an EdDSA-signed JWT access token for a resource that asks for EdDSA, and the gateway stores nothing for it', async (t) => {
+  const storedGrants = () => {
+    const db = new DatabaseSync(join(dataDir, 'gatehouse.db'), { readOnly: true });
+    try {
+      return Number((db.prepare("SELECT count(*) AS n FROM oidc_records WHERE model = 'ClientCredentials'").get() as { n: number }).n);
+    } finally {
+      db.close();
+    }
+  };
+  const before = storedGrants();
+  const grant = async (resource: string) =>
+    fetch(`${gw.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${MACHINE.client_id}:${MACHINE.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'stock:read', resource }).toString(),
+    });
+  const res = await grant(EDDSA_API.identifier);
+  t.is(res.status, 200);
+  const body = (await res.json()) as { access_token: string; token_type: string };
+  const header = decodeProtectedHeader(body.access_token);
+  t.is(header.alg, 'EdDSA');
+  t.is(header.typ, 'at+jwt');
+  const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${gw.issuer}/jwks`)), { issuer: gw.issuer, audience: EDDSA_API.identifier, typ: 'at+jwt', algorithms: ['EdDSA'] });
+  t.is(payload.client_id, MACHINE.client_id);
+  t.is(payload.scope, 'stock:read');
+  t.is(storedGrants(), before, 'a JWT access token leaves no record behind');
+  // The same client cannot name a resource it is not listed for.
+  const refused = await grant(API.identifier);
+  t.is(refused.status, 400);
+  t.is(((await refused.json()) as { error: string }).error, 'invalid_target');
+});
+
+test('a resource asking for a signing algorithm the key set holds no key for stops the start with one line', (t) => {
+  const error = t.throws(() => loadResourceServers(join(mkdtempSync(join(tmpdir(), 'gh-rs-bad-')), 'missing.json'), ['RS256']));
+  t.regex(error!.message, /RESOURCE_SERVERS_FILE cannot be read/);
+  const dir = mkdtempSync(join(tmpdir(), 'gh-rs-bad-'));
+  writeFileSync(join(dir, 'rs.json'), JSON.stringify([EDDSA_API]));
+  const missingKey = t.throws(() => loadResourceServers(join(dir, 'rs.json'), ['RS256', 'PS256'])) as Error & { problems?: string[] };
+  t.regex(missingKey.message + (missingKey.problems ?? []).join('\n'), /access_token_signing_alg EdDSA needs a private key for it in the JWKS/);
+  writeFileSync(join(dir, 'rs.json'), JSON.stringify([{ ...EDDSA_API, access_token_signing_alg: 'HS256' }]));
+  const badAlg = t.throws(() => loadResourceServers(join(dir, 'rs.json'), ['RS256', 'EdDSA'])) as Error & { problems?: string[] };
+  t.regex(badAlg.message + (badAlg.problems ?? []).join('\n'), /access_token_signing_alg\] must be one of RS256, PS256, ES256, EdDSA/);
+  t.is(loadResourceServers(undefined, ['RS256']).configured.length, 0);
 });
 
 test('signing keys rotate through the JWKS with overlap: a token signed by the old key verifies while both are published', async (t) => {
