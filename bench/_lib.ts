@@ -8,7 +8,7 @@
  * Files whose name starts with `_` are helpers: bench/run.ts does not run them.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import { freePort } from '../test/helpers/ports.ts';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 /** The server's core and the load generator's core. */
-export const SERVER_CPU = Number(process.env.BENCH_SERVER_CPU ?? 0);
+export const SERVER_CPU: number | string = process.env.BENCH_SERVER_CPU ?? 0; // a core number, or a list ("0,1") to profile unpinned
 export const LOAD_CPU = Number(process.env.BENCH_LOAD_CPU ?? Math.min(1, availableParallelism() - 1));
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
 
@@ -71,6 +71,9 @@ export const BENCH_CLIENT = {
   first_party: true,
   grant_types: ['authorization_code', 'refresh_token'],
 };
+/** A machine client and the API it gets JWT access tokens for (EdDSA-signed, nothing stored). */
+export const BENCH_MACHINE = { client_id: 'bench-machine', client_secret: 'bench-machine-secret-0123456789abcdefghij', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] };
+export const BENCH_API = { identifier: 'https://bench-api.example/', scope: 'bench:read', access_token_signing_alg: 'EdDSA', clients: [BENCH_MACHINE.client_id] };
 export const BENCH_AUTOMATION = { id: 'bench-automation', secret: 'bench-automation-secret-0123456789abcdef' };
 export const BENCH_ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
 
@@ -88,17 +91,24 @@ export interface Server {
 
 /**
  * Starts `node gateway/main.ts` pinned to `cpu`. `clientAlg` sets the bench portal
- * client's id_token_signed_response_alg; `nodeArgs` e.g. ['--cpu-prof', ...].
+ * client's id_token_signed_response_alg; `nodeArgs` e.g. ['--cpu-prof', ...]; the
+ * environment's BENCH_NODE_ARGS (space-separated) go first, to compare Node flags.
  */
-export async function startServer(options: { env?: Record<string, string>; cpu?: number; clientAlg?: string; nodeArgs?: string[] } = {}): Promise<Server> {
+export async function startServer(options: { env?: Record<string, string>; cpu?: number | string; clientAlg?: string; nodeArgs?: string[] } = {}): Promise<Server> {
   const port = await freePort();
-  const clients = join(mkdtempSync(join(tmpdir(), 'gh-bench-')), 'clients.json');
-  writeFileSync(clients, JSON.stringify([{ ...BENCH_CLIENT, ...(options.clientAlg ? { id_token_signed_response_alg: options.clientAlg } : {}) }]));
+  const dir = mkdtempSync(join(tmpdir(), 'gh-bench-'));
+  const clients = join(dir, 'clients.json');
+  writeFileSync(clients, JSON.stringify([{ ...BENCH_CLIENT, ...(options.clientAlg ? { id_token_signed_response_alg: options.clientAlg } : {}) }, BENCH_MACHINE]));
+  const resources = join(dir, 'resources.json');
+  writeFileSync(resources, JSON.stringify([BENCH_API]));
   const started = performance.now();
-  const child: ChildProcess = spawn('taskset', ['-c', String(options.cpu ?? SERVER_CPU), NODE, ...(options.nodeArgs ?? []), 'gateway/main.ts'], {
+  const child: ChildProcess = spawn('taskset', ['-c', String(options.cpu ?? SERVER_CPU), NODE, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? []), 'gateway/main.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, LOG_LEVEL: 'error', CLIENTS_FILE: clients,
+      // A fresh embedded store per server (not the checkout's ./data): runs do not inherit
+      // each other's records, and two bench servers never contend for one file's lock.
+      DATA_DIR: join(dir, 'data'), RESOURCE_SERVERS_FILE: resources,
       ADMIN_EMAIL: BENCH_ADMIN.email, ADMIN_PASSWORD: BENCH_ADMIN.password, ADMIN_CLIENT_ID: BENCH_AUTOMATION.id, ADMIN_CLIENT_SECRET: BENCH_AUTOMATION.secret,
       ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '5', ARGON2_PARALLELISM: '1',
       RATE_LIMIT_LOGIN_IP: '100000', RATE_LIMIT_LOGIN_ACCOUNT: '100000', RATE_LIMIT_SIGNUP_IP: '100000', RATE_LIMIT_SIGNUP_ADDRESS: '100000',
@@ -127,8 +137,12 @@ export async function startServer(options: { env?: Record<string, string>; cpu?:
     rssMiB: () => rssMiB(pid),
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        const done = () => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        };
+        if (child.exitCode !== null) return done();
+        child.once('exit', done);
         child.kill('SIGTERM');
       }),
   };

@@ -1,9 +1,9 @@
 /**
  * Server CPU per request for single requests under autocannon (the gateway pinned to
  * one core, autocannon to the other): the floor of the HTTP stack (/healthz), and the
- * two grants. `node bench/_percall.ts [seconds] [cases, comma-separated: healthz,jwks,cc,refresh]`
+ * two grants. `node bench/_percall.ts [seconds] [cases, comma-separated: healthz,jwks,cc,ccjwt,refresh]`
  */
-import { basic, BENCH_AUTOMATION, BENCH_CLIENT, cannon, startServer } from './_lib.ts';
+import { basic, BENCH_API, BENCH_AUTOMATION, BENCH_CLIENT, BENCH_MACHINE, cannon, startServer } from './_lib.ts';
 import { oneLogin } from './_flows.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
@@ -16,6 +16,7 @@ try {
     healthz: async () => [{ method: 'GET', path: '/healthz', headers: {} }],
     jwks: async () => [{ method: 'GET', path: '/jwks', headers: {} }],
     cc: async () => [form(basic(BENCH_AUTOMATION.id, BENCH_AUTOMATION.secret), 'grant_type=client_credentials&scope=admin')],
+    ccjwt: async () => [form(basic(BENCH_MACHINE.client_id, BENCH_MACHINE.client_secret), `grant_type=client_credentials&scope=${BENCH_API.scope}&resource=${encodeURIComponent(BENCH_API.identifier)}`)],
     refresh: async () => {
       const out: Req[] = [];
       for (let i = 0; i < 8; i++) out.push(form(basic(BENCH_CLIENT.client_id, BENCH_CLIENT.client_secret), `grant_type=refresh_token&refresh_token=${(await oneLogin(server.url)).refresh_token}`));

@@ -25,7 +25,7 @@ import { summarizeProfile } from './_profile.ts';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 6);
 
-async function pinnedJson<T>(cpu: number, args: string[]): Promise<T> {
+async function pinnedJson<T>(cpu: number | string, args: string[]): Promise<T> {
   const child = spawn('taskset', ['-c', String(cpu), NODE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
