@@ -1,7 +1,7 @@
 /**
  * Server CPU per request for the repeatable hops of a login under autocannon (the
  * gateway pinned to one core, autocannon to the other), with an optional CPU profile:
- *   node bench/_hops.ts [seconds] [auth,page] [--prof]
+ *   node bench/_hops.ts [seconds] [healthz,auth,page,login] [--prof]
  * `auth` is GET /auth (each request starts a new interaction); `page` re-renders one
  * interaction's login page with its cookie.
  */
@@ -22,6 +22,7 @@ try {
   const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
   const authPath = `/auth?client_id=${BENCH_CLIENT.client_id}&response_type=code&scope=openid%20email&redirect_uri=${encodeURIComponent(BENCH_CLIENT.redirect_uris[0]!)}&code_challenge=${challenge}&code_challenge_method=S256&state=s`;
   const cases: Record<string, () => Promise<Array<{ method: string; path: string; headers: Record<string, string>; body?: string }>>> = {
+    healthz: async () => [{ method: 'GET', path: '/healthz', headers: {} }],
     auth: async () => [{ method: 'GET', path: authPath, headers: {} }],
     page: async () => {
       const ua = new UserAgent();
