@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import * as oidc from 'openid-client';
+import type * as OidcClient from 'openid-client';
 import { z } from 'zod';
 import type { GatewayContext } from '../runtime/context.ts';
 import type { DemoClientUris } from '../oidc/clients.ts';
@@ -26,6 +26,13 @@ import { formBody } from '../http/body.ts';
 import { csrfToken, requireCsrf } from '../http/csrf.ts';
 
 export const SAMPLE_PORTAL_PATH = '/sample-portal';
+
+/**
+ * openid-client (and its oauth4webapi), loaded by the first sample-portal page that signs
+ * in or out: a development page most processes never serve, so a start does not load it.
+ */
+let openidClient: Promise<typeof OidcClient> | null = null;
+const loadOpenidClient = () => (openidClient ??= import('openid-client'));
 const SCOPE = 'openid email profile company services portal';
 const TX_COOKIE = 'gh.sample.tx';
 const SESSION_COOKIE = 'gh.sample';
@@ -62,10 +69,10 @@ export function samplePortalRoutes(
 
   // Discovered on first use (the gateway is not listening yet when routes are built), like
   // any portal would: over HTTP at the issuer's public URL.
-  let discovered: Promise<oidc.Configuration> | null = null;
-  function rp(): Promise<oidc.Configuration> {
-    discovered ??= oidc
-      .discovery(new URL(config.ISSUER), client.clientId, client.clientSecret, undefined, config.ISSUER.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : {})
+  let discovered: Promise<OidcClient.Configuration> | null = null;
+  function rp(): Promise<OidcClient.Configuration> {
+    discovered ??= loadOpenidClient()
+      .then((oidc) => oidc.discovery(new URL(config.ISSUER), client.clientId, client.clientSecret, undefined, config.ISSUER.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : {}))
       .catch((err: unknown) => {
         discovered = null;
         throw err;
@@ -74,7 +81,7 @@ export function samplePortalRoutes(
   }
 
   /** The discovered configuration, or null after rendering why not (ISSUER unreachable from here). */
-  async function rpOrExplain(c: Context): Promise<oidc.Configuration | null> {
+  async function rpOrExplain(c: Context): Promise<OidcClient.Configuration | null> {
     try {
       return await rp();
     } catch (err) {
@@ -114,6 +121,7 @@ export function samplePortalRoutes(
   router.get('/', (c) => render(c));
 
   router.get('/login', async (c) => {
+    const oidc = await loadOpenidClient();
     const tx = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() };
     const configuration = await rpOrExplain(c);
     if (!configuration) return;
@@ -130,6 +138,7 @@ export function samplePortalRoutes(
   });
 
   router.get('/callback', async (c) => {
+    const oidc = await loadOpenidClient();
     const raw = c.cookies.get(TX_COOKIE, { signed: true });
     let tx: z.infer<typeof txSchema> | null = null;
     try {
@@ -169,6 +178,7 @@ export function samplePortalRoutes(
   });
 
   router.post('/logout', formBody, csrf, async (c) => {
+    const oidc = await loadOpenidClient();
     const session = currentSession(c);
     const id = c.cookies.get(SESSION_COOKIE, { signed: true });
     if (id) sessions.delete(id);
