@@ -47,6 +47,7 @@ export function googleLoginOption(config: Pick<Config, 'GOOGLE_CLIENT_ID' | 'GOO
 export function googleSignupRoutes(gw: Parameters<typeof roundTripRoutes>[0] & Parameters<typeof completeRoutes>[0]): Router {
   const router = new Router();
   if (!googleEnabled(gw.config)) return router;
+  // Loading starts now (Google is configured); a library that fails to load fails the start, as a static import did.
   const strategy = createGoogleStrategy(gw.config);
   for (const part of [roundTripRoutes(gw, strategy), completeRoutes(gw)]) router.use(part.routes());
   return router;

@@ -36,7 +36,7 @@ const CallbackQuery = z.object({
 
 type RoundTripDeps = Pick<GatewayContext, 'config' | 'provider' | 'store' | 'limits' | 'views' | 'audit' | 'logger'>;
 
-export function roundTripRoutes(gw: RoundTripDeps, strategy: GoogleStrategy): Router {
+export function roundTripRoutes(gw: RoundTripDeps, strategy: Promise<GoogleStrategy>): Router {
   const router = new Router();
   const { config } = gw;
 
@@ -45,7 +45,7 @@ export function roundTripRoutes(gw: RoundTripDeps, strategy: GoogleStrategy): Ro
     await gw.limits.hit('externalIp', c.ip);
     const options: Record<string, unknown> = { state: { uid: interaction.uid } };
     if (config.GOOGLE_HOSTED_DOMAIN) options.hd = config.GOOGLE_HOSTED_DOMAIN;
-    const outcome = await runStrategy(strategy, adapterRequest(c, gw.store), options);
+    const outcome = await runStrategy(await strategy, adapterRequest(c, gw.store), options);
     if (outcome.kind !== 'redirect') throw unavailable('google strategy did not redirect', outcome.kind === 'error' ? outcome.error : undefined);
     c.status = 303;
     c.redirect(outcome.url);
@@ -60,7 +60,7 @@ export function roundTripRoutes(gw: RoundTripDeps, strategy: GoogleStrategy): Ro
   router.get(CALLBACK_PATH, validated({ query: CallbackQuery }, async (c, { query }) => {
     if (!query.state || (query.code === undefined && query.error === undefined)) return refuseUnusable(c, 'state_missing');
     const expected = await GoogleRoundTrip.read(gw.store, GoogleRoundTrip.cookie.get(c));
-    const outcome = await runStrategy(strategy, adapterRequest(c, gw.store, query), {});
+    const outcome = await runStrategy(await strategy, adapterRequest(c, gw.store, query), {});
     if (outcome.kind !== 'success') await dropRoundTrip(c, gw.store);
     if (outcome.kind === 'fail') {
       const stateRefused = outcome.status === 403;

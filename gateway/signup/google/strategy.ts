@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
-import { Strategy as GoogleStrategy, type StrategyOptions, type VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
+import type { Strategy as GoogleStrategy, StrategyOptions, VerifyCallback as ProfileVerifyCallback } from 'passport-google-oauth20';
 import { z } from 'zod';
 import type { Store } from '../../../adapters/store.ts';
 import type { Config } from '../../runtime/config.ts';
@@ -127,35 +127,38 @@ export function runStrategy(strategy: GoogleStrategy, req: AdapterRequest, optio
   });
 }
 
+/** The verify callback: with userProfile overridden it receives GoogleClaims (or null). */
+type ClaimsVerify = (accessToken: string, refreshToken: string, params: unknown, claims: GoogleClaims | null, done: ProfileVerifyCallback) => void;
+
 /**
  * passport-google-oauth20's strategy with its documented extension point, `userProfile`,
  * overridden: userinfo is fetched with the access token in the Authorization header
  * (never in the URL, where the library's default GET puts it) and parsed with our schema,
  * so the verify callback receives GoogleClaims (or null) and no private field of the
- * library is read or written.
+ * library is read or written. The library (with passport-oauth2 and oauth) is loaded
+ * here: only a gateway with Google configured loads it, at its start (the routes wait for it).
  */
-type ClaimsVerify = (accessToken: string, refreshToken: string, params: unknown, claims: GoogleClaims | null, done: ProfileVerifyCallback) => void;
+export async function createGoogleStrategy(config: Config): Promise<GoogleStrategy> {
+  const { Strategy } = await import('passport-google-oauth20');
+  class GoogleUserinfoStrategy extends Strategy {
+    readonly userinfoUrl: string;
 
-class GoogleUserinfoStrategy extends GoogleStrategy {
-  readonly userinfoUrl: string;
+    constructor(options: StrategyOptions & { userProfileURL: string }, verify: ClaimsVerify) {
+      // The library types `profile` as its Profile; with userProfile overridden it is GoogleClaims | null.
+      super(options, verify as never);
+      this.userinfoUrl = options.userProfileURL;
+    }
 
-  constructor(options: StrategyOptions & { userProfileURL: string }, verify: ClaimsVerify) {
-    // The library types `profile` as its Profile; with userProfile overridden it is GoogleClaims | null.
-    super(options, verify as never);
-    this.userinfoUrl = options.userProfileURL;
+    override userProfile(accessToken: string, done: (err?: unknown, profile?: unknown) => void): void {
+      fetch(this.userinfoUrl, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(USERINFO_TIMEOUT_MS) })
+        .then(async (res) => {
+          if (!res.ok) throw new Error(`userinfo answered ${res.status}`);
+          return parseGoogleClaims(await res.json());
+        })
+        .then((claims) => done(null, claims), (err: unknown) => done(err));
+    }
   }
 
-  override userProfile(accessToken: string, done: (err?: unknown, profile?: unknown) => void): void {
-    fetch(this.userinfoUrl, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(USERINFO_TIMEOUT_MS) })
-      .then(async (res) => {
-        if (!res.ok) throw new Error(`userinfo answered ${res.status}`);
-        return parseGoogleClaims(await res.json());
-      })
-      .then((claims) => done(null, claims), (err: unknown) => done(err));
-  }
-}
-
-export function createGoogleStrategy(config: Config): GoogleStrategy {
   return new GoogleUserinfoStrategy(
     {
       clientID: config.GOOGLE_CLIENT_ID!,
