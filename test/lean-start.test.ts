@@ -1,8 +1,8 @@
 /**
  * gateway/runtime/lean-start.ts in a fresh process: importing node:http as ESM (as
  * oidc-provider and @koa/router do) no longer loads undici, `http.WebSocket` still
- * gives the WebSocket class when asked, and the young generation does not grow while
- * the process is started (it does again once `serving()` is called).
+ * gives the WebSocket class when asked, and neither does the young generation grow nor
+ * TurboFan optimise while the process is started (both do again once `serving()` is called).
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -11,8 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 const LEAN = pathToFileURL(fileURLToPath(new URL('../gateway/runtime/lean-start.ts', import.meta.url))).href;
 
-function run(script: string): Record<string, unknown> {
-  const out = spawnSync(NODE, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+function run(script: string, flags: string[] = []): Record<string, unknown> {
+  const out = spawnSync(NODE, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(out.stderr);
   return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
@@ -51,4 +51,18 @@ test('the young generation does not grow while starting, and grows as usual once
   const lean = run(GROWTH(true));
   t.true((lean.starting as number) * 4 <= (usual.starting as number), `starting: ${JSON.stringify({ usual, lean })}`);
   t.true((lean.served as number) > (lean.starting as number), `serving: ${JSON.stringify({ usual, lean })}`);
+});
+
+test('a hot function is not optimised while starting, and is once serving', (t) => {
+  // %GetOptimizationStatus bit 4: optimised (V8's runtime-test.cc).
+  const r = run(`const { leanStart } = await import(${JSON.stringify(LEAN)});
+const serving = await leanStart();
+function hot(x) { let s = 0; for (let i = 0; i < 50; i++) s += (x * i) % 7; return s; }
+const settle = async () => { for (let round = 0; round < 20; round++) { for (let i = 0; i < 20000; i++) hot(i); await new Promise((r) => setTimeout(r, 5)); } };
+await settle();
+const starting = (%GetOptimizationStatus(hot) & 16) !== 0;
+serving();
+await settle();
+console.log(JSON.stringify({ starting, served: (%GetOptimizationStatus(hot) & 16) !== 0 }));`, ['--allow-natives-syntax']);
+  t.deepEqual(r, { starting: false, served: true });
 });
