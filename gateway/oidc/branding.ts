@@ -5,7 +5,7 @@
  * pass (zod at the edge) and the two checks that are not mere syntax:
  *
  *   contrastRatio('#1d4ed8', '#ffffff')   // 6.7: AA for normal text needs 4.5
- *   inspectLogo(bytes)                    // { ok: true, contentType: 'image/png', ... } or a reason
+ *   await inspectLogo(bytes)              // { ok: true, contentType: 'image/png', ... } or a reason
  *
  * Colour: the pages use it as the background of buttons under white text and as the
  * colour of links on white, so it must reach WCAG 2.x AA for normal text (4.5:1) against
@@ -19,7 +19,7 @@
  * external references, and a logo does not need that risk.
  */
 import { createHash } from 'node:crypto';
-import { imageSize } from 'image-size';
+import type { imageSize } from 'image-size';
 import * as z from 'zod';
 import type { PortalBranding } from '../../adapters/store.ts';
 import type { Brand } from '../http/page-context.ts';
@@ -96,9 +96,14 @@ export type LogoInspection =
   | { ok: true; contentType: string; sha256: string; width: number; height: number }
   | { ok: false; code: 'logo_too_large' | 'logo_type' | 'logo_dimensions'; message: string };
 
+/** image-size (26 modules, one per image format), loaded by the first logo upload rather than by every start. */
+let sizer: Promise<typeof imageSize> | null = null;
+const loadImageSize = () => (sizer ??= import('image-size').then((m) => m.imageSize));
+
 /** Checks an uploaded logo by its bytes: type (PNG, JPEG, WebP), size and dimensions. */
-export function inspectLogo(data: Uint8Array): LogoInspection {
+export async function inspectLogo(data: Uint8Array): Promise<LogoInspection> {
   if (data.byteLength > LOGO_MAX_BYTES) return { ok: false, code: 'logo_too_large', message: `The logo must be at most ${LOGO_MAX_BYTES / 1024} KiB.` };
+  const imageSize = await loadImageSize();
   let size: ReturnType<typeof imageSize>;
   try {
     size = imageSize(data);

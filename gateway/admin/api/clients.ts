@@ -408,7 +408,7 @@ export function clientRoutes(deps: AdminDeps): AdminRoute[] {
   /** Checks the bytes (type, size, dimensions) and stores them; returns the branding's logo reference. */
   async function storeLogo(clientId: string | null, base64: string): Promise<NonNullable<PortalBranding['logo']>> {
     const data = new Uint8Array(Buffer.from(base64, 'base64'));
-    const checked = inspectLogo(data);
+    const checked = await inspectLogo(data);
     if (!checked.ok) throw validationFailed([issue(['data'], checked.code, checked.message)]);
     await gw.store.logos.put(logoOwner(clientId), { contentType: checked.contentType, data, sha256: checked.sha256, updatedAt: new Date() });
     return { sha256: checked.sha256, contentType: checked.contentType };
