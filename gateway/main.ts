@@ -12,7 +12,7 @@ import { enableTypeScriptCache } from './runtime/ts-cache.ts';
 
 // Memory a start would keep for nothing while idle (see the module), before anything
 // else is loaded (hence only these two modules above); undone at the first request.
-const serving = await leanStart();
+const serving = leanStart();
 // Keep V8's compiled code of every module between starts (in the OS temp dir): a quarter
 // less start-up CPU. It covers what is imported after this line, hence the dynamic
 // imports below.
