@@ -23,6 +23,8 @@ enableTypeScriptCache(new URL('..', import.meta.url));
 
 /** SIGTERM/SIGINT: connections drain (gateway close) within this bound, then the process exits regardless. */
 const SHUTDOWN_DRAIN_MS = 15_000;
+/** Start-only V8 settings (lean-start.ts) end at the first request, or this long after the start. */
+const SERVING_AFTER_MS = 30_000;
 /** How long the last log lines may take to reach a slow log reader at exit. */
 const LOG_FLUSH_MS = 1000;
 
@@ -77,8 +79,10 @@ async function main(): Promise<void> {
   else if (!admin.created) lines.push('    password: the one it has (printed at the first start, or changed since); lost it? "Forgot your password?" on the sign-in page');
   lines.push(`  data:      ${describeStore(gateway.context.store, config)}`);
   process.stdout.write(`${lines.join('\n')}\n\n`);
-  // The young generation may grow again from the first request on (lean-start.ts).
+  // V8's defaults again from the first request on (lean-start.ts), or after a while for a
+  // process that works without HTTP requests (SMTP intake, background jobs).
   gateway.server.once('request', serving);
+  setTimeout(serving, SERVING_AFTER_MS).unref();
 
   let stopping = false;
   const stop = async (signal: string) => {
