@@ -91,10 +91,11 @@ export interface Server {
 
 /**
  * Starts `node gateway/main.ts` pinned to `cpu`. `clientAlg` sets the bench portal
- * client's id_token_signed_response_alg; `nodeArgs` e.g. ['--cpu-prof', ...]; the
+ * client's id_token_signed_response_alg; `dataDir` an embedded store to start on (default:
+ * a fresh one, removed at stop); `nodeArgs` e.g. ['--cpu-prof', ...]; the
  * environment's BENCH_NODE_ARGS (space-separated) go first, to compare Node flags.
  */
-export async function startServer(options: { env?: Record<string, string>; cpu?: number | string; clientAlg?: string; nodeArgs?: string[] } = {}): Promise<Server> {
+export async function startServer(options: { env?: Record<string, string>; cpu?: number | string; clientAlg?: string; nodeArgs?: string[]; dataDir?: string } = {}): Promise<Server> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-'));
   const clients = join(dir, 'clients.json');
@@ -108,7 +109,7 @@ export async function startServer(options: { env?: Record<string, string>; cpu?:
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, LOG_LEVEL: 'error', CLIENTS_FILE: clients,
       // A fresh embedded store per server (not the checkout's ./data): runs do not inherit
       // each other's records, and two bench servers never contend for one file's lock.
-      DATA_DIR: join(dir, 'data'), RESOURCE_SERVERS_FILE: resources,
+      DATA_DIR: options.dataDir ?? join(dir, 'data'), RESOURCE_SERVERS_FILE: resources,
       ADMIN_EMAIL: BENCH_ADMIN.email, ADMIN_PASSWORD: BENCH_ADMIN.password, ADMIN_CLIENT_ID: BENCH_AUTOMATION.id, ADMIN_CLIENT_SECRET: BENCH_AUTOMATION.secret,
       ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '5', ARGON2_PARALLELISM: '1',
       RATE_LIMIT_LOGIN_IP: '100000', RATE_LIMIT_LOGIN_ACCOUNT: '100000', RATE_LIMIT_SIGNUP_IP: '100000', RATE_LIMIT_SIGNUP_ADDRESS: '100000',
