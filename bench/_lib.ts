@@ -90,7 +90,7 @@ export interface Server {
 }
 
 /**
- * Starts `node gateway/main.ts` pinned to `cpu`. `clientAlg` sets the bench portal
+ * Starts the gateway as `npm start` does (`node gateway/start.js`) pinned to `cpu`. `clientAlg` sets the bench portal
  * client's id_token_signed_response_alg; `dataDir` an embedded store to start on (default:
  * a fresh one, removed at stop); `nodeArgs` e.g. ['--cpu-prof', ...]; the
  * environment's BENCH_NODE_ARGS (space-separated) go first, to compare Node flags.
@@ -103,7 +103,7 @@ export async function startServer(options: { env?: Record<string, string>; cpu?:
   const resources = join(dir, 'resources.json');
   writeFileSync(resources, JSON.stringify([BENCH_API]));
   const started = performance.now();
-  const child: ChildProcess = spawn('taskset', ['-c', String(options.cpu ?? SERVER_CPU), NODE, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? []), 'gateway/main.ts'], {
+  const child: ChildProcess = spawn('taskset', ['-c', String(options.cpu ?? SERVER_CPU), NODE, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? []), process.env.BENCH_ENTRY ?? 'gateway/start.js'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, LOG_LEVEL: 'error', CLIENTS_FILE: clients,

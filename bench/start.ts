@@ -1,5 +1,5 @@
 /**
- * Start time on the embedded store: ms from spawning `node gateway/main.ts` (pinned to
+ * Start time on the embedded store: ms from spawning `node gateway/start.js` (`npm start`) (pinned to
  * the server core) to "is listening" and to /readyz answering 200, and the CPU the
  * process spent until then. The first run starts on an empty data directory (a first
  * start: signing keys generated, schema created, bootstrap admin hashed); the next

@@ -1,5 +1,6 @@
 /**
- * `npm start`: validate config, start the gateway, print what a newcomer needs
+ * The gateway process (`npm start` runs it through gateway/start.js, which serves it and
+ * every other .ts module from the type-strip cache): validate config, start the gateway, print what a newcomer needs
  * (console, sample portal and dev mailbox URLs, issuer, demo client, bootstrap admin),
  * and shut down gracefully on SIGTERM/SIGINT.
  */
@@ -8,7 +9,7 @@ import type { Store } from '../adapters/store.ts';
 import type { SqliteStore } from '../adapters/store-sqlite.ts';
 import type { Config } from './runtime/config.ts';
 import { leanStart } from './runtime/lean-start.ts';
-import { enableTypeScriptCache } from './runtime/ts-cache.ts';
+import { enableTypeScriptCache } from './runtime/ts-cache.js';
 
 // Memory a start would keep for nothing while idle (see the module), before anything
 // else is loaded (hence only these two modules above); undone at the first request.
@@ -18,7 +19,8 @@ const serving = leanStart();
 // imports below.
 module.enableCompileCache?.();
 // And keep the type-stripped text of our own modules (Node 22 strips every .ts at every
-// start, and keeps nothing): what is imported after this line is served from it.
+// start, and keeps nothing): what is imported after this line is served from it (already
+// on when start.js is the entry).
 enableTypeScriptCache(new URL('..', import.meta.url));
 
 /** SIGTERM/SIGINT: connections drain (gateway close) within this bound, then the process exits regardless. */

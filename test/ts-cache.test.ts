@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
-const CACHE = fileURLToPath(new URL('../gateway/runtime/ts-cache.ts', import.meta.url));
+const CACHE = fileURLToPath(new URL('../gateway/runtime/ts-cache.js', import.meta.url));
 
 function run(root: string, cacheTmp: string, entry: string, stderr?: string[]): string {
   const script = `import { enableTypeScriptCache } from ${JSON.stringify(pathToFileURL(CACHE).href)};
@@ -67,4 +67,20 @@ test('a cold cache prints nothing: Node\'s ExperimentalWarning for stripTypeScri
   t.is(stderr.join(''), '', 'a first start with an empty cache writes nothing to stderr');
   t.is(run(root, cacheTmp, 'warns.ts', stderr), 'true\nwarned');
   t.regex(stderr.join(''), /ExperimentalWarning: something else/);
+});
+
+test("npm start's entry (gateway/start.js) serves the gateway's modules, main.ts included, from a warm cache without loading Node's own type stripper", (t) => {
+  const cacheTmp = mkdtempSync(join(tmpdir(), 'gh-tscache-tmp-'));
+  const probe = join(cacheTmp, 'probe.mjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write(`stripper loaded: ${process.moduleLoadList.some((m) => m.includes('amaro'))}\\n`));\n");
+  const start = (entry: string) => {
+    // A refused configuration: main.ts and the config module load, the process exits 78.
+    const out = spawnSync(NODE, ['--import', pathToFileURL(probe).href, entry], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', env: { ...process.env, TMPDIR: cacheTmp, PORT: 'not-a-port', NODE_ENV: 'test' } });
+    t.is(out.status, 78, out.stderr);
+    t.regex(out.stderr, /PORT/);
+    return /stripper loaded: (true|false)/.exec(out.stderr)?.[1];
+  };
+  t.is(start('gateway/start.js'), 'true', 'a cold cache strips with Node');
+  t.is(start('gateway/start.js'), 'false', 'a warm cache never loads the stripper');
+  t.is(start('gateway/main.ts'), 'true', 'node gateway/main.ts strips main.ts itself');
 });

@@ -1,6 +1,6 @@
 /**
- * Real gateway processes for production-mode tests: `node gateway/main.ts` as a child
- * process with NODE_ENV=production, exactly as an operator would run it, so tests can
+ * Real gateway processes for production-mode tests: `node gateway/start.js` (what
+ * `npm start` runs) as a child process with NODE_ENV=production, exactly as an operator would run it, so tests can
  * SIGKILL it mid-flow, start another one on the same data, and read what it printed.
  *
  *   const keys = await productionKeys();                 // once per test file
@@ -10,7 +10,7 @@
  *   await gw.kill();                                      // kill -9
  *   const run = await runGatewayProcess({ ...env, JWKS: undefined }); // run to exit: { code, stderr }
  *
- * The one way tests and benchmarks start `gateway/main.ts`: non-production processes
+ * The one way tests start the gateway process: non-production processes
  * use `gatewayEnv({ port, extra })` (the test admin and automation client, cheap
  * argon2, no production keys), `embeddedEnv` (the same with fixed keys on a given
  * DATA_DIR, for restarts on one SQLite file), or any env of their own
@@ -192,16 +192,16 @@ export async function runNode(script: string, env: Env, timeoutMs = 60_000, args
   return { ...status, stdout: stdout(), stderr: stderr(), ms: Date.now() - started };
 }
 
-/** Runs `gateway/main.ts` expecting it to exit (a refused start). */
+/** Runs the gateway as `npm start` does (gateway/start.js), expecting it to exit (a refused start). */
 export function runGatewayProcess(env: Env, timeoutMs = 60_000) {
-  return runNode('gateway/main.ts', env, timeoutMs);
+  return runNode('gateway/start.js', env, timeoutMs);
 }
 
-/** Starts `gateway/main.ts`; resolves once it prints that it is listening. */
+/** Starts the gateway as `npm start` does (gateway/start.js); resolves once it prints that it is listening. */
 export async function startGatewayProcess(env: Env): Promise<GatewayProcess> {
   const port = Number(env.PORT);
   if (!Number.isInteger(port) || port <= 0) throw new Error('startGatewayProcess needs env.PORT (a free port)');
-  const child = spawnNode('gateway/main.ts', env);
+  const child = spawnNode('gateway/start.js', env);
   const stdout = capture(child.stdout);
   const stderr = capture(child.stderr);
   const exited = exitOf(child);
