@@ -9,57 +9,48 @@
  *
  * Run: npm run bench -- grants     (BENCH_SECONDS, BENCH_CONNECTIONS)
  */
-import { basic, BENCH_API, BENCH_AUTOMATION, BENCH_CLIENT, BENCH_MACHINE, cannon, report, resultsFile, round, startServer } from './_lib.ts';
+import { basic, BENCH_API, BENCH_AUTOMATION, BENCH_CLIENT, BENCH_MACHINE, cannon, report, resultsFile, round, startServer, type Server } from './_lib.ts';
 import { oneLogin } from './_flows.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+
+type Request = { method: string; path: string; headers: Record<string, string>; body: string };
+
+/** Warms up, then loads `requests` for SECONDS and reports grants per server core-second. */
+async function measure(server: Server, metric: string, target: string, requests: Request[]): Promise<void> {
+  await cannon({ url: server.url, seconds: 3, connections: CONNECTIONS, requests }); // warm-up
+  const cpu0 = server.cpuSeconds();
+  const r = await cannon({ url: server.url, seconds: SECONDS, connections: CONNECTIONS, requests });
+  const cpu = server.cpuSeconds() - cpu0;
+  report({
+    bench: 'grants',
+    metric,
+    value: round(r.requests / cpu),
+    unit: '/core-s',
+    detail: { target, perWallSecond: round(r.requests / r.seconds), requests: r.requests, errors: r.errors, non2xx: r.non2xx, serverCpuSeconds: round(cpu, 2), generatorCpuSeconds: round(r.generatorCpuSeconds, 2), wallSeconds: r.seconds, connections: CONNECTIONS },
+  });
+}
+
+const tokenRequest = (clientId: string, secret: string, body: string): Request => ({
+  method: 'POST',
+  path: '/token',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
+  body,
+});
 
 export async function run(): Promise<void> {
   resultsFile();
   const alg = process.env.BENCH_ID_TOKEN_ALG ?? 'EdDSA';
   const server = await startServer({ clientAlg: alg });
   try {
-    const form = { method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(BENCH_AUTOMATION.id, BENCH_AUTOMATION.secret) }, body: 'grant_type=client_credentials&scope=admin' };
-    await cannon({ url: server.url, seconds: 3, connections: CONNECTIONS, requests: [form] }); // warm-up
-    let cpu0 = server.cpuSeconds();
-    const cc = await cannon({ url: server.url, seconds: SECONDS, connections: CONNECTIONS, requests: [form] });
-    let cpu = server.cpuSeconds() - cpu0;
-    report({
-      bench: 'grants',
-      metric: 'client_credentials per server core-second',
-      value: round(cc.requests / cpu),
-      unit: '/core-s',
-      detail: { target: '>= 4000', perWallSecond: round(cc.requests / cc.seconds), requests: cc.requests, errors: cc.errors, non2xx: cc.non2xx, serverCpuSeconds: round(cpu, 2), generatorCpuSeconds: round(cc.generatorCpuSeconds, 2), wallSeconds: cc.seconds, connections: CONNECTIONS },
-    });
-
-    const jwtForm = { ...form, headers: { ...form.headers, authorization: basic(BENCH_MACHINE.client_id, BENCH_MACHINE.client_secret) }, body: `grant_type=client_credentials&scope=${BENCH_API.scope}&resource=${encodeURIComponent(BENCH_API.identifier)}` };
-    await cannon({ url: server.url, seconds: 3, connections: CONNECTIONS, requests: [jwtForm] });
-    cpu0 = server.cpuSeconds();
-    const jwt = await cannon({ url: server.url, seconds: SECONDS, connections: CONNECTIONS, requests: [jwtForm] });
-    cpu = server.cpuSeconds() - cpu0;
-    report({
-      bench: 'grants',
-      metric: 'client_credentials, JWT access token (EdDSA, stored nowhere), per server core-second',
-      value: round(jwt.requests / cpu),
-      unit: '/core-s',
-      detail: { target: '>= 4000', perWallSecond: round(jwt.requests / jwt.seconds), requests: jwt.requests, errors: jwt.errors, non2xx: jwt.non2xx, serverCpuSeconds: round(cpu, 2), generatorCpuSeconds: round(jwt.generatorCpuSeconds, 2), wallSeconds: jwt.seconds, connections: CONNECTIONS },
-    });
-
+    await measure(server, 'client_credentials per server core-second', '>= 4000', [tokenRequest(BENCH_AUTOMATION.id, BENCH_AUTOMATION.secret, 'grant_type=client_credentials&scope=admin')]);
+    await measure(server, 'client_credentials, JWT access token (EdDSA, stored nowhere), per server core-second', '>= 4000', [
+      tokenRequest(BENCH_MACHINE.client_id, BENCH_MACHINE.client_secret, `grant_type=client_credentials&scope=${BENCH_API.scope}&resource=${encodeURIComponent(BENCH_API.identifier)}`),
+    ]);
     const refreshTokens: string[] = [];
     for (let i = 0; i < 8; i++) refreshTokens.push((await oneLogin(server.url)).refresh_token!);
-    const refresh = refreshTokens.map((rt) => ({ method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(BENCH_CLIENT.client_id, BENCH_CLIENT.client_secret) }, body: `grant_type=refresh_token&refresh_token=${rt}` }));
-    await cannon({ url: server.url, seconds: 3, connections: CONNECTIONS, requests: refresh });
-    cpu0 = server.cpuSeconds();
-    const rf = await cannon({ url: server.url, seconds: SECONDS, connections: CONNECTIONS, requests: refresh });
-    cpu = server.cpuSeconds() - cpu0;
-    report({
-      bench: 'grants',
-      metric: `refresh_token per server core-second (ID token ${alg})`,
-      value: round(rf.requests / cpu),
-      unit: '/core-s',
-      detail: { target: '>= 1500', perWallSecond: round(rf.requests / rf.seconds), requests: rf.requests, errors: rf.errors, non2xx: rf.non2xx, serverCpuSeconds: round(cpu, 2), generatorCpuSeconds: round(rf.generatorCpuSeconds, 2), wallSeconds: rf.seconds, connections: CONNECTIONS },
-    });
+    await measure(server, `refresh_token per server core-second (ID token ${alg})`, '>= 1500', refreshTokens.map((rt) => tokenRequest(BENCH_CLIENT.client_id, BENCH_CLIENT.client_secret, `grant_type=refresh_token&refresh_token=${rt}`)));
   } finally {
     await server.stop();
   }
