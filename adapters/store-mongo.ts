@@ -83,6 +83,9 @@ import {
   type SecondFactorStore,
   type SettingsStore,
   type ClientStore,
+  type CompiledCopy,
+  type CompiledCopyStore,
+  type ConfigurationChanges,
   type LogoStore,
   type PortalClientRecord,
   type Store,
@@ -91,6 +94,8 @@ import {
 } from './store.ts';
 import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor, identityKey, newId, newSortableId, pageSize, uniqueIdentities, withIdentity } from './ids.ts';
 import { secondFactorStore } from './second-factors.ts';
+import { promisify } from 'node:util';
+import { brotliCompress, brotliDecompress, constants as zlibConstants } from 'node:zlib';
 
 export const SCHEMA_VERSION = 1;
 
@@ -175,6 +180,8 @@ const COLLECTIONS = [
   'second_factors',
   'clients',
   'logos',
+  'policy_copies',
+  'policy_journal',
 ] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
@@ -455,11 +462,18 @@ function createCustomerStore(guarded: Guard, col: (name: CollectionName) => Coll
 
 /* --------------------------------------------------- companies / services */
 
+/** Records the keys a configuration write is about to touch (see createCompiledCopyStore). */
+type Journal = (keys: { denylist?: string[]; companies?: string[] }) => Promise<void>;
+
 function createKeyedStore<T extends { id: string; name: string }>(
   guarded: Guard,
   collection: () => Collection<StoredDoc>,
   conflict: 'company_exists' | 'service_exists',
+  journal?: Journal,
 ) {
+  const touch = async (id: string) => {
+    if (journal) await journal({ companies: [id] });
+  };
   const toItem = (doc: Document | null): T | null => (doc ? fromDoc<T>(doc, 'id') : null);
   const toDoc = (item: T): StoredDoc => {
     const { id, ...fields } = item;
@@ -493,14 +507,20 @@ function createKeyedStore<T extends { id: string; name: string }>(
     create: (item: T) =>
       guarded(async () => {
         const doc = toDoc(item);
+        await touch(item.id);
         await conflictAs(conflict, () => collection().insertOne(doc));
         return structuredClone(toItem(doc) as T);
       }),
     replace: (item: T) =>
-      guarded(async () =>
-        toItem(await collection().findOneAndReplace({ _id: item.id }, toDoc(item), { returnDocument: 'after' })),
-      ),
-    delete: (id: string) => guarded(async () => (await collection().deleteOne({ _id: id })).deletedCount === 1),
+      guarded(async () => {
+        await touch(item.id);
+        return toItem(await collection().findOneAndReplace({ _id: item.id }, toDoc(item), { returnDocument: 'after' }));
+      }),
+    delete: (id: string) =>
+      guarded(async () => {
+        await touch(id);
+        return (await collection().deleteOne({ _id: id })).deletedCount === 1;
+      }),
   };
 }
 
@@ -535,7 +555,7 @@ function toEntry(doc: Document): DenylistEntry {
   return entry as DenylistEntry;
 }
 
-function createDenylistStore(guarded: Guard, collection: () => Collection<StoredDoc>): DenylistStore {
+function createDenylistStore(guarded: Guard, collection: () => Collection<StoredDoc>, journal: Journal): DenylistStore {
   return {
     add: (entries) =>
       guarded(async () => {
@@ -545,6 +565,7 @@ function createDenylistStore(guarded: Guard, collection: () => Collection<Stored
           byValue.set(entry.value, { ...withoutUndefined({ ...entry }), _id: entry.value, schemaVersion: SCHEMA_VERSION });
         }
         if (byValue.size === 0) return 0;
+        await journal({ denylist: [...byValue.keys()] });
         try {
           return (await collection().insertMany([...byValue.values()], { ordered: false })).insertedCount;
         } catch (error) {
@@ -555,7 +576,11 @@ function createDenylistStore(guarded: Guard, collection: () => Collection<Stored
           throw error;
         }
       }),
-    remove: (value) => guarded(async () => (await collection().deleteOne({ _id: value })).deletedCount === 1),
+    remove: (value) =>
+      guarded(async () => {
+        await journal({ denylist: [value] });
+        return (await collection().deleteOne({ _id: value })).deletedCount === 1;
+      }),
     list: (query) =>
       guarded(async () => {
         const filter = query.search ? { value: { $regex: escapeRegex(query.search), $options: 'i' } } : {};
@@ -583,6 +608,142 @@ function createDenylistStore(guarded: Guard, collection: () => Collection<Stored
       if (batch.length > 0) yield batch;
     },
   };
+}
+
+/* ---------------------------------------------------------- compiled copy */
+
+/** Values per stored part: a few MB of JSON, a fraction of that compressed (the 16 MiB document limit stays far). */
+const COPY_PART_VALUES = 100_000;
+const COPY_PART_COMPANIES = 5_000;
+/** Values (or ids) per `$in` lookup when resolving the journal. */
+const LOOKUP_BATCH = 1_000;
+/** A part without a complete copy (a save that died half-way) older than this is removed. */
+const ABANDONED_PART_MS = 60 * 60 * 1000;
+const compress = promisify(brotliCompress);
+const decompress = promisify(brotliDecompress);
+
+type CopyField = keyof CompiledCopy['lists'];
+const COPY_FIELDS: ReadonlyArray<{ field: CopyField; per: number }> = [
+  { field: 'deniedEmails', per: COPY_PART_VALUES },
+  { field: 'deniedDomains', per: COPY_PART_VALUES },
+  { field: 'companies', per: COPY_PART_COMPANIES },
+  { field: 'skipped', per: COPY_PART_VALUES },
+];
+
+/**
+ * The compiled copy (see CompiledCopyStore in store.ts) in `policy_copies`: parts
+ * `{ kind: 'part', copyId, field, n, data }` (data: brotli-compressed JSON of a slice of
+ * one list), then one `{ kind: 'meta', copyId, createdAt, replayFrom, parts }` written
+ * last, so a copy without its meta (a save cut short) is never read. The journal,
+ * `policy_journal`, holds `{ at, denylist, companies }` (JSON text of the values/ids:
+ * one string decodes far faster than an array of 10,000 on FerretDB).
+ */
+function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): { store: CompiledCopyStore; journal: Journal } {
+  const copies = () => col('policy_copies');
+  const journalCol = () => col('policy_journal');
+
+  const journal: Journal = async (keys) => {
+    await journalCol().insertOne({
+      _id: newSortableId(),
+      at: new Date(),
+      denylist: keys.denylist?.length ? JSON.stringify(keys.denylist) : null,
+      companies: keys.companies?.length ? JSON.stringify(keys.companies) : null,
+      schemaVersion: SCHEMA_VERSION,
+    });
+  };
+
+  async function metas(): Promise<Document[]> {
+    return copies().find({ kind: 'meta' }, { projection: { data: 0 } }).sort({ createdAt: -1 }).toArray();
+  }
+
+  async function read(meta: Document): Promise<CompiledCopy | null> {
+    const parts = await copies().find({ kind: 'part', copyId: meta.copyId }).toArray();
+    if (parts.length !== meta.parts) return null;
+    parts.sort((a, b) => (a.field === b.field ? (a.n as number) - (b.n as number) : String(a.field).localeCompare(String(b.field))));
+    const decoded = await Promise.all(parts.map(async (part) => ({ field: part.field as CopyField, items: JSON.parse((await decompress((part.data as BSON.Binary).buffer)).toString('utf8')) as unknown[] })));
+    const lists: Record<CopyField, unknown[]> = { deniedEmails: [], deniedDomains: [], companies: [], skipped: [] };
+    for (const { field, items } of decoded) {
+      if (!(field in lists) || !Array.isArray(items)) return null;
+      for (const item of items) lists[field].push(item);
+    }
+    return { createdAt: meta.createdAt as Date, replayFrom: meta.replayFrom as Date, lists: lists as unknown as CompiledCopy['lists'] };
+  }
+
+  const store: CompiledCopyStore = {
+    latest: () =>
+      guarded.bulk(async () => {
+        // The newest copy that reads whole; one with parts missing or undecodable is passed over.
+        for (const meta of await metas()) {
+          try {
+            const copy = await read(meta);
+            if (copy) return copy;
+          } catch (error) {
+            if (error instanceof MongoError || isSocketError(error)) throw error;
+          }
+        }
+        return null;
+      }),
+    latestCreatedAt: () => guarded(async () => ((await metas())[0]?.createdAt as Date | undefined) ?? null),
+    save: (copy) =>
+      guarded.bulk(async () => {
+        const copyId = newSortableId();
+        const now = new Date();
+        let parts = 0;
+        for (const { field, per } of COPY_FIELDS) {
+          const items = copy.lists[field] as unknown[];
+          for (let n = 0; n * per < items.length; n++) {
+            const data = await compress(Buffer.from(JSON.stringify(items.slice(n * per, (n + 1) * per))), { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } });
+            await copies().insertOne({ _id: `${copyId}:${field}:${n}`, kind: 'part', copyId, field, n, createdAt: now, data: new BSON.Binary(data), schemaVersion: SCHEMA_VERSION });
+            parts += 1;
+          }
+        }
+        await copies().insertOne({ _id: `${copyId}:meta`, kind: 'meta', copyId, createdAt: copy.createdAt, replayFrom: copy.replayFrom, parts, schemaVersion: SCHEMA_VERSION });
+        // Keep the newest copy and the one before it (a process may be reading that one now);
+        // copy ids sort by time, so parts of older copies go at once, and parts of a save
+        // that never finished go after an hour (a save still running elsewhere is newer).
+        const kept = (await metas()).slice(0, 2);
+        const keep = kept.map((meta) => meta.copyId as string);
+        const oldest = kept.at(-1);
+        if (!oldest) return;
+        await copies().deleteMany({ kind: 'meta', copyId: { $nin: keep } });
+        await copies().deleteMany({ kind: 'part', copyId: { $nin: keep, $lt: oldest.copyId as string } });
+        await copies().deleteMany({ kind: 'part', copyId: { $nin: keep }, createdAt: { $lt: new Date(now.getTime() - ABANDONED_PART_MS) } });
+        await journalCol().deleteMany({ at: { $lt: oldest.replayFrom as Date } });
+      }),
+    changesSince: (since) =>
+      guarded.bulk(async () => {
+        const values = new Set<string>();
+        const ids = new Set<string>();
+        for await (const doc of journalCol().find({ at: { $gte: since } }, { projection: { denylist: 1, companies: 1 } })) {
+          if (typeof doc.denylist === 'string') for (const value of JSON.parse(doc.denylist) as string[]) values.add(value);
+          if (typeof doc.companies === 'string') for (const id of JSON.parse(doc.companies) as string[]) ids.add(id);
+        }
+        const changes: ConfigurationChanges = { denylist: [], companies: [] };
+        const valueList = [...values];
+        for (let i = 0; i < valueList.length; i += LOOKUP_BATCH) {
+          const batch = valueList.slice(i, i + LOOKUP_BATCH);
+          const found = new Map<string, Document>();
+          for (const doc of await col('denylist').find({ _id: { $in: batch } }, { projection: { value: 1, kind: 1 } }).toArray()) found.set(String(doc._id), doc);
+          for (const value of batch) {
+            const doc = found.get(value);
+            changes.denylist.push({ value, entry: doc ? { value: doc.value as string, kind: doc.kind as DenylistEntry['kind'] } : null });
+          }
+        }
+        const idList = [...ids];
+        for (let i = 0; i < idList.length; i += LOOKUP_BATCH) {
+          const batch = idList.slice(i, i + LOOKUP_BATCH);
+          const found = new Map<string, Company>();
+          for (const doc of await col('companies').find({ _id: { $in: batch } }).toArray()) found.set(String(doc._id), fromDoc<Company>(doc, 'id'));
+          for (const id of batch) changes.companies.push({ id, company: found.get(id) ?? null });
+        }
+        return changes;
+      }),
+    discard: () =>
+      guarded(async () => {
+        await copies().deleteMany({});
+      }),
+  };
+  return { store, journal };
 }
 
 /* ----------------------------------------------------------------- tokens */
@@ -979,6 +1140,8 @@ const INDEXES: IndexSpec[] = [
   { collection: 'identities', key: { customerId: 1 }, name: 'customer' },
   { collection: 'companies', key: { acceptedDomains: 1 }, name: 'accepted_domains' },
   { collection: 'denylist', key: { value: 1 }, name: 'value_unique', unique: true },
+  { collection: 'policy_journal', key: { at: 1 }, name: 'at' },
+  { collection: 'policy_copies', key: { kind: 1, createdAt: -1 }, name: 'kind_created' },
   { collection: 'tokens', key: { hash: 1 }, name: 'hash_unique', unique: true },
   { collection: 'tokens', key: { expiresAt: 1 }, name: 'expires' },
   { collection: 'tokens', key: { kind: 1, customerId: 1 }, name: 'kind_customer' },
@@ -1037,15 +1200,16 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     return db.collection(name);
   };
   const collectionOf = (name: CollectionName) => () => col(name);
+  const compiled = createCompiledCopyStore(guarded, col);
 
   return {
     kind: 'mongodb',
     durable: true,
     customers: createCustomerStore(guarded, col),
-    companies: createKeyedStore<Company>(guarded, collectionOf('companies'), 'company_exists') satisfies CompanyStore,
+    companies: createKeyedStore<Company>(guarded, collectionOf('companies'), 'company_exists', compiled.journal) satisfies CompanyStore,
     services: createKeyedStore<Service>(guarded, collectionOf('services'), 'service_exists') satisfies ServiceStore,
     policy: createPolicyStore(guarded, collectionOf('policy')),
-    denylist: createDenylistStore(guarded, collectionOf('denylist')),
+    denylist: createDenylistStore(guarded, collectionOf('denylist'), compiled.journal),
     tokens: createTokenStore(guarded, collectionOf('tokens')),
     audit: createAuditStore(guarded, collectionOf('audit')),
     outbox: createOutboxStore(guarded, col),
@@ -1054,6 +1218,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     factors: createFactorStore(guarded, collectionOf('second_factors')),
     clients: createClientStore(guarded, collectionOf('clients')),
     logos: createLogoStore(guarded, collectionOf('logos')),
+    compiled: compiled.store,
     migrate: () =>
       guarded.bulk(async () => {
         col('customers');

@@ -25,6 +25,7 @@
  * compares them byte for byte.
  */
 import type { Company, DenylistEntry, Policy, Service, SignupMethod } from '../policies/types.ts';
+import type { SnapshotLists } from '../policies/snapshot.ts';
 
 export type Role = 'admin' | 'agent';
 export type CustomerStatus = 'pending' | 'active' | 'disabled';
@@ -429,6 +430,51 @@ export interface StoredLogo {
   updatedAt: Date;
 }
 
+/**
+ * The compiled copy of the big parts of the customer-access configuration (denylist
+ * and companies), kept in a few large compressed documents beside the collections
+ * that remain the truth, plus a journal of which denylist values and company ids
+ * every write touched. A start reads the newest copy, then the current state of
+ * everything the journal lists since the copy's `replayFrom`: a few documents instead
+ * of one per entry (a million denylist entries stream from FerretDB in minutes).
+ *
+ * Contract:
+ *   - every denylist add/remove and company create/replace/delete through this store
+ *     journals the values/ids it touches BEFORE it writes them (a failed journal write
+ *     fails the write), stamped with the writer's clock;
+ *   - a copy becomes visible only once all its parts are stored (`latest()` never
+ *     returns half a copy), and the copy before it stays readable (a process may be
+ *     reading it while the next is saved);
+ *   - a write made directly in the database, past this store, is not journalled: after
+ *     one, `discard()` the copies (see README, "Policy at scale").
+ */
+export interface CompiledCopy {
+  /** Journal entries stamped at or after this must be replayed on top of the lists. */
+  replayFrom: Date;
+  createdAt: Date;
+  lists: SnapshotLists;
+}
+
+export interface ConfigurationChanges {
+  /** Denylist values journalled since then, with their stored entry now (null: not on the list any more). */
+  denylist: Array<{ value: string; entry: Pick<DenylistEntry, 'value' | 'kind'> | null }>;
+  /** Company ids journalled since then, with the stored company now (null: deleted). */
+  companies: Array<{ id: string; company: Company | null }>;
+}
+
+export interface CompiledCopyStore {
+  /** The newest complete copy, or null when none is stored (or it cannot be decoded). */
+  latest(): Promise<CompiledCopy | null>;
+  /** When the newest complete copy was made, without reading it; null when none. */
+  latestCreatedAt(): Promise<Date | null>;
+  /** Stores a copy; then removes copies older than the one before it, and journal entries older than that one's replayFrom. */
+  save(copy: CompiledCopy): Promise<void>;
+  /** Everything journalled at or after `since`, resolved against the collections. */
+  changesSince(since: Date): Promise<ConfigurationChanges>;
+  /** Removes every copy (the next load reads the collections in full). */
+  discard(): Promise<void>;
+}
+
 /** Logos by owner: `client:<clientId>` or `deployment`. */
 export interface LogoStore {
   get(owner: string): Promise<StoredLogo | null>;
@@ -463,6 +509,11 @@ export interface Store {
   clients: ClientStore;
   /** Uploaded logos (portal and deployment branding). */
   logos: LogoStore;
+  /**
+   * Optional: the compiled configuration copy, for stores where reading the denylist
+   * collection in full is slow (MongoDB). Without it every load reads the collections.
+   */
+  compiled?: CompiledCopyStore;
   /** Creates collections and indexes; idempotent. */
   migrate(): Promise<void>;
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */

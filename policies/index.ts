@@ -10,8 +10,8 @@ export { parsePolicy, parseCompany, parseService, parseDenylistEntries, PolicySc
 export { issuesFromZod, prefixIssues } from './issues.ts';
 export { checkConfiguration } from './configuration.ts';
 export type { Configuration, ConfigurationReport } from './configuration.ts';
-export { compileSnapshot } from './snapshot.ts';
-export type { Snapshot, SnapshotInput, SkippedEntry } from './snapshot.ts';
+export { compileSnapshot, snapshotLists, snapshotFromLists } from './snapshot.ts';
+export type { Snapshot, SnapshotInput, SnapshotLists, SkippedEntry } from './snapshot.ts';
 export { applyDelta, deltaSize, parseDelta } from './delta.ts';
 export type { PolicyDelta } from './delta.ts';
 export { evaluate, companyForDomain } from './evaluate.ts';

@@ -174,6 +174,20 @@ export function compileSnapshot(input: SnapshotInput): Snapshot {
     denylistFilter.add(canonical);
   }
 
+  return compileCompanies({ policy: input.policy, services: input.services, companies: input.companies, deniedEmails, deniedDomains, denylistFilter, skipped });
+}
+
+/** The rest of a compile, once the denylist structures are built. */
+function compileCompanies(input: {
+  policy: Policy;
+  services: readonly Service[];
+  companies: readonly Company[];
+  deniedEmails: Set<string>;
+  deniedDomains: Set<string>;
+  denylistFilter: StringFilter;
+  skipped: SkippedEntry[];
+}): Snapshot {
+  const { deniedEmails, deniedDomains, denylistFilter, skipped } = input;
   const companiesById = new Map<string, Company>();
   for (const company of input.companies as unknown[]) {
     if (isCompanyShaped(company)) companiesById.set(company.id, company);
@@ -197,6 +211,53 @@ export function compileSnapshot(input: SnapshotInput): Snapshot {
   parts.companyDomainFilter = new StringFilter(claims.length);
   for (const [domain, company] of claims) claimDomain(parts, domain, company);
   return freeze(parts);
+}
+
+/**
+ * The big parts of a snapshot as plain lists: what a store keeps as the compiled copy
+ * of the configuration (gateway/runtime/policy-runtime.ts), so that a start reads a few
+ * large documents instead of a million small ones. Values are canonical.
+ */
+export interface SnapshotLists {
+  deniedEmails: string[];
+  deniedDomains: string[];
+  /** Every company that compiled (shaped ones; their bad domains are skipped again on load). */
+  companies: Company[];
+  /** What was left out, except bad company domains (recomputed from `companies`). */
+  skipped: SkippedEntry[];
+}
+
+/** @example const lists = snapshotLists(runtime.current()); // JSON-serialisable */
+export function snapshotLists(snapshot: Snapshot): SnapshotLists {
+  return {
+    deniedEmails: [...snapshot.deniedEmails],
+    deniedDomains: [...snapshot.deniedDomains],
+    companies: [...snapshot.companiesById.values()],
+    skipped: snapshot.skipped.filter((entry) => entry.kind !== 'company_domain'),
+  };
+}
+
+/**
+ * A snapshot from lists made by snapshotLists (the denylist values are trusted to be
+ * canonical: no canonicaliser runs, which is most of a full compile's cost), with
+ * the policy and services read from the store.
+ *
+ * @example const snapshot = snapshotFromLists({ policy, services, lists: copy.lists });
+ */
+export function snapshotFromLists(input: { policy: Policy; services: readonly Service[]; lists: SnapshotLists }): Snapshot {
+  const { lists } = input;
+  const deniedEmails = new Set(lists.deniedEmails);
+  const deniedDomains = new Set(lists.deniedDomains);
+  const denylistFilter = filterOf(both(deniedEmails, deniedDomains), deniedEmails.size + deniedDomains.size);
+  return compileCompanies({
+    policy: input.policy,
+    services: input.services,
+    companies: lists.companies,
+    deniedEmails,
+    deniedDomains,
+    denylistFilter,
+    skipped: [...lists.skipped],
+  });
 }
 
 /* ------------------------------------------------------------- changes */

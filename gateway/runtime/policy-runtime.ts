@@ -36,6 +36,22 @@
  * read in batches and compiled without blocking the event loop for long. Start waits
  * for that up to `foregroundLoadMs`, then goes on serving (logins and tokens need no
  * denylist) while it finishes in the background.
+ *
+ * The compiled copy (stores with `store.compiled`, i.e. MongoDB): reading a million
+ * denylist documents one by one takes minutes on some servers (FerretDB), so a load
+ * reads the newest compiled copy instead (the denylist and companies as they were in
+ * some process's snapshot, in a few compressed documents) and then the current state
+ * of every value and company the store's journal lists since the copy's `replayFrom`.
+ * A copy is saved (by the process that notices, in the background):
+ *   - after a load that read the collections in full and found a big configuration
+ *     (`copy.minItems`), e.g. the first start after an upgrade;
+ *   - after a load that had many journalled keys to replay, or after this process made
+ *     that many changes (`copy.compactAfter`), so replays stay short.
+ * Saving captures this process's snapshot under the configuration lock at a version no
+ * write is in flight past (every change stored so far is in it); `replayFrom` is the
+ * capture time minus `copy.marginMs`, so a writer whose clock is behind, or whose
+ * write landed late, is still replayed. Without a copy (memory and SQLite stores, or
+ * none saved yet, or none readable) a load reads the collections, as before.
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -50,6 +66,8 @@ import {
   evaluate,
   parseDelta,
   parsePolicy,
+  snapshotFromLists,
+  snapshotLists,
   type Attempt,
   type Decision,
   type DenylistEntry,
@@ -57,7 +75,7 @@ import {
   type PolicyPlugin,
   type Snapshot,
 } from '../../policies/index.ts';
-import type { Store } from '../../adapters/store.ts';
+import type { CompiledCopy, Store } from '../../adapters/store.ts';
 import { unavailable } from '../http/errors.ts';
 import type { Logger } from './logger.ts';
 import { ConfigError } from './config.ts';
@@ -77,6 +95,14 @@ const LOCK_LEASE_MS = 15_000;
 const OWN_CHANGE_WAIT_MS = 5_000;
 /** Denylist entries compiled per slice before yielding to the event loop. */
 const LOAD_BATCH = 20_000;
+/** A full load finding at least this many denylist entries + companies saves a compiled copy. */
+const COPY_MIN_ITEMS = 10_000;
+/** Journalled keys replayed at a load (or changes made here since the last copy) that call for a new copy. */
+const COPY_COMPACT_AFTER = 5_000;
+/** A copy is saved this long after the change that called for it (changes in a burst make one copy). */
+const COPY_DELAY_MS = 10_000;
+/** How far before its capture a copy's journal replay starts (clock skew between processes, late writes). */
+const COPY_MARGIN_MS = 120_000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
@@ -192,8 +218,14 @@ export async function createPolicyRuntime(options: {
   pluginTimeoutMs: number;
   /** How long start waits for the denylist to compile before going on in the background (default 1500 ms). */
   foregroundLoadMs?: number;
+  /** The compiled copy's thresholds (see the header); tests shrink them. */
+  copy?: { minItems?: number; compactAfter?: number; delayMs?: number; marginMs?: number };
 }): Promise<PolicyRuntime> {
   const { store, redis, logger } = options;
+  const copyMinItems = options.copy?.minItems ?? COPY_MIN_ITEMS;
+  const copyCompactAfter = options.copy?.compactAfter ?? COPY_COMPACT_AFTER;
+  const copyDelayMs = options.copy?.delayMs ?? COPY_DELAY_MS;
+  const copyMarginMs = options.copy?.marginMs ?? COPY_MARGIN_MS;
   // Assigned by the first load before createPolicyRuntime returns (see `early` below).
   let snapshot!: Snapshot;
   const early: { promise: Promise<void>; resolve: () => void } = (() => {
@@ -215,6 +247,10 @@ export async function createPolicyRuntime(options: {
   const currentWaiters = new Set<() => void>();
   /** Local serialisation of update()/changed() (the Redis lock serialises processes). */
   let queue: Promise<unknown> = Promise.resolve();
+  /** A compiled copy due to be saved, one being saved, and changes this process made since its last one. */
+  let copyTimer: NodeJS.Timeout | null = null;
+  let copySaving = false;
+  let changedSinceCopy = 0;
 
   function setState(next: PolicyStatus['state']): void {
     if (next !== 'current' && state === 'current') since = Date.now();
@@ -264,21 +300,97 @@ export async function createPolicyRuntime(options: {
       logger.warn({ err: { message: err.message } }, 'policy: configuration version unreadable; loading anyway');
       return null;
     });
-    const [stored, companies, services] = await Promise.all([store.policy.get(), store.companies.list(), store.services.list()]);
-    let next = compileSnapshot({ policy: parseStoredPolicy(stored), companies, services, denylist: [] });
-    if (publishEarly) {
-      snapshot = next;
-      early.resolve();
-    }
-    for await (const batch of denylistBatches(store)) {
-      if (closed) return;
-      next = applyDelta(next, { op: 'denylist.add', entries: batch });
-      await yieldToLoop();
+    const started = performance.now();
+    const copy = store.compiled ? await store.compiled.latest() : null;
+    let next: Snapshot;
+    if (copy) {
+      next = await fromCopy(copy);
+    } else {
+      const [stored, companies, services] = await Promise.all([store.policy.get(), store.companies.list(), store.services.list()]);
+      next = compileSnapshot({ policy: parseStoredPolicy(stored), companies, services, denylist: [] });
+      if (publishEarly) {
+        snapshot = next;
+        early.resolve();
+      }
+      let entries = 0;
+      for await (const batch of denylistBatches(store)) {
+        if (closed) return;
+        next = applyDelta(next, { op: 'denylist.add', entries: batch });
+        entries += batch.length;
+        await yieldToLoop();
+      }
+      if (store.compiled && entries + companies.length >= copyMinItems) {
+        logger.info({ entries, companies: companies.length, ms: Math.round(performance.now() - started) }, 'policy: read the configuration in full; saving a compiled copy for the next load');
+        scheduleCopy(0);
+      }
     }
     snapshot = next;
     // The version read before the store: lower than `held` only after a Redis reset, which restarts the count.
     if (version !== null) held = version;
     if (next.skipped.length > 0) logger.warn({ skipped: next.skipped.length }, 'policy: stored values left out of the snapshot (see /readyz and the console)');
+  }
+
+  /** The compiled copy, with what the journal lists since its `replayFrom` applied on top. */
+  async function fromCopy(copy: CompiledCopy): Promise<Snapshot> {
+    const started = performance.now();
+    const [stored, services, changes] = await Promise.all([store.policy.get(), store.services.list(), store.compiled!.changesSince(copy.replayFrom)]);
+    let next = snapshotFromLists({ policy: parseStoredPolicy(stored), services, lists: copy.lists });
+    const removed = changes.denylist.filter((change) => change.entry === null).map((change) => change.value);
+    const added = changes.denylist.flatMap((change) => (change.entry ? [change.entry] : []));
+    if (removed.length > 0) next = applyDelta(next, { op: 'denylist.remove', values: removed });
+    if (added.length > 0) next = applyDelta(next, { op: 'denylist.add', entries: added });
+    for (const { id, company } of changes.companies) next = applyDelta(next, company ? { op: 'company.put', company } : { op: 'company.delete', id });
+    const replayed = changes.denylist.length + changes.companies.length;
+    logger.info({ copy: copy.createdAt.toISOString(), replayed, ms: Math.round(performance.now() - started) }, 'policy: loaded from the compiled copy');
+    if (replayed >= copyCompactAfter) scheduleCopy();
+    return next;
+  }
+
+  /** Saves a compiled copy in `delay` ms (one at a time; a burst of calls makes one). */
+  function scheduleCopy(delay = copyDelayMs): void {
+    if (!store.compiled || closed || copyTimer) return;
+    copyTimer = setTimeout(() => {
+      copyTimer = null;
+      saveCopy().catch((err: Error) => {
+        logger.warn({ err: { message: err.message } }, 'policy: saving the compiled copy failed; retrying later');
+        scheduleCopy();
+      });
+    }, delay);
+    copyTimer.unref();
+  }
+
+  async function saveCopy(): Promise<void> {
+    if (copySaving || closed) return;
+    copySaving = true;
+    try {
+      // Captured under the configuration lock, at a version this process holds with nothing
+      // in flight: every change stored so far is in the snapshot.
+      const captured = await serially(async () => {
+        const token = redis ? await acquireLock() : null;
+        try {
+          if (redis) {
+            const latest = await readVersion();
+            if (latest !== held && !(await holds(latest, GAP_GRACE_MS * 2))) return null;
+          }
+          if (state !== 'current' || loading || pending.size > 0) return null;
+          const now = Date.now();
+          return { createdAt: new Date(now), replayFrom: new Date(now - copyMarginMs), lists: snapshotLists(snapshot) };
+        } finally {
+          if (token) await redis!.eval(RELEASE_SCRIPT, 1, POLICY_LOCK_KEY, token).catch(() => undefined);
+        }
+      });
+      if (!captured) {
+        scheduleCopy();
+        return;
+      }
+      changedSinceCopy = 0;
+      const started = performance.now();
+      await store.compiled!.save(captured);
+      const { lists } = captured;
+      logger.info({ entries: lists.deniedEmails.length + lists.deniedDomains.length, companies: lists.companies.length, ms: Math.round(performance.now() - started) }, 'policy: compiled copy saved');
+    } finally {
+      copySaving = false;
+    }
   }
 
   /** Loads until it succeeds (or the runtime closes), then applies what queued up meanwhile. */
@@ -435,9 +547,17 @@ export async function createPolicyRuntime(options: {
     })();
   }
 
+  /** Counts a change this process made; enough of them call for a new compiled copy. */
+  function countChange(delta: PolicyDelta | null): void {
+    if (!store.compiled) return;
+    changedSinceCopy += delta ? deltaSize(delta) : copyCompactAfter;
+    if (changedSinceCopy >= copyCompactAfter) scheduleCopy();
+  }
+
   async function run<T>(write: (snapshot: Snapshot) => Promise<{ result: T; delta: PolicyDelta | null }>): Promise<T> {
     if (!redis) {
       const { result, delta } = await write(snapshot);
+      countChange(delta);
       held += 1;
       if (delta && !loading) snapshot = applyDelta(snapshot, delta);
       else await startLoad(false).catch(() => undefined);
@@ -459,6 +579,7 @@ export async function createPolicyRuntime(options: {
       }
       const written = await write(snapshot);
       result = written.result;
+      countChange(written.delta);
       try {
         version = await broadcast(token, written.delta);
       } catch (err) {
@@ -508,6 +629,7 @@ export async function createPolicyRuntime(options: {
     async close() {
       closed = true;
       if (gapTimer) clearTimeout(gapTimer);
+      if (copyTimer) clearTimeout(copyTimer);
       if (subscriber) await subscriber.quit().catch(() => subscriber?.disconnect());
     },
   };

@@ -1,0 +1,194 @@
+/**
+ * The compiled copy of the configuration on MongoDB (FerretDB here): a load reads the
+ * newest copy plus the journal's changes since it, never the denylist collection,
+ * and ends with exactly what a full read would give: entries added, removed and
+ * companies changed after the copy (through any store handle, even one with no policy
+ * runtime attached) are all there. A copy with a part missing is passed over, a copy
+ * is saved again after enough changes, and old copies and journal entries are pruned.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { MongoClient } from 'mongodb';
+import { startMongoServer, type MongoServer } from './helpers/mongo-server.ts';
+import { startRedisServer } from './helpers/redis-server.ts';
+import { createMongoStore } from '../adapters/store-mongo.ts';
+import type { Store } from '../adapters/store.ts';
+import { DEFAULT_POLICY, compileSnapshot, type Company, type Snapshot } from '../policies/index.ts';
+import { createPolicyRuntime, type PolicyRuntime } from '../gateway/runtime/policy-runtime.ts';
+import { createLogger } from '../gateway/runtime/logger.ts';
+import { Redis } from 'ioredis';
+
+const logger = createLogger('silent');
+
+let mongo: MongoServer;
+test.before(async () => {
+  mongo = await startMongoServer();
+});
+test.after.always(async () => {
+  await mongo?.stop();
+});
+
+let dbCount = 0;
+async function freshStore(t: ExecutionContext): Promise<{ store: Store; db: string }> {
+  const db = `copy${++dbCount}`;
+  const store = createMongoStore({ uri: mongo.uri, dbName: db });
+  await store.migrate();
+  t.teardown(() => store.close());
+  return { store, db };
+}
+
+const entry = (value: string) => ({ value, kind: (value.includes('@') ? 'email' : 'domain') as 'email' | 'domain', createdAt: new Date(), createdBy: 'test' });
+const company = (id: string, domains: string[]): Company => ({ id, name: id, acceptedDomains: domains, allowSubdomains: false, selfRegistration: { permitted: true, portal: true, email: true, grantPortalAccess: true }, services: [] });
+
+async function seed(store: Store): Promise<void> {
+  const { version: _v, ...fields } = DEFAULT_POLICY;
+  await store.policy.save({ ...fields, selfRegistration: 'companies' }, 0);
+  await store.denylist.add([...Array.from({ length: 40 }, (_, i) => entry(`spam${i}.example`)), entry('bad@mail.example'), entry('not a domain at all')]);
+  for (let i = 0; i < 5; i++) await store.companies.create(company(`co${i}`, [`co${i}.example`]));
+}
+
+/** A view of the store whose full reads fail the test: a load must come from the copy. */
+function copyOnly(t: ExecutionContext, store: Store): Store {
+  const refuse = (what: string) => () => {
+    t.fail(`${what} was read: the load did not come from the compiled copy`);
+    throw new Error(`${what} read`);
+  };
+  return {
+    ...store,
+    denylist: { ...store.denylist, all: refuse('denylist.all'), scan: refuse('denylist.scan') as never },
+    companies: { ...store.companies, list: refuse('companies.list') },
+  };
+}
+
+async function runtimeOn(t: ExecutionContext, store: Store, copy: Parameters<typeof createPolicyRuntime>[0]['copy'] = {}): Promise<PolicyRuntime> {
+  const runtime = await createPolicyRuntime({ store, redis: null, logger, plugins: [], pluginTimeoutMs: 100, copy: { minItems: 10, delayMs: 0, marginMs: 0, ...copy } });
+  t.teardown(() => runtime.close());
+  await runtime.whenCurrent();
+  return runtime;
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** What decides: the sets, the company map and the skipped list, as comparable plain data. */
+function shape(snapshot: Snapshot) {
+  return {
+    emails: [...snapshot.deniedEmails].sort(),
+    domains: [...snapshot.deniedDomains].sort(),
+    companies: [...snapshot.companiesById.keys()].sort(),
+    byDomain: [...snapshot.companyByDomain].map(([domain, c]) => `${domain}=${c.id}`).sort(),
+    skipped: snapshot.skipped.map((s) => `${s.kind}:${String(s.value)}`).sort(),
+    policy: snapshot.policy.selfRegistration,
+  };
+}
+
+/** The snapshot a full read of the collections gives now. */
+async function fullRead(store: Store): Promise<Snapshot> {
+  const [policy, companies, services, denylist] = await Promise.all([store.policy.get(), store.companies.list(), store.services.list(), store.denylist.all()]);
+  return compileSnapshot({ policy: policy!, companies, services, denylist });
+}
+
+test('a big configuration read in full is saved as a copy; the next load reads only the copy and gets the same snapshot', async (t) => {
+  const { store } = await freshStore(t);
+  await seed(store);
+  t.is(await store.compiled!.latestCreatedAt(), null, 'no copy before any load');
+
+  const first = await runtimeOn(t, store);
+  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+
+  const second = await runtimeOn(t, copyOnly(t, store));
+  t.deepEqual(shape(second.current()), shape(first.current()));
+  t.deepEqual(shape(second.current()), shape(await fullRead(store)));
+  t.is(second.status().skipped.denylist, 1, 'the bad stored entry is still reported as skipped');
+  t.is((await second.decide({ method: 'portal', email: 'x@spam7.example', emailVerified: true })).reason, 'denylisted_domain');
+  t.is((await second.decide({ method: 'portal', email: 'x@co3.example', emailVerified: true })).companyId, 'co3');
+});
+
+test('changes made after the copy, through any store handle, are replayed from the journal on the next load', async (t) => {
+  const { store, db } = await freshStore(t);
+  await seed(store);
+  await runtimeOn(t, store);
+  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+
+  // Another handle on the same database, with no policy runtime (another process, a script).
+  const other = createMongoStore({ uri: mongo.uri, dbName: db });
+  t.teardown(() => other.close());
+  await other.denylist.add([entry('late.example'), entry('late@mail.example')]);
+  t.true(await other.denylist.remove('spam3.example'));
+  await other.companies.replace(company('co1', ['co1-renamed.example']));
+  t.true(await other.companies.delete('co2'));
+  await other.companies.create(company('co9', ['co9.example', 'spam5.example']));
+  // Added then removed again: the journal names it, the collection says it is gone.
+  await other.denylist.add([entry('fleeting.example')]);
+  t.true(await other.denylist.remove('fleeting.example'));
+
+  const reloaded = await runtimeOn(t, copyOnly(t, store));
+  t.deepEqual(shape(reloaded.current()), shape(await fullRead(store)));
+  const snapshot = reloaded.current();
+  t.true(snapshot.deniedDomains.has('late.example'));
+  t.true(snapshot.deniedEmails.has('late@mail.example'));
+  t.false(snapshot.deniedDomains.has('spam3.example'));
+  t.false(snapshot.deniedDomains.has('fleeting.example'));
+  t.is(snapshot.companyByDomain.get('co1-renamed.example')?.id, 'co1');
+  t.false(snapshot.companyByDomain.has('co1.example'));
+  t.false(snapshot.companiesById.has('co2'));
+  t.is(snapshot.companyByDomain.get('co9.example')?.id, 'co9');
+});
+
+test('a copy with a part missing is passed over for the one before it, or for a full read', async (t) => {
+  const { store, db } = await freshStore(t);
+  await seed(store);
+  await runtimeOn(t, store);
+  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+
+  const client = new MongoClient(mongo.uri);
+  t.teardown(() => client.close());
+  const copies = client.db(db).collection('policy_copies');
+  const part = await copies.findOne({ kind: 'part', field: 'deniedDomains' });
+  t.truthy(part, 'the copy stores its lists as parts');
+  await copies.deleteOne({ _id: part!._id });
+  t.is(await store.compiled!.latest(), null, 'half a copy is never read');
+
+  // The runtime falls back to reading the collections, gets it right, and saves a whole copy again.
+  const runtime = await runtimeOn(t, store);
+  t.deepEqual(shape(runtime.current()), shape(await fullRead(store)));
+  await until('a readable copy again', async () => (await store.compiled!.latest()) !== null);
+});
+
+test('enough changes made through a process save a new copy (under the configuration lock, with Redis); old copies and journal entries are pruned', async (t) => {
+  const { store, db } = await freshStore(t);
+  await seed(store);
+  const redisServer = await startRedisServer();
+  t.teardown(() => redisServer.stop());
+  const redis = new Redis(redisServer.url);
+  t.teardown(async () => {
+    await redis.quit();
+  });
+  const runtime = await createPolicyRuntime({ store, redis, logger, plugins: [], pluginTimeoutMs: 100, copy: { minItems: 10, compactAfter: 25, delayMs: 0, marginMs: 0 } });
+  t.teardown(() => runtime.close());
+  await runtime.whenCurrent();
+  await until('the first copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  const firstCopy = (await store.compiled!.latestCreatedAt())!;
+
+  const client = new MongoClient(mongo.uri);
+  t.teardown(() => client.close());
+  const journal = client.db(db).collection('policy_journal');
+  for (let round = 0; round < 3; round++) {
+    const values = Array.from({ length: 30 }, (_, i) => `bulk${round}-${i}.example`);
+    await runtime.update(async () => ({ result: await store.denylist.add(values.map(entry)), delta: { op: 'denylist.add', entries: values.map((value) => ({ value, kind: 'domain' as const })) } }));
+    await until(`copy after round ${round}`, async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > firstCopy.getTime() + round);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await until('at most two copies kept', async () => (await client.db(db).collection('policy_copies').countDocuments({ kind: 'meta' })) <= 2);
+  // Journal entries from before the older kept copy's replayFrom are gone (marginMs 0: its capture time).
+  const metas = await client.db(db).collection('policy_copies').find({ kind: 'meta' }).sort({ createdAt: 1 }).toArray();
+  t.is(await journal.countDocuments({ at: { $lt: metas[0]!.replayFrom } }), 0);
+
+  const fresh = await runtimeOn(t, copyOnly(t, store));
+  t.deepEqual(shape(fresh.current()), shape(await fullRead(store)));
+  t.true(fresh.current().deniedDomains.has('bulk2-29.example'));
+});
