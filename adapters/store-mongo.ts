@@ -86,6 +86,7 @@ import {
   type CompiledCopy,
   type CompiledCopyStore,
   type ConfigurationChanges,
+  type JournalledChange,
   type LogoStore,
   type PortalClientRecord,
   type Store,
@@ -462,8 +463,13 @@ function createCustomerStore(guarded: Guard, col: (name: CollectionName) => Coll
 
 /* --------------------------------------------------- companies / services */
 
-/** Records the keys a configuration write is about to touch (see createCompiledCopyStore). */
-type Journal = (keys: { denylist?: string[]; companies?: string[] }) => Promise<void>;
+/**
+ * Journals a configuration write before it is made (see createCompiledCopyStore): the
+ * returned handle commits the entry once the write is known to have been applied, or
+ * drops it when the write changed nothing. An entry neither committed nor dropped (the
+ * write failed or timed out, the process died) is checked against the collection on replay.
+ */
+type Journal = (change: JournalledChange) => Promise<{ commit(): Promise<void>; drop(): Promise<void> }>;
 
 function createKeyedStore<T extends { id: string; name: string }>(
   guarded: Guard,
@@ -471,9 +477,8 @@ function createKeyedStore<T extends { id: string; name: string }>(
   conflict: 'company_exists' | 'service_exists',
   journal?: Journal,
 ) {
-  const touch = async (id: string) => {
-    if (journal) await journal({ companies: [id] });
-  };
+  const noJournal = { commit: async () => undefined, drop: async () => undefined };
+  const intend = (change: JournalledChange) => (journal ? journal(change) : Promise.resolve(noJournal));
   const toItem = (doc: Document | null): T | null => (doc ? fromDoc<T>(doc, 'id') : null);
   const toDoc = (item: T): StoredDoc => {
     const { id, ...fields } = item;
@@ -507,19 +512,29 @@ function createKeyedStore<T extends { id: string; name: string }>(
     create: (item: T) =>
       guarded(async () => {
         const doc = toDoc(item);
-        await touch(item.id);
-        await conflictAs(conflict, () => collection().insertOne(doc));
+        const entry = await intend({ op: 'company.put', company: item as unknown as Company });
+        try {
+          await conflictAs(conflict, () => collection().insertOne(doc));
+        } catch (error) {
+          if (error instanceof StoreConflictError) await entry.drop();
+          throw error;
+        }
+        await entry.commit();
         return structuredClone(toItem(doc) as T);
       }),
     replace: (item: T) =>
       guarded(async () => {
-        await touch(item.id);
-        return toItem(await collection().findOneAndReplace({ _id: item.id }, toDoc(item), { returnDocument: 'after' }));
+        const entry = await intend({ op: 'company.put', company: item as unknown as Company });
+        const replaced = toItem(await collection().findOneAndReplace({ _id: item.id }, toDoc(item), { returnDocument: 'after' }));
+        await (replaced ? entry.commit() : entry.drop());
+        return replaced;
       }),
     delete: (id: string) =>
       guarded(async () => {
-        await touch(id);
-        return (await collection().deleteOne({ _id: id })).deletedCount === 1;
+        const entry = await intend({ op: 'company.delete', id });
+        const deleted = (await collection().deleteOne({ _id: id })).deletedCount === 1;
+        await entry.commit();
+        return deleted;
       }),
   };
 }
@@ -565,21 +580,27 @@ function createDenylistStore(guarded: Guard, collection: () => Collection<Stored
           byValue.set(entry.value, { ...withoutUndefined({ ...entry }), _id: entry.value, schemaVersion: SCHEMA_VERSION });
         }
         if (byValue.size === 0) return 0;
-        await journal({ denylist: [...byValue.keys()] });
+        const entry = await journal({ op: 'denylist.add', entries: [...byValue.values()].map((doc) => ({ value: doc.value as string, kind: doc.kind as DenylistEntry['kind'] })) });
+        let inserted: number;
         try {
-          return (await collection().insertMany([...byValue.values()], { ordered: false })).insertedCount;
+          inserted = (await collection().insertMany([...byValue.values()], { ordered: false })).insertedCount;
         } catch (error) {
           const onlyDuplicates =
             error instanceof MongoBulkWriteError &&
             [error.writeErrors].flat().every((writeError) => writeError.code === 11000);
-          if (onlyDuplicates) return error.insertedCount;
-          throw error;
+          if (!onlyDuplicates) throw error;
+          inserted = error.insertedCount;
         }
+        // Every value is on the list now (new, or there already): the entry holds.
+        await entry.commit();
+        return inserted;
       }),
     remove: (value) =>
       guarded(async () => {
-        await journal({ denylist: [value] });
-        return (await collection().deleteOne({ _id: value })).deletedCount === 1;
+        const entry = await journal({ op: 'denylist.remove', values: [value] });
+        const removed = (await collection().deleteOne({ _id: value })).deletedCount === 1;
+        await entry.commit();
+        return removed;
       }),
     list: (query) =>
       guarded(async () => {
@@ -615,8 +636,6 @@ function createDenylistStore(guarded: Guard, collection: () => Collection<Stored
 /** Values per stored part: a few MB of JSON, a fraction of that compressed (the 16 MiB document limit stays far). */
 const COPY_PART_VALUES = 100_000;
 const COPY_PART_COMPANIES = 5_000;
-/** Values (or ids) per `$in` lookup when resolving the journal. */
-const LOOKUP_BATCH = 1_000;
 /** A part without a complete copy (a save that died half-way) older than this is removed. */
 const ABANDONED_PART_MS = 60 * 60 * 1000;
 const compress = promisify(brotliCompress);
@@ -634,22 +653,28 @@ const COPY_FIELDS: ReadonlyArray<{ field: CopyField; per: number }> = [
  * The compiled copy (see CompiledCopyStore in store.ts) in `policy_copies`: parts
  * `{ kind: 'part', copyId, field, n, data }` (data: brotli-compressed JSON of a slice of
  * one list), then one `{ kind: 'meta', copyId, createdAt, replayFrom, parts }` written
- * last, so a copy without its meta (a save cut short) is never read. The journal,
- * `policy_journal`, holds `{ at, denylist, companies }` (JSON text of the values/ids:
- * one string decodes far faster than an array of 10,000 on FerretDB).
+ * last, so a copy without its meta (a save cut short) is never read.
+ *
+ * The journal, `policy_journal`: one `{ at, change, done }` per configuration write,
+ * inserted before the write (`change`: the JSON text of what it sets; one string decodes
+ * far faster than an array of 10,000 on FerretDB), `done: true` once the write is known
+ * to have been applied, deleted when it changed nothing. Replay applies the done entries
+ * in journal order; a key that an unfinished entry names, or that two entries name (two
+ * processes' clocks may disagree on their order), is read from its collection instead,
+ * one `_id` lookup each (FerretDB answers `_id: { $in }` by scanning the collection).
  */
 function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): { store: CompiledCopyStore; journal: Journal } {
   const copies = () => col('policy_copies');
   const journalCol = () => col('policy_journal');
 
-  const journal: Journal = async (keys) => {
-    await journalCol().insertOne({
-      _id: newSortableId(),
-      at: new Date(),
-      denylist: keys.denylist?.length ? JSON.stringify(keys.denylist) : null,
-      companies: keys.companies?.length ? JSON.stringify(keys.companies) : null,
-      schemaVersion: SCHEMA_VERSION,
-    });
+  const journal: Journal = async (change) => {
+    const _id = newSortableId();
+    await journalCol().insertOne({ _id, at: new Date(), change: JSON.stringify(change), done: false, schemaVersion: SCHEMA_VERSION });
+    // Best effort: an entry left unfinished is only checked against the collection on replay.
+    return {
+      commit: () => journalCol().updateOne({ _id }, { $set: { done: true } }).then(() => undefined, () => undefined),
+      drop: () => journalCol().deleteOne({ _id }).then(() => undefined, () => undefined),
+    };
   };
 
   async function metas(): Promise<Document[]> {
@@ -712,31 +737,37 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
       }),
     changesSince: (since) =>
       guarded.bulk(async () => {
-        const values = new Set<string>();
-        const ids = new Set<string>();
-        for await (const doc of journalCol().find({ at: { $gte: since } }, { projection: { denylist: 1, companies: 1 } })) {
-          if (typeof doc.denylist === 'string') for (const value of JSON.parse(doc.denylist) as string[]) values.add(value);
-          if (typeof doc.companies === 'string') for (const id of JSON.parse(doc.companies) as string[]) ids.add(id);
+        const entries: Array<{ change: JournalledChange; done: boolean }> = [];
+        for await (const doc of journalCol().find({ at: { $gte: since } }).sort({ at: 1, _id: 1 })) {
+          if (typeof doc.change === 'string') entries.push({ change: JSON.parse(doc.change) as JournalledChange, done: doc.done === true });
         }
-        const changes: ConfigurationChanges = { denylist: [], companies: [] };
-        const valueList = [...values];
-        for (let i = 0; i < valueList.length; i += LOOKUP_BATCH) {
-          const batch = valueList.slice(i, i + LOOKUP_BATCH);
-          const found = new Map<string, Document>();
-          for (const doc of await col('denylist').find({ _id: { $in: batch } }, { projection: { value: 1, kind: 1 } }).toArray()) found.set(String(doc._id), doc);
-          for (const value of batch) {
-            const doc = found.get(value);
-            changes.denylist.push({ value, entry: doc ? { value: doc.value as string, kind: doc.kind as DenylistEntry['kind'] } : null });
+        // Keys to read from the collections: named by an unfinished entry, or by two entries.
+        const seen = new Map<string, number>();
+        const key = (kind: 'd' | 'c', id: string) => `${kind}:${id}`;
+        const uncertain = new Set<string>();
+        for (const { change, done } of entries) {
+          for (const k of journalKeys(change).map(([kind, id]) => key(kind, id))) {
+            seen.set(k, (seen.get(k) ?? 0) + 1);
+            if (!done || seen.get(k)! > 1) uncertain.add(k);
           }
         }
-        const idList = [...ids];
-        for (let i = 0; i < idList.length; i += LOOKUP_BATCH) {
-          const batch = idList.slice(i, i + LOOKUP_BATCH);
-          const found = new Map<string, Company>();
-          for (const doc of await col('companies').find({ _id: { $in: batch } }).toArray()) found.set(String(doc._id), fromDoc<Company>(doc, 'id'));
-          for (const id of batch) changes.companies.push({ id, company: found.get(id) ?? null });
+        const deltas: JournalledChange[] = [];
+        for (const { change, done } of entries) {
+          if (!done) continue;
+          const certain = withoutKeys(change, (kind, id) => uncertain.has(key(kind, id)));
+          if (certain) deltas.push(certain);
         }
-        return changes;
+        for (const k of uncertain) {
+          const id = k.slice(2);
+          if (k.startsWith('d:')) {
+            const doc = await col('denylist').findOne({ _id: id }, { projection: { value: 1, kind: 1 } });
+            deltas.push(doc ? { op: 'denylist.add', entries: [{ value: doc.value as string, kind: doc.kind as DenylistEntry['kind'] }] } : { op: 'denylist.remove', values: [id] });
+          } else {
+            const doc = await col('companies').findOne({ _id: id });
+            deltas.push(doc ? { op: 'company.put', company: fromDoc<Company>(doc, 'id') } : { op: 'company.delete', id });
+          }
+        }
+        return { deltas, entries: entries.length, checked: uncertain.size } satisfies ConfigurationChanges;
       }),
     discard: () =>
       guarded(async () => {
@@ -744,6 +775,38 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
       }),
   };
   return { store, journal };
+}
+
+/** The keys a journalled change sets: ['d', value] for the denylist, ['c', id] for companies. */
+function journalKeys(change: JournalledChange): Array<['d' | 'c', string]> {
+  switch (change.op) {
+    case 'denylist.add':
+      return change.entries.map((entry) => ['d', entry.value]);
+    case 'denylist.remove':
+      return change.values.map((value) => ['d', value]);
+    case 'company.put':
+      return [['c', change.company.id]];
+    case 'company.delete':
+      return [['c', change.id]];
+  }
+}
+
+/** The change without the keys `drop` picks (null when nothing is left). */
+function withoutKeys(change: JournalledChange, drop: (kind: 'd' | 'c', id: string) => boolean): JournalledChange | null {
+  switch (change.op) {
+    case 'denylist.add': {
+      const entries = change.entries.filter((entry) => !drop('d', entry.value));
+      return entries.length > 0 ? { op: 'denylist.add', entries } : null;
+    }
+    case 'denylist.remove': {
+      const values = change.values.filter((value) => !drop('d', value));
+      return values.length > 0 ? { op: 'denylist.remove', values } : null;
+    }
+    case 'company.put':
+      return drop('c', change.company.id) ? null : change;
+    case 'company.delete':
+      return drop('c', change.id) ? null : change;
+  }
 }
 
 /* ----------------------------------------------------------------- tokens */

@@ -26,6 +26,7 @@
  */
 import type { Company, DenylistEntry, Policy, Service, SignupMethod } from '../policies/types.ts';
 import type { SnapshotLists } from '../policies/snapshot.ts';
+import type { PolicyDelta } from '../policies/delta.ts';
 
 export type Role = 'admin' | 'agent';
 export type CustomerStatus = 'pending' | 'active' | 'disabled';
@@ -440,8 +441,8 @@ export interface StoredLogo {
  *
  * Contract:
  *   - every denylist add/remove and company create/replace/delete through this store
- *     journals the values/ids it touches BEFORE it writes them (a failed journal write
- *     fails the write), stamped with the writer's clock;
+ *     journals what it sets BEFORE it writes (a failed journal write fails the write),
+ *     stamped with the writer's clock, and marks the entry done once the write applied;
  *   - a copy becomes visible only once all its parts are stored (`latest()` never
  *     returns half a copy), and the copy before it stays readable (a process may be
  *     reading it while the next is saved);
@@ -455,11 +456,16 @@ export interface CompiledCopy {
   lists: SnapshotLists;
 }
 
+/** A configuration write as the journal records it: what it sets (a subset of the policy runtime's deltas). */
+export type JournalledChange = Extract<PolicyDelta, { op: 'denylist.add' | 'denylist.remove' | 'company.put' | 'company.delete' }>;
+
 export interface ConfigurationChanges {
-  /** Denylist values journalled since then, with their stored entry now (null: not on the list any more). */
-  denylist: Array<{ value: string; entry: Pick<DenylistEntry, 'value' | 'kind'> | null }>;
-  /** Company ids journalled since then, with the stored company now (null: deleted). */
-  companies: Array<{ id: string; company: Company | null }>;
+  /** What to apply on top of the copy, in order (each sets state: applying one already in the copy changes nothing). */
+  deltas: JournalledChange[];
+  /** Journal entries read. */
+  entries: number;
+  /** Keys read from the collections because the journal alone could not say (unfinished or concurrent writes). */
+  checked: number;
 }
 
 export interface CompiledCopyStore {
@@ -469,7 +475,7 @@ export interface CompiledCopyStore {
   latestCreatedAt(): Promise<Date | null>;
   /** Stores a copy; then removes copies older than the one before it, and journal entries older than that one's replayFrom. */
   save(copy: CompiledCopy): Promise<void>;
-  /** Everything journalled at or after `since`, resolved against the collections. */
+  /** What the journal says changed at or after `since`, as deltas to apply in order. */
   changesSince(since: Date): Promise<ConfigurationChanges>;
   /** Removes every copy (the next load reads the collections in full). */
   discard(): Promise<void>;

@@ -3,7 +3,8 @@
  * newest copy plus the journal's changes since it, never the denylist collection,
  * and ends with exactly what a full read would give: entries added, removed and
  * companies changed after the copy (through any store handle, even one with no policy
- * runtime attached) are all there. A copy with a part missing is passed over, a copy
+ * runtime attached) are all there; the journal is believed only for writes known to have
+ * landed. A copy with a part missing is passed over, a copy
  * is saved again after enough changes, and old copies and journal entries are pruned.
  */
 import test, { type ExecutionContext } from 'ava';
@@ -137,6 +138,37 @@ test('changes made after the copy, through any store handle, are replayed from t
   t.false(snapshot.companyByDomain.has('co1.example'));
   t.false(snapshot.companiesById.has('co2'));
   t.is(snapshot.companyByDomain.get('co9.example')?.id, 'co9');
+});
+
+test('the journal is believed only for writes known to have landed: an unfinished entry, a refused create and a key written twice are read from the collections', async (t) => {
+  const { store, db } = await freshStore(t);
+  await seed(store);
+  await runtimeOn(t, store);
+  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+
+  const client = new MongoClient(mongo.uri);
+  t.teardown(() => client.close());
+  const journal = client.db(db).collection('policy_journal');
+  const unfinished = (change: unknown, id: string) => journal.insertOne({ _id: id as never, at: new Date(), change: JSON.stringify(change), done: false, schemaVersion: 1 });
+  // A process journalled an add and died before writing it; another journalled an add that did land.
+  await unfinished({ op: 'denylist.add', entries: [{ value: 'ghost.example', kind: 'domain' }] }, 'zz-unfinished-1');
+  await client.db(db).collection('denylist').insertOne({ _id: 'landed.example' as never, value: 'landed.example', kind: 'domain', createdAt: new Date(), createdBy: 'test', schemaVersion: 1 });
+  await unfinished({ op: 'denylist.add', entries: [{ value: 'landed.example', kind: 'domain' }] }, 'zz-unfinished-2');
+  // A create refused (the id exists): the store is unchanged, so the journal must not claim otherwise.
+  const { StoreConflictError } = await import('../adapters/store.ts');
+  await t.throwsAsync(store.companies.create(company('co4', ['hijack.example'])), { instanceOf: StoreConflictError });
+  // Removed, then added back: two entries on one key.
+  t.true(await store.denylist.remove('spam8.example'));
+  await store.denylist.add([entry('spam8.example')]);
+
+  const reloaded = await runtimeOn(t, copyOnly(t, store));
+  const snapshot = reloaded.current();
+  t.false(snapshot.deniedDomains.has('ghost.example'), 'an add that never landed is not believed');
+  t.true(snapshot.deniedDomains.has('landed.example'), 'an unfinished entry whose write landed is read back');
+  t.false(snapshot.companyByDomain.has('hijack.example'), 'a refused create leaves no trace');
+  t.is(snapshot.companyByDomain.get('co4.example')?.id, 'co4');
+  t.true(snapshot.deniedDomains.has('spam8.example'));
+  t.deepEqual(shape(snapshot), shape(await fullRead(store)));
 });
 
 test('a copy with a part missing is passed over for the one before it, or for a full read', async (t) => {

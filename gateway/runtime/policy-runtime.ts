@@ -335,13 +335,12 @@ export async function createPolicyRuntime(options: {
     const started = performance.now();
     const [stored, services, changes] = await Promise.all([store.policy.get(), store.services.list(), store.compiled!.changesSince(copy.replayFrom)]);
     let next = snapshotFromLists({ policy: parseStoredPolicy(stored), services, lists: copy.lists });
-    const removed = changes.denylist.filter((change) => change.entry === null).map((change) => change.value);
-    const added = changes.denylist.flatMap((change) => (change.entry ? [change.entry] : []));
-    if (removed.length > 0) next = applyDelta(next, { op: 'denylist.remove', values: removed });
-    if (added.length > 0) next = applyDelta(next, { op: 'denylist.add', entries: added });
-    for (const { id, company } of changes.companies) next = applyDelta(next, company ? { op: 'company.put', company } : { op: 'company.delete', id });
-    const replayed = changes.denylist.length + changes.companies.length;
-    logger.info({ copy: copy.createdAt.toISOString(), replayed, ms: Math.round(performance.now() - started) }, 'policy: loaded from the compiled copy');
+    let replayed = 0;
+    for (const delta of changes.deltas) {
+      next = applyDelta(next, delta);
+      replayed += deltaSize(delta);
+    }
+    logger.info({ copy: copy.createdAt.toISOString(), journal: changes.entries, replayed, checked: changes.checked, ms: Math.round(performance.now() - started) }, 'policy: loaded from the compiled copy');
     if (replayed >= copyCompactAfter) scheduleCopy();
     return next;
   }
