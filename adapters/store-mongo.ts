@@ -60,6 +60,7 @@ import {
 import type { Company, DenylistEntry, Policy, Service } from '../policies/types.ts';
 import {
   StoreConflictError,
+  CompiledCopyDamagedError,
   CUSTOMER_PATCHABLE_FIELDS,
   StoreUnavailableError,
   type AuditEvent,
@@ -85,6 +86,7 @@ import {
   type ClientStore,
   type CompiledCopy,
   type CompiledCopyStore,
+  type StoredCopy,
   type ConfigurationChanges,
   type JournalledChange,
   type LogoStore,
@@ -641,7 +643,9 @@ const ABANDONED_PART_MS = 60 * 60 * 1000;
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
 
-type CopyField = keyof CompiledCopy['lists'];
+type CopyField = Exclude<keyof CompiledCopy['lists'], 'denylistFilter'>;
+/** Bytes of the denylist's Bloom filter per part (2 MB per million values; sparse bits, so it compresses). */
+const COPY_PART_FILTER_BYTES = 4 * 1024 * 1024;
 const COPY_FIELDS: ReadonlyArray<{ field: CopyField; per: number }> = [
   { field: 'deniedEmails', per: COPY_PART_VALUES },
   { field: 'deniedDomains', per: COPY_PART_VALUES },
@@ -681,17 +685,45 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
     return copies().find({ kind: 'meta' }, { projection: { data: 0 } }).sort({ createdAt: -1 }).toArray();
   }
 
-  async function read(meta: Document): Promise<CompiledCopy | null> {
-    const parts = await copies().find({ kind: 'part', copyId: meta.copyId }).toArray();
-    if (parts.length !== meta.parts) return null;
-    parts.sort((a, b) => (a.field === b.field ? (a.n as number) - (b.n as number) : String(a.field).localeCompare(String(b.field))));
-    const decoded = await Promise.all(parts.map(async (part) => ({ field: part.field as CopyField, items: JSON.parse((await decompress((part.data as BSON.Binary).buffer)).toString('utf8')) as unknown[] })));
-    const lists: Record<CopyField, unknown[]> = { deniedEmails: [], deniedDomains: [], companies: [], skipped: [] };
-    for (const { field, items } of decoded) {
-      if (!(field in lists) || !Array.isArray(items)) return null;
-      for (const item of items) lists[field].push(item);
+  /** One part's decoded bytes; one `_id` lookup (FerretDB scans for most other filters). */
+  async function part(id: string): Promise<Buffer> {
+    const doc = await copies().findOne({ _id: id });
+    if (!doc || !(doc.data instanceof BSON.Binary)) throw new CompiledCopyDamagedError(`compiled copy part ${id} is gone`);
+    return decompress(doc.data.buffer).catch((error: Error) => {
+      throw new CompiledCopyDamagedError(`compiled copy part ${id} does not decompress`, { cause: error });
+    });
+  }
+
+  async function items(id: string): Promise<unknown[]> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((await part(id)).toString('utf8'));
+    } catch (error) {
+      if (error instanceof SyntaxError) throw new CompiledCopyDamagedError(`compiled copy part ${id} is not JSON`, { cause: error });
+      throw error;
     }
-    return { createdAt: meta.createdAt as Date, replayFrom: meta.replayFrom as Date, lists: lists as unknown as CompiledCopy['lists'] };
+    if (!Array.isArray(parsed)) throw new CompiledCopyDamagedError(`compiled copy part ${id} is not a list`);
+    return parsed;
+  }
+
+  /** The copy's small parts now, its denylist on demand; null when its parts are not all there. */
+  async function read(meta: Document): Promise<StoredCopy | null> {
+    const listed = await copies().find({ kind: 'part', copyId: meta.copyId }, { projection: { field: 1, n: 1 } }).toArray();
+    if (listed.length !== meta.parts) return null;
+    const ids = (field: string) => listed.filter((p) => p.field === field).sort((a, b) => (a.n as number) - (b.n as number)).map((p) => String(p._id));
+    const gather = async (field: string) => (await Promise.all(ids(field).map(items))).flat();
+    const [companies, skipped] = await Promise.all([gather('companies'), gather('skipped')]);
+    return {
+      createdAt: meta.createdAt as Date,
+      replayFrom: meta.replayFrom as Date,
+      lists: { companies: companies as Company[], skipped: skipped as StoredCopy['lists']['skipped'] },
+      denylistSize: typeof meta.denylistSize === 'number' ? meta.denylistSize : 0,
+      denylist: () =>
+        guarded.bulk(async () => {
+          const [deniedEmails, deniedDomains, filter] = await Promise.all([gather('deniedEmails'), gather('deniedDomains'), Promise.all(ids('denylistFilter').map(part))]);
+          return { deniedEmails: deniedEmails as string[], deniedDomains: deniedDomains as string[], ...(filter.length > 0 ? { denylistFilter: new Uint8Array(Buffer.concat(filter)) } : {}) };
+        }),
+    };
   }
 
   const store: CompiledCopyStore = {
@@ -703,7 +735,7 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
             const copy = await read(meta);
             if (copy) return copy;
           } catch (error) {
-            if (error instanceof MongoError || isSocketError(error)) throw error;
+            if (!(error instanceof CompiledCopyDamagedError)) throw error;
           }
         }
         return null;
@@ -714,15 +746,21 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
         const copyId = newSortableId();
         const now = new Date();
         let parts = 0;
+        const put = async (field: string, n: number, bytes: Uint8Array) => {
+          const data = await compress(bytes, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } });
+          await copies().insertOne({ _id: `${copyId}:${field}:${n}`, kind: 'part', copyId, field, n, createdAt: now, data: new BSON.Binary(data), schemaVersion: SCHEMA_VERSION });
+          parts += 1;
+        };
         for (const { field, per } of COPY_FIELDS) {
           const items = copy.lists[field] as unknown[];
-          for (let n = 0; n * per < items.length; n++) {
-            const data = await compress(Buffer.from(JSON.stringify(items.slice(n * per, (n + 1) * per))), { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } });
-            await copies().insertOne({ _id: `${copyId}:${field}:${n}`, kind: 'part', copyId, field, n, createdAt: now, data: new BSON.Binary(data), schemaVersion: SCHEMA_VERSION });
-            parts += 1;
-          }
+          for (let n = 0; n * per < items.length; n++) await put(field, n, Buffer.from(JSON.stringify(items.slice(n * per, (n + 1) * per))));
         }
-        await copies().insertOne({ _id: `${copyId}:meta`, kind: 'meta', copyId, createdAt: copy.createdAt, replayFrom: copy.replayFrom, parts, schemaVersion: SCHEMA_VERSION });
+        const filter = copy.lists.denylistFilter;
+        for (let n = 0; filter && n * COPY_PART_FILTER_BYTES < filter.length; n++) {
+          await put('denylistFilter', n, filter.subarray(n * COPY_PART_FILTER_BYTES, (n + 1) * COPY_PART_FILTER_BYTES));
+        }
+        const denylistSize = copy.lists.deniedEmails.length + copy.lists.deniedDomains.length;
+        await copies().insertOne({ _id: `${copyId}:meta`, kind: 'meta', copyId, createdAt: copy.createdAt, replayFrom: copy.replayFrom, parts, denylistSize, schemaVersion: SCHEMA_VERSION });
         // Keep the newest copy and the one before it (a process may be reading that one now);
         // copy ids sort by time, so parts of older copies go at once, and parts of a save
         // that never finished go after an hour (a save still running elsewhere is newer).

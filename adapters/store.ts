@@ -456,6 +456,17 @@ export interface CompiledCopy {
   lists: SnapshotLists;
 }
 
+/** A stored copy as read: its small parts at once, its denylist (the big part) on demand. */
+export interface StoredCopy {
+  replayFrom: Date;
+  createdAt: Date;
+  lists: Pick<SnapshotLists, 'companies' | 'skipped'>;
+  /** How many denylist values it holds. */
+  denylistSize: number;
+  /** Reads its denylist; rejects with CompiledCopyDamagedError when a part is gone or does not decode. */
+  denylist(): Promise<Pick<SnapshotLists, 'deniedEmails' | 'deniedDomains' | 'denylistFilter'>>;
+}
+
 /** A configuration write as the journal records it: what it sets (a subset of the policy runtime's deltas). */
 export type JournalledChange = Extract<PolicyDelta, { op: 'denylist.add' | 'denylist.remove' | 'company.put' | 'company.delete' }>;
 
@@ -469,8 +480,8 @@ export interface ConfigurationChanges {
 }
 
 export interface CompiledCopyStore {
-  /** The newest complete copy, or null when none is stored (or it cannot be decoded). */
-  latest(): Promise<CompiledCopy | null>;
+  /** The newest complete copy (its small parts decoded), or null when none is stored or readable. */
+  latest(): Promise<StoredCopy | null>;
   /** When the newest complete copy was made, without reading it; null when none. */
   latestCreatedAt(): Promise<Date | null>;
   /** Stores a copy; then removes copies older than the one before it, and journal entries older than that one's replayFrom. */
@@ -543,6 +554,14 @@ export class StoreConflictError extends Error {
     super(message ?? code);
     this.name = 'StoreConflictError';
     this.code = code;
+  }
+}
+
+/** A stored compiled copy is damaged (a part missing or undecodable): read the collections instead. */
+export class CompiledCopyDamagedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CompiledCopyDamagedError';
   }
 }
 

@@ -56,10 +56,31 @@ export class StringFilter {
   #added = 0;
 
   /** @example const filter = new StringFilter(1_000_000); filter.add('corp.com'); filter.mightContain('corp.com') // true */
-  constructor(expectedKeys: number) {
-    const bits = bitCountFor(Math.max(0, expectedKeys));
-    this.#words = new Uint32Array(bits / 32);
+  constructor(expectedKeys: number, words?: Uint32Array) {
+    const bits = words ? words.length * 32 : bitCountFor(Math.max(0, expectedKeys));
+    this.#words = words ?? new Uint32Array(bits / 32);
     this.#mask = bits / 32 - 1;
+  }
+
+  /** The filter as bytes (its words, little-endian, then the add count), to be kept beside a compiled copy. */
+  toBytes(): Uint8Array {
+    const out = new Uint8Array(this.#words.length * 4 + 4);
+    const view = new DataView(out.buffer);
+    for (let i = 0; i < this.#words.length; i += 1) view.setUint32(i * 4, this.#words[i]!, true);
+    view.setUint32(this.#words.length * 4, this.#added, true);
+    return out;
+  }
+
+  /** A filter from toBytes(), or null when the bytes are not one (wrong length, not a power of two). */
+  static fromBytes(bytes: Uint8Array): StringFilter | null {
+    const count = (bytes.length - 4) / 4;
+    if (!Number.isInteger(count) || count < MIN_BITS / 32 || (count & (count - 1)) !== 0) return null;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const words = new Uint32Array(count);
+    for (let i = 0; i < count; i += 1) words[i] = view.getUint32(i * 4, true);
+    const filter = new StringFilter(0, words);
+    filter.#added = view.getUint32(count * 4, true);
+    return filter;
   }
 
   /** How many keys it was sized for (16 bits each); past that its false-positive rate climbs. */

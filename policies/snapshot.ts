@@ -221,43 +221,66 @@ function compileCompanies(input: {
 export interface SnapshotLists {
   deniedEmails: string[];
   deniedDomains: string[];
+  /** The denylist's Bloom prefilter (StringFilter.toBytes), so a load need not hash a million values again. */
+  denylistFilter?: Uint8Array;
   /** Every company that compiled (shaped ones; their bad domains are skipped again on load). */
   companies: Company[];
   /** What was left out, except bad company domains (recomputed from `companies`). */
   skipped: SkippedEntry[];
 }
 
-/** @example const lists = snapshotLists(runtime.current()); // JSON-serialisable */
+/** @example const lists = snapshotLists(runtime.current()); */
 export function snapshotLists(snapshot: Snapshot): SnapshotLists {
   return {
     deniedEmails: [...snapshot.deniedEmails],
     deniedDomains: [...snapshot.deniedDomains],
+    denylistFilter: snapshot.denylistFilter.toBytes(),
     companies: [...snapshot.companiesById.values()],
     skipped: snapshot.skipped.filter((entry) => entry.kind !== 'company_domain'),
   };
 }
 
 /**
- * A snapshot from lists made by snapshotLists (the denylist values are trusted to be
- * canonical: no canonicaliser runs, which is most of a full compile's cost), with
- * the policy and services read from the store.
+ * A snapshot from lists made by snapshotLists, with the policy and services read from
+ * the store. The denylist values are trusted to be canonical (no canonicaliser runs:
+ * most of a full compile's cost). With `withDenylist: false` the denylist Sets start
+ * empty, for the caller to fill in slices with addCopiedDenylist (a million values take
+ * most of a second); `filterComplete` says whether the stored filter already holds them.
  *
- * @example const snapshot = snapshotFromLists({ policy, services, lists: copy.lists });
+ * @example const { snapshot } = snapshotFromLists({ policy, services, lists: copy.lists });
  */
-export function snapshotFromLists(input: { policy: Policy; services: readonly Service[]; lists: SnapshotLists }): Snapshot {
+export function snapshotFromLists(
+  input: { policy: Policy; services: readonly Service[]; lists: SnapshotLists },
+  options: { withDenylist?: boolean } = {},
+): { snapshot: Snapshot; filterComplete: boolean } {
   const { lists } = input;
-  const deniedEmails = new Set(lists.deniedEmails);
-  const deniedDomains = new Set(lists.deniedDomains);
-  const denylistFilter = filterOf(both(deniedEmails, deniedDomains), deniedEmails.size + deniedDomains.size);
-  return compileCompanies({
+  const total = lists.deniedEmails.length + lists.deniedDomains.length;
+  const stored = lists.denylistFilter ? StringFilter.fromBytes(lists.denylistFilter) : null;
+  // A stored filter too small for the values (a copy edited by hand) is rebuilt.
+  const filterComplete = stored !== null && stored.capacity >= total;
+  let snapshot = compileCompanies({
     policy: input.policy,
     services: input.services,
     companies: lists.companies,
-    deniedEmails,
-    deniedDomains,
-    denylistFilter,
+    deniedEmails: new Set(),
+    deniedDomains: new Set(),
+    denylistFilter: filterComplete ? stored : new StringFilter(total),
     skipped: [...lists.skipped],
   });
+  if (options.withDenylist !== false) snapshot = addCopiedDenylist(snapshot, { emails: lists.deniedEmails, domains: lists.deniedDomains }, !filterComplete);
+  return { snapshot, filterComplete };
+}
+
+/** Adds canonical denylist values from a compiled copy (and to the filter unless it holds them already). Consumes `snapshot`. */
+export function addCopiedDenylist(snapshot: Snapshot, values: { emails?: readonly string[]; domains?: readonly string[] }, addToFilter: boolean): Snapshot {
+  const parts = partsOf(snapshot);
+  for (const [list, set] of [[values.emails, parts.deniedEmails], [values.domains, parts.deniedDomains]] as const) {
+    for (const value of list ?? []) {
+      set.add(value);
+      if (addToFilter) parts.denylistFilter.add(value);
+    }
+  }
+  return freeze(parts);
 }
 
 /* ------------------------------------------------------------- changes */

@@ -8,11 +8,11 @@
  * is saved again after enough changes, and old copies and journal entries are pruned.
  */
 import test, { type ExecutionContext } from 'ava';
-import { MongoClient } from 'mongodb';
+import { Binary, MongoClient } from 'mongodb';
 import { startMongoServer, type MongoServer } from './helpers/mongo-server.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { createMongoStore } from '../adapters/store-mongo.ts';
-import type { Store } from '../adapters/store.ts';
+import { CompiledCopyDamagedError, type Store } from '../adapters/store.ts';
 import { DEFAULT_POLICY, compileSnapshot, type Company, type Snapshot } from '../policies/index.ts';
 import { createPolicyRuntime, type PolicyRuntime } from '../gateway/runtime/policy-runtime.ts';
 import { createLogger } from '../gateway/runtime/logger.ts';
@@ -140,6 +140,44 @@ test('changes made after the copy, through any store handle, are replayed from t
   t.is(snapshot.companyByDomain.get('co9.example')?.id, 'co9');
 });
 
+test('a start from a copy with a big denylist does not wait for it: the policy and companies decide at once, allows answer 503 until the denylist is in', async (t) => {
+  const { store } = await freshStore(t);
+  await seed(store);
+  await runtimeOn(t, store);
+  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated: Store = {
+    ...copyOnly(t, store),
+    compiled: {
+      ...store.compiled!,
+      latest: async () => {
+        const copy = (await store.compiled!.latest())!;
+        return { ...copy, denylist: async () => (await gate, copy.denylist()) };
+      },
+    },
+  };
+  // A foreground wait far longer than the test: only the big-denylist signal lets the start return.
+  const starting = createPolicyRuntime({ store: gated, redis: null, logger, plugins: [], pluginTimeoutMs: 100, foregroundLoadMs: 600_000, copy: { minItems: 10, delayMs: 0, backgroundFrom: 10 } });
+  const runtime = await Promise.race([starting, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
+  if (!runtime) {
+    open();
+    (await starting).close();
+    t.fail('the start waited for the denylist');
+    return;
+  }
+  t.teardown(() => runtime.close());
+  t.is(runtime.status().state, 'loading');
+  t.is((await runtime.decide({ method: 'portal', email: 'x@elsewhere.example', emailVerified: true })).reason, 'domain_not_accepted', 'the policy decides at once');
+  const refused = await t.throwsAsync(runtime.decide({ method: 'portal', email: 'x@co2.example', emailVerified: true }));
+  t.is((refused as unknown as { status: number }).status, 503, 'an allow is refused while the denylist loads');
+  open();
+  await runtime.whenCurrent();
+  t.is((await runtime.decide({ method: 'portal', email: 'x@co2.example', emailVerified: true })).companyId, 'co2');
+  t.is((await runtime.decide({ method: 'portal', email: 'x@spam1.example', emailVerified: true })).reason, 'denylisted_domain');
+});
+
 test('the journal is believed only for writes known to have landed: an unfinished entry, a refused create and a key written twice are read from the collections', async (t) => {
   const { store, db } = await freshStore(t);
   await seed(store);
@@ -189,6 +227,15 @@ test('a copy with a part missing is passed over for the one before it, or for a 
   const runtime = await runtimeOn(t, store);
   t.deepEqual(shape(runtime.current()), shape(await fullRead(store)));
   await until('a readable copy again', async () => (await store.compiled!.latest()) !== null);
+
+  // A part whose bytes are not what was written: the load reads the collections instead.
+  const whole = (await copies.find({ kind: 'meta' }).sort({ createdAt: -1 }).limit(1).toArray())[0]!;
+  await copies.updateOne({ copyId: whole.copyId, field: 'deniedEmails' }, { $set: { data: new Binary(Buffer.from('not brotli at all')) } });
+  const damaged = await store.compiled!.latest();
+  t.truthy(damaged, 'the small parts still read');
+  await t.throwsAsync(damaged!.denylist(), { instanceOf: CompiledCopyDamagedError });
+  const again = await runtimeOn(t, store);
+  t.deepEqual(shape(again.current()), shape(await fullRead(store)));
 });
 
 test('enough changes made through a process save a new copy (under the configuration lock, with Redis); old copies and journal entries are pruned', async (t) => {

@@ -51,7 +51,9 @@
  * write is in flight past (every change stored so far is in it); `replayFrom` is the
  * capture time minus `copy.marginMs`, so a writer whose clock is behind, or whose
  * write landed late, is still replayed. Without a copy (memory and SQLite stores, or
- * none saved yet, or none readable) a load reads the collections, as before.
+ * none saved yet, or none readable) a load reads the collections, as before. A first
+ * load from a copy makes the policy, companies and services readable first; when the
+ * copy holds a big denylist (BACKGROUND_FROM) the start goes on without waiting for it.
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -66,6 +68,7 @@ import {
   evaluate,
   parseDelta,
   parsePolicy,
+  addCopiedDenylist,
   snapshotFromLists,
   snapshotLists,
   type Attempt,
@@ -75,7 +78,7 @@ import {
   type PolicyPlugin,
   type Snapshot,
 } from '../../policies/index.ts';
-import type { CompiledCopy, Store } from '../../adapters/store.ts';
+import { CompiledCopyDamagedError, type StoredCopy, type Store } from '../../adapters/store.ts';
 import { unavailable } from '../http/errors.ts';
 import type { Logger } from './logger.ts';
 import { ConfigError } from './config.ts';
@@ -95,6 +98,8 @@ const LOCK_LEASE_MS = 15_000;
 const OWN_CHANGE_WAIT_MS = 5_000;
 /** Denylist entries compiled per slice before yielding to the event loop. */
 const LOAD_BATCH = 20_000;
+/** A compiled copy with this many denylist values: the start does not wait for them (they take a second or more). */
+const BACKGROUND_FROM = 100_000;
 /** A full load finding at least this many denylist entries + companies saves a compiled copy. */
 const COPY_MIN_ITEMS = 10_000;
 /** Journalled keys replayed at a load (or changes made here since the last copy) that call for a new copy. */
@@ -219,19 +224,23 @@ export async function createPolicyRuntime(options: {
   /** How long start waits for the denylist to compile before going on in the background (default 1500 ms). */
   foregroundLoadMs?: number;
   /** The compiled copy's thresholds (see the header); tests shrink them. */
-  copy?: { minItems?: number; compactAfter?: number; delayMs?: number; marginMs?: number };
+  copy?: { minItems?: number; compactAfter?: number; delayMs?: number; marginMs?: number; backgroundFrom?: number };
 }): Promise<PolicyRuntime> {
   const { store, redis, logger } = options;
   const copyMinItems = options.copy?.minItems ?? COPY_MIN_ITEMS;
   const copyCompactAfter = options.copy?.compactAfter ?? COPY_COMPACT_AFTER;
   const copyDelayMs = options.copy?.delayMs ?? COPY_DELAY_MS;
   const copyMarginMs = options.copy?.marginMs ?? COPY_MARGIN_MS;
+  const backgroundFrom = options.copy?.backgroundFrom ?? BACKGROUND_FROM;
   // Assigned by the first load before createPolicyRuntime returns (see `early` below).
   let snapshot!: Snapshot;
-  const early: { promise: Promise<void>; resolve: () => void } = (() => {
+  const signal = (): { promise: Promise<void>; resolve: () => void } => {
     let resolve!: () => void;
     return { promise: new Promise<void>((r) => (resolve = r)), resolve };
-  })();
+  };
+  const early = signal();
+  /** Resolved when the first load knows its denylist is big: the start need not wait for it. */
+  const background = signal();
   let held = 0;
   let state: PolicyStatus['state'] = 'loading';
   let since: number | null = Date.now();
@@ -302,10 +311,19 @@ export async function createPolicyRuntime(options: {
     });
     const started = performance.now();
     const copy = store.compiled ? await store.compiled.latest() : null;
-    let next: Snapshot;
+    let next: Snapshot | null = null;
+    let damaged = false;
     if (copy) {
-      next = await fromCopy(copy);
-    } else {
+      try {
+        next = await fromCopy(copy, publishEarly);
+        if (!next) return;
+      } catch (err) {
+        if (!(err instanceof CompiledCopyDamagedError)) throw err;
+        logger.warn({ err: { message: err.message } }, 'policy: the compiled copy is damaged; reading the configuration in full');
+        damaged = true;
+      }
+    }
+    if (!next) {
       const [stored, companies, services] = await Promise.all([store.policy.get(), store.companies.list(), store.services.list()]);
       next = compileSnapshot({ policy: parseStoredPolicy(stored), companies, services, denylist: [] });
       if (publishEarly) {
@@ -319,7 +337,7 @@ export async function createPolicyRuntime(options: {
         entries += batch.length;
         await yieldToLoop();
       }
-      if (store.compiled && entries + companies.length >= copyMinItems) {
+      if (store.compiled && (damaged || entries + companies.length >= copyMinItems)) {
         logger.info({ entries, companies: companies.length, ms: Math.round(performance.now() - started) }, 'policy: read the configuration in full; saving a compiled copy for the next load');
         scheduleCopy(0);
       }
@@ -331,10 +349,27 @@ export async function createPolicyRuntime(options: {
   }
 
   /** The compiled copy, with what the journal lists since its `replayFrom` applied on top. */
-  async function fromCopy(copy: CompiledCopy): Promise<Snapshot> {
+  async function fromCopy(copy: StoredCopy, publishEarly: boolean): Promise<Snapshot | null> {
     const started = performance.now();
     const [stored, services, changes] = await Promise.all([store.policy.get(), store.services.list(), store.compiled!.changesSince(copy.replayFrom)]);
-    let next = snapshotFromLists({ policy: parseStoredPolicy(stored), services, lists: copy.lists });
+    const policy = parseStoredPolicy(stored);
+    if (publishEarly) {
+      // Policy, companies and services first; a big denylist follows in the background.
+      snapshot = snapshotFromLists({ policy, services, lists: { ...copy.lists, deniedEmails: [], deniedDomains: [] } }).snapshot;
+      early.resolve();
+      if (copy.denylistSize >= backgroundFrom) background.resolve();
+    }
+    const denylist = await copy.denylist();
+    const base = snapshotFromLists({ policy, services, lists: { ...copy.lists, ...denylist } }, { withDenylist: false });
+    let next = base.snapshot;
+    // A million values make Sets in most of a second: in slices, between which requests are served.
+    for (const [field, list] of [['emails', denylist.deniedEmails], ['domains', denylist.deniedDomains]] as const) {
+      for (let i = 0; i < list.length; i += LOAD_BATCH) {
+        if (closed) return null;
+        next = addCopiedDenylist(next, { [field]: list.slice(i, i + LOAD_BATCH) }, !base.filterComplete);
+        await yieldToLoop();
+      }
+    }
     let replayed = 0;
     for (const delta of changes.deltas) {
       next = applyDelta(next, delta);
@@ -502,7 +537,7 @@ export async function createPolicyRuntime(options: {
   const first = startLoad(true);
   first.catch(() => undefined);
   await Promise.race([first, early.promise]);
-  await Promise.race([first, sleep(options.foregroundLoadMs ?? 1500)]);
+  await Promise.race([first, sleep(options.foregroundLoadMs ?? 1500), background.promise]);
   if (state === 'loading') logger.info('policy: compiling the denylist in the background; sign-ups answer 503 until it is done');
 
   /** Runs `fn` after every earlier update/changed of this process. */
