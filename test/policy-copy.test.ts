@@ -159,7 +159,7 @@ test('a start from a copy with a big denylist does not wait for it: the policy a
     },
   };
   // A foreground wait far longer than the test: only the big-denylist signal lets the start return.
-  const starting = createPolicyRuntime({ store: gated, redis: null, logger, plugins: [], pluginTimeoutMs: 100, foregroundLoadMs: 600_000, copy: { minItems: 10, delayMs: 0, backgroundFrom: 10 } });
+  const starting = createPolicyRuntime({ store: gated, redis: null, logger, plugins: [], pluginTimeoutMs: 100, foregroundLoadMs: 600_000, copy: { minItems: 10, delayMs: 0 }, backgroundFrom: 10 });
   const runtime = await Promise.race([starting, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
   if (!runtime) {
     open();

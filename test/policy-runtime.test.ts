@@ -98,3 +98,24 @@ test('a stored policy that does not parse stops the start with a line naming the
   t.true(error instanceof ConfigError);
   t.regex((error as ConfigError).problems[0] ?? '', /^the stored policy \(version 1\) is invalid: selfRegistration: /);
 });
+
+test('a big denylist read in full does not hold the start up: it compiles in the background, the policy decides meanwhile', async (t) => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const store = gatedStore(await storeWith(['denied.example', 'other.example']), gate);
+  // A foreground wait far longer than the test: only the size of the denylist lets the start return.
+  const starting = createPolicyRuntime({ store, redis: null, logger, plugins: [], pluginTimeoutMs: 100, foregroundLoadMs: 600_000, backgroundFrom: 2 });
+  const runtime = await Promise.race([starting, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
+  if (!runtime) {
+    open();
+    await (await starting).close();
+    t.fail('the start waited for the denylist');
+    return;
+  }
+  t.teardown(() => runtime.close());
+  t.is(runtime.status().state, 'loading');
+  t.is((await runtime.decide(attempt('not an address'))).reason, 'invalid_email');
+  open();
+  await runtime.whenCurrent();
+  t.is((await runtime.decide(attempt('x@other.example'))).reason, 'denylisted_domain');
+});

@@ -52,8 +52,8 @@
  * capture time minus `copy.marginMs`, so a writer whose clock is behind, or whose
  * write landed late, is still replayed. Without a copy (memory and SQLite stores, or
  * none saved yet, or none readable) a load reads the collections, as before. A first
- * load from a copy makes the policy, companies and services readable first; when the
- * copy holds a big denylist (BACKGROUND_FROM) the start goes on without waiting for it.
+ * load from a copy makes the policy, companies and services readable first. Either way,
+ * when the denylist is big (BACKGROUND_FROM) the start goes on without waiting for it.
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -98,14 +98,14 @@ const LOCK_LEASE_MS = 15_000;
 const OWN_CHANGE_WAIT_MS = 5_000;
 /** Denylist entries compiled per slice before yielding to the event loop. */
 const LOAD_BATCH = 20_000;
-/** A compiled copy with this many denylist values: the start does not wait for them (they take a second or more). */
+/** A denylist this big: the start does not wait for it (a second or more to compile). */
 const BACKGROUND_FROM = 100_000;
 /** A full load finding at least this many denylist entries + companies saves a compiled copy. */
 const COPY_MIN_ITEMS = 10_000;
 /** Journalled keys replayed at a load (or changes made here since the last copy) that call for a new copy. */
-const COPY_COMPACT_AFTER = 5_000;
+const COPY_COMPACT_AFTER = 50_000;
 /** A copy is saved this long after the change that called for it (changes in a burst make one copy). */
-const COPY_DELAY_MS = 10_000;
+const COPY_DELAY_MS = 30_000;
 /** How far before its capture a copy's journal replay starts (clock skew between processes, late writes). */
 const COPY_MARGIN_MS = 120_000;
 const RETRY_MIN_MS = 100;
@@ -224,14 +224,16 @@ export async function createPolicyRuntime(options: {
   /** How long start waits for the denylist to compile before going on in the background (default 1500 ms). */
   foregroundLoadMs?: number;
   /** The compiled copy's thresholds (see the header); tests shrink them. */
-  copy?: { minItems?: number; compactAfter?: number; delayMs?: number; marginMs?: number; backgroundFrom?: number };
+  copy?: { minItems?: number; compactAfter?: number; delayMs?: number; marginMs?: number };
+  /** A denylist of this many values compiles in the background without holding the start up (default 100,000). */
+  backgroundFrom?: number;
 }): Promise<PolicyRuntime> {
   const { store, redis, logger } = options;
   const copyMinItems = options.copy?.minItems ?? COPY_MIN_ITEMS;
   const copyCompactAfter = options.copy?.compactAfter ?? COPY_COMPACT_AFTER;
   const copyDelayMs = options.copy?.delayMs ?? COPY_DELAY_MS;
   const copyMarginMs = options.copy?.marginMs ?? COPY_MARGIN_MS;
-  const backgroundFrom = options.copy?.backgroundFrom ?? BACKGROUND_FROM;
+  const backgroundFrom = options.backgroundFrom ?? BACKGROUND_FROM;
   // Assigned by the first load before createPolicyRuntime returns (see `early` below).
   let snapshot!: Snapshot;
   const signal = (): { promise: Promise<void>; resolve: () => void } => {
@@ -329,6 +331,10 @@ export async function createPolicyRuntime(options: {
       if (publishEarly) {
         snapshot = next;
         early.resolve();
+        // A big denylist compiles in the background: the start goes on as soon as its size says so.
+        store.denylist.list({ limit: 1 }).then(({ total }) => {
+          if (total >= backgroundFrom) background.resolve();
+        }, () => undefined);
       }
       let entries = 0;
       for await (const batch of denylistBatches(store)) {
