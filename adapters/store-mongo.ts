@@ -184,6 +184,7 @@ const COLLECTIONS = [
   'clients',
   'logos',
   'policy_copies',
+  'policy_copy_index',
   'policy_journal',
 ] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
@@ -654,10 +655,12 @@ const COPY_FIELDS: ReadonlyArray<{ field: CopyField; per: number }> = [
 ];
 
 /**
- * The compiled copy (see CompiledCopyStore in store.ts) in `policy_copies`: parts
- * `{ kind: 'part', copyId, field, n, data }` (data: brotli-compressed JSON of a slice of
- * one list), then one `{ kind: 'meta', copyId, createdAt, replayFrom, parts }` written
- * last, so a copy without its meta (a save cut short) is never read.
+ * The compiled copy (see CompiledCopyStore in store.ts): parts in `policy_copies`,
+ * `{ _id: '<copyId>:<field>:<n>', copyId, data }` (data: brotli-compressed JSON of a slice
+ * of one list, or of the prefilter's bytes), then one index entry in `policy_copy_index`,
+ * `{ _id: copyId, createdAt, replayFrom, parts: { <field>: count }, denylistSize }`, written
+ * last, so a copy without one (a save cut short) is never read. Parts are read by `_id`
+ * only: FerretDB answers other filters by reading every document, blobs and all.
  *
  * The journal, `policy_journal`: one `{ at, change, done }` per configuration write,
  * inserted before the write (`change`: the JSON text of what it sets; one string decodes
@@ -669,6 +672,7 @@ const COPY_FIELDS: ReadonlyArray<{ field: CopyField; per: number }> = [
  */
 function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => Collection<StoredDoc>): { store: CompiledCopyStore; journal: Journal } {
   const copies = () => col('policy_copies');
+  const index = () => col('policy_copy_index');
   const journalCol = () => col('policy_journal');
 
   const journal: Journal = async (change) => {
@@ -681,8 +685,15 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
     };
   };
 
+  /** Complete copies, newest first (their own small collection: a query on the parts' would read every blob). */
   async function metas(): Promise<Document[]> {
-    return copies().find({ kind: 'meta' }, { projection: { data: 0 } }).sort({ createdAt: -1 }).toArray();
+    return index().find({}).sort({ createdAt: -1 }).toArray();
+  }
+
+  /** The `_id`s of a copy's parts of `field`, in order, from the counts its index entry keeps. */
+  function partIds(meta: Document, field: string): string[] {
+    const count = (meta.parts as Record<string, unknown> | undefined)?.[field];
+    return Array.from({ length: typeof count === 'number' ? count : 0 }, (_, n) => `${String(meta._id)}:${field}:${n}`);
   }
 
   /** One part's decoded bytes; one `_id` lookup (FerretDB scans for most other filters). */
@@ -708,9 +719,8 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
 
   /** The copy's small parts now, its denylist on demand; null when its parts are not all there. */
   async function read(meta: Document): Promise<StoredCopy | null> {
-    const listed = await copies().find({ kind: 'part', copyId: meta.copyId }, { projection: { field: 1, n: 1 } }).toArray();
-    if (listed.length !== meta.parts) return null;
-    const ids = (field: string) => listed.filter((p) => p.field === field).sort((a, b) => (a.n as number) - (b.n as number)).map((p) => String(p._id));
+    if (typeof meta.parts !== 'object' || meta.parts === null) return null;
+    const ids = (field: string) => partIds(meta, field);
     const gather = async (field: string) => (await Promise.all(ids(field).map(items))).flat();
     const [companies, skipped] = await Promise.all([gather('companies'), gather('skipped')]);
     return {
@@ -745,11 +755,11 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
       guarded.bulk(async () => {
         const copyId = newSortableId();
         const now = new Date();
-        let parts = 0;
+        const parts: Record<string, number> = {};
         const put = async (field: string, n: number, bytes: Uint8Array) => {
           const data = await compress(bytes, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } });
-          await copies().insertOne({ _id: `${copyId}:${field}:${n}`, kind: 'part', copyId, field, n, createdAt: now, data: new BSON.Binary(data), schemaVersion: SCHEMA_VERSION });
-          parts += 1;
+          await copies().insertOne({ _id: `${copyId}:${field}:${n}`, copyId, createdAt: now, data: new BSON.Binary(data), schemaVersion: SCHEMA_VERSION });
+          parts[field] = n + 1;
         };
         for (const { field, per } of COPY_FIELDS) {
           const items = copy.lists[field] as unknown[];
@@ -760,17 +770,19 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
           await put('denylistFilter', n, filter.subarray(n * COPY_PART_FILTER_BYTES, (n + 1) * COPY_PART_FILTER_BYTES));
         }
         const denylistSize = copy.lists.deniedEmails.length + copy.lists.deniedDomains.length;
-        await copies().insertOne({ _id: `${copyId}:meta`, kind: 'meta', copyId, createdAt: copy.createdAt, replayFrom: copy.replayFrom, parts, denylistSize, schemaVersion: SCHEMA_VERSION });
-        // Keep the newest copy and the one before it (a process may be reading that one now);
-        // copy ids sort by time, so parts of older copies go at once, and parts of a save
-        // that never finished go after an hour (a save still running elsewhere is newer).
-        const kept = (await metas()).slice(0, 2);
-        const keep = kept.map((meta) => meta.copyId as string);
+        await index().insertOne({ _id: copyId, createdAt: copy.createdAt, replayFrom: copy.replayFrom, parts, denylistSize, schemaVersion: SCHEMA_VERSION });
+        // Keep the newest copy and the one before it (a process may be reading that one now).
+        // Parts of dropped copies go by _id; parts of a save that never finished (no index
+        // entry) go after an hour (a save still running elsewhere is younger than that).
+        const all = await metas();
+        const kept = all.slice(0, 2);
         const oldest = kept.at(-1);
         if (!oldest) return;
-        await copies().deleteMany({ kind: 'meta', copyId: { $nin: keep } });
-        await copies().deleteMany({ kind: 'part', copyId: { $nin: keep, $lt: oldest.copyId as string } });
-        await copies().deleteMany({ kind: 'part', copyId: { $nin: keep }, createdAt: { $lt: new Date(now.getTime() - ABANDONED_PART_MS) } });
+        for (const meta of all.slice(2)) {
+          for (const field of Object.keys(meta.parts ?? {})) await copies().deleteMany({ _id: { $in: partIds(meta, field) } });
+          await index().deleteOne({ _id: meta._id });
+        }
+        await copies().deleteMany({ copyId: { $nin: kept.map((meta) => String(meta._id)) }, createdAt: { $lt: new Date(now.getTime() - ABANDONED_PART_MS) } });
         await journalCol().deleteMany({ at: { $lt: oldest.replayFrom as Date } });
       }),
     changesSince: (since) =>
@@ -809,6 +821,7 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
       }),
     discard: () =>
       guarded(async () => {
+        await index().deleteMany({});
         await copies().deleteMany({});
       }),
   };
@@ -1242,7 +1255,7 @@ const INDEXES: IndexSpec[] = [
   { collection: 'companies', key: { acceptedDomains: 1 }, name: 'accepted_domains' },
   { collection: 'denylist', key: { value: 1 }, name: 'value_unique', unique: true },
   { collection: 'policy_journal', key: { at: 1 }, name: 'at' },
-  { collection: 'policy_copies', key: { kind: 1, createdAt: -1 }, name: 'kind_created' },
+  { collection: 'policy_copy_index', key: { createdAt: -1 }, name: 'created' },
   { collection: 'tokens', key: { hash: 1 }, name: 'hash_unique', unique: true },
   { collection: 'tokens', key: { expiresAt: 1 }, name: 'expires' },
   { collection: 'tokens', key: { kind: 1, customerId: 1 }, name: 'kind_customer' },

@@ -209,33 +209,41 @@ test('the journal is believed only for writes known to have landed: an unfinishe
   t.deepEqual(shape(snapshot), shape(await fullRead(store)));
 });
 
-test('a copy with a part missing is passed over for the one before it, or for a full read', async (t) => {
+test('a damaged copy is never half-read: a missing or undecodable part makes the load read the collections (and save a whole copy again), or use the copy before it', async (t) => {
   const { store, db } = await freshStore(t);
   await seed(store);
   await runtimeOn(t, store);
   await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  const first = (await store.compiled!.latestCreatedAt())!;
 
   const client = new MongoClient(mongo.uri);
   t.teardown(() => client.close());
   const copies = client.db(db).collection('policy_copies');
-  const part = await copies.findOne({ kind: 'part', field: 'deniedDomains' });
-  t.truthy(part, 'the copy stores its lists as parts');
-  await copies.deleteOne({ _id: part!._id });
-  t.is(await store.compiled!.latest(), null, 'half a copy is never read');
+  const index = client.db(db).collection('policy_copy_index');
+  const newest = async () => String((await index.find({}).sort({ createdAt: -1 }).limit(1).toArray())[0]!._id);
 
-  // The runtime falls back to reading the collections, gets it right, and saves a whole copy again.
+  // A denylist part gone: the copy's small parts read, its denylist does not.
+  t.is((await copies.deleteOne({ _id: `${await newest()}:deniedDomains:0` as never })).deletedCount, 1, 'the copy stores its lists as parts');
+  const missing = await store.compiled!.latest();
+  t.truthy(missing);
+  await t.throwsAsync(missing!.denylist(), { instanceOf: CompiledCopyDamagedError });
   const runtime = await runtimeOn(t, store);
   t.deepEqual(shape(runtime.current()), shape(await fullRead(store)));
-  await until('a readable copy again', async () => (await store.compiled!.latest()) !== null);
+  await until('a whole copy again', async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > first.getTime());
+  const second = (await store.compiled!.latestCreatedAt())!;
 
-  // A part whose bytes are not what was written: the load reads the collections instead.
-  const whole = (await copies.find({ kind: 'meta' }).sort({ createdAt: -1 }).limit(1).toArray())[0]!;
-  await copies.updateOne({ copyId: whole.copyId, field: 'deniedEmails' }, { $set: { data: new Binary(Buffer.from('not brotli at all')) } });
-  const damaged = await store.compiled!.latest();
-  t.truthy(damaged, 'the small parts still read');
-  await t.throwsAsync(damaged!.denylist(), { instanceOf: CompiledCopyDamagedError });
+  // Bytes that are not what was written.
+  await copies.updateOne({ _id: `${await newest()}:deniedEmails:0` as never }, { $set: { data: new Binary(Buffer.from('not brotli at all')) } });
+  await t.throwsAsync((await store.compiled!.latest())!.denylist(), { instanceOf: CompiledCopyDamagedError });
   const again = await runtimeOn(t, store);
   t.deepEqual(shape(again.current()), shape(await fullRead(store)));
+  await until('a whole copy again', async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > second.getTime());
+
+  // A small part gone: that copy is passed over for the one before it.
+  await until('two copies', async () => (await index.countDocuments({})) === 2);
+  const [older, latest] = (await index.find({}).sort({ createdAt: 1 }).toArray()).map((meta) => meta);
+  await copies.deleteOne({ _id: `${String(latest!._id)}:companies:0` as never });
+  t.is((await store.compiled!.latest())?.createdAt.getTime(), (older!.createdAt as Date).getTime());
 });
 
 test('enough changes made through a process save a new copy (under the configuration lock, with Redis); old copies and journal entries are pruned', async (t) => {
@@ -262,9 +270,14 @@ test('enough changes made through a process save a new copy (under the configura
     await until(`copy after round ${round}`, async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > firstCopy.getTime() + round);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  await until('at most two copies kept', async () => (await client.db(db).collection('policy_copies').countDocuments({ kind: 'meta' })) <= 2);
-  // Journal entries from before the older kept copy's replayFrom are gone (marginMs 0: its capture time).
-  const metas = await client.db(db).collection('policy_copies').find({ kind: 'meta' }).sort({ createdAt: 1 }).toArray();
+  const index = client.db(db).collection('policy_copy_index');
+  await until('at most two copies kept', async () => (await index.countDocuments({})) <= 2);
+  // Parts of dropped copies are gone; journal entries from before the older kept copy's
+  // replayFrom are gone (marginMs 0: its capture time).
+  const metas = await index.find({}).sort({ createdAt: 1 }).toArray();
+  const keptIds = new Set(metas.map((meta) => String(meta._id)));
+  const partsLeft = await client.db(db).collection('policy_copies').find({}, { projection: { copyId: 1 } }).toArray();
+  t.deepEqual([...new Set(partsLeft.map((p) => String(p.copyId)))].sort(), [...keptIds].sort());
   t.is(await journal.countDocuments({ at: { $lt: metas[0]!.replayFrom } }), 0);
 
   const fresh = await runtimeOn(t, copyOnly(t, store));
