@@ -25,13 +25,15 @@ import { fileURLToPath } from 'node:url';
 let enabled = false;
 
 /**
- * A directory only this user can read and write, or null.
+ * A directory `<OS temp dir>/<name>-<uid>` only this user can read and write, or null
+ * (also the vendor bundle's, runtime/vendor-bundle.js).
+ * @param {string} name
  * @returns {string | null}
  */
-function privateDir() {
+export function privateDir(name) {
   const uid = process.getuid?.();
   if (uid === undefined) return null;
-  const dir = join(tmpdir(), `gatehouse-ts-cache-${uid}`);
+  const dir = join(tmpdir(), `${name}-${uid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = statSync(dir);
@@ -78,7 +80,7 @@ export function enableTypeScriptCache(root) {
   if (enabled) return true;
   const strip = /** @type {{ stripTypeScriptTypes?: (code: string) => string }} */ (module).stripTypeScriptTypes;
   if (typeof module.registerHooks !== 'function' || typeof strip !== 'function') return false;
-  const dir = privateDir();
+  const dir = privateDir('gatehouse-ts-cache');
   if (!dir) return false;
   enabled = true;
   const prefix = root.href.endsWith('/') ? root.href : `${root.href}/`;
