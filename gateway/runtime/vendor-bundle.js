@@ -195,7 +195,8 @@ export async function buildVendorBundle(root) {
   }
   const work = join(where.base, `${where.key}.${process.pid}.tmp`);
   try {
-    rmSync(work, { recursive: true, force: true });
+    // Holding the lock: what an earlier build of this key left (it was killed) goes.
+    for (const name of readdirSync(where.base)) if (name.startsWith(`${where.key}.`) && name.endsWith('.tmp')) rmSync(join(where.base, name), { recursive: true, force: true });
     mkdirSync(join(work, 'src'), { recursive: true, mode: 0o700 });
     const kept = await build(fileURLToPath(root), work);
     rmSync(where.dir, { recursive: true, force: true });
@@ -393,6 +394,14 @@ function verify(out, manifest, entries) {
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
   const rootArg = process.argv[2];
   if (!rootArg) throw new Error('usage: node gateway/runtime/vendor-bundle.js <checkout directory>');
+  // Detached means a session of its own, which Linux schedules as a group beside the
+  // gateway's whatever its nice value (autogroups): lower the group too, so the build
+  // takes only what the gateway leaves.
+  try {
+    writeFileSync('/proc/self/autogroup', '19');
+  } catch {
+    // no autogroups here: the process's own priority is what counts
+  }
   const outcome = await buildVendorBundle(pathToFileURL(rootArg.endsWith(sep) ? rootArg : `${rootArg}${sep}`));
   process.stdout.write(`${outcome}\n`);
 }
