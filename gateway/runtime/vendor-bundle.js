@@ -26,7 +26,8 @@
  *   from outside with `import` gets its own entry, so both sides share one instance;
  * - packages that find files relative to themselves (`__dirname`, `import.meta`, a
  *   computed `require()` or `import()`: pino's worker threads, native addons such as
- *   argon2) are never bundled;
+ *   argon2) or look at Node's module objects (`require.main`, `module.parent`) are never
+ *   bundled;
  * - Node's resolution: its conditions (`module-sync`, no `module`) and `main` fields;
  * - every redirected module has the same export names as the package module it stands
  *   for, checked by importing the bundle in a fresh process before it is published.
@@ -55,8 +56,8 @@ const FORMAT = 'vendor-bundle-1';
 const LOCK_STALE_MS = 10 * 60_000;
 /** Bundles of other keys (an older package-lock, another checkout) are removed after this long. */
 const OLD_BUNDLE_MS = 7 * 24 * 3600_000;
-/** Source that finds files relative to itself or loads what no bundler can see. */
-const SELF_LOCATING = /\b__dirname\b|\b__filename\b|\bimport\.meta\b|\brequire\s*\(\s*[^'"`\s)]|\brequire\.resolve\b|\bimport\s*\(\s*[^'"`\s)]/;
+/** Source that finds files relative to itself, loads what no bundler can see, or looks at Node's module objects. */
+const SELF_LOCATING = /\b__dirname\b|\b__filename\b|\bimport\.meta\b|\brequire\s*\(\s*[^'"`\s)]|\brequire\.(?:resolve|main|cache)\b|\bimport\s*\(\s*[^'"`\s)]|\bmodule\.(?:parent|children|paths|filename|require)\b|\bprocess\.mainModule\b/;
 
 /**
  * @typedef {{ map: Record<string, string>, files: Record<string, number> }} Manifest
