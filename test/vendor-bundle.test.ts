@@ -4,7 +4,9 @@
  * start that serves builds the bundle in the background and the next start loads the
  * packages from it (counted with a module load hook in the child); a bundle whose files
  * do not match its manifest is never used; and the bundle keeps one instance of what is
- * shared (oidc-provider's Koa is ours, jose's errors are the ones `jose/errors` gives).
+ * shared (oidc-provider's Koa is ours, jose's errors are the ones `jose/errors` gives),
+ * or, for what its build could not see, reports the second copy so the next build keeps
+ * that package out.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -112,6 +114,33 @@ console.log(JSON.stringify({ state, koa: import.meta.resolve('koa').includes('/g
     const out = spawnSync(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmp } });
     t.is(out.status, 0, out.stderr);
     t.deepEqual(JSON.parse(out.stdout.trim().split('\n').at(-1)!), { state: 'used', koa: true, provider: true, jose: true });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('a bundled package loaded from node_modules all the same (a require the build could not see) is reported, and the next build keeps it out', (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'gh-vendor-'));
+  try {
+    build(tmp);
+    const script = `import { createRequire } from 'node:module';
+import { enableVendorBundle } from ${JSON.stringify(BUNDLE_MODULE)};
+const state = enableVendorBundle(new URL(${JSON.stringify(new URL('..', import.meta.url).href)}));
+const { default: Koa } = await import('koa');
+const Required = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('koa');
+console.log(JSON.stringify({ state, same: Koa === Required }));`;
+    const run = () => {
+      const out = spawnSync(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmp } });
+      t.is(out.status, 0, out.stderr);
+      return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { state: string; same: boolean };
+    };
+    t.deepEqual(run(), { state: 'used', same: false }, 'the first process has two copies of koa (bundled and required)');
+    const [dir] = bundleDirs(tmp);
+    t.regex(readFileSync(join(dir!, 'strays'), 'utf8'), /^require file:.*\/node_modules\/koa\/lib\/application\.js$/m);
+    t.deepEqual(run(), { state: 'absent', same: true }, 'the next start loads as usual');
+    t.regex(build(tmp), /^built .*kept out: .*\bkoa\b/, 'the rebuild keeps koa out');
+    t.deepEqual(run(), { state: 'used', same: true }, 'one koa again, with the bundle');
+    t.false(existsSync(join(dir!, 'strays')));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -20,10 +20,14 @@
  *
  * What the build guarantees (or it publishes nothing):
  * - one copy of every module: a package file that something outside the bundle reaches
- *   with `require()` (our createRequire-loaded modules, a lazily imported package such as
- *   ioredis, mailparser or openid-client, or a package kept out of the bundle) is not
- *   bundled: the bundle requires it from node_modules like everyone else; a file reached
- *   from outside with `import` gets its own entry, so both sides share one instance;
+ *   with `require()` (a lazily imported package such as ioredis or mailauth, or a package
+ *   kept out of the bundle) is not bundled: the bundle requires it from node_modules like
+ *   everyone else; a file reached from outside with `import` (openid-client imports
+ *   `jose/errors`) gets its own entry, so both sides share one instance. What the build's
+ *   analysis cannot see (a policy plugin's deep import, a `createRequire` of a bundled
+ *   package) is caught when it happens: the process notes the file beside the bundle, and
+ *   the next start loads as usual and rebuilds with that package kept out (required) or
+ *   that file an entry (imported);
  * - packages that find files relative to themselves (`__dirname`, `import.meta`, a
  *   computed `require()` or `import()`: pino's worker threads, native addons such as
  *   argon2) or look at Node's module objects (`require.main`, `module.parent`) are never
@@ -38,7 +42,7 @@
 import module from 'node:module';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -60,10 +64,16 @@ const OLD_BUNDLE_MS = 7 * 24 * 3600_000;
 const SELF_LOCATING = /\b__dirname\b|\b__filename\b|\bimport\.meta\b|\brequire\s*\(\s*[^'"`\s)]|\brequire\.(?:resolve|main|cache)\b|\bimport\s*\(\s*[^'"`\s)]|\bmodule\.(?:parent|children|paths|filename|require)\b|\bprocess\.mainModule\b/;
 
 /**
- * @typedef {{ map: Record<string, string>, files: Record<string, number> }} Manifest
+ * @typedef {{ kind: 'import' | 'require', url: string }} Stray
+ *   a package file the bundle holds that a process loaded from node_modules all the same.
+ * @typedef {{ map: Record<string, string>, files: Record<string, number>, inputs: string[], strays: Stray[] }} Manifest
  *   map: a package module's file URL (as Node resolves it) -> the bundle file standing for it;
- *   files: every bundle file -> its size in bytes.
+ *   files: every bundle file -> its size in bytes; inputs: the package files bundled (URLs);
+ *   strays: what earlier processes reported (the build keeps those packages out, or gives
+ *   those files entries of their own).
  */
+/** In a bundle directory: one line per stray a process saw (`<kind> <url>`); the next start rebuilds. */
+const STRAYS = 'strays';
 
 /** Whether this process has the hook already. */
 let enabled = false;
@@ -99,7 +109,9 @@ function locate(root) {
  */
 function readManifest(dir) {
   try {
+    if (existsSync(join(dir, STRAYS))) return null;
     const manifest = /** @type {Manifest} */ (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+    if (!Array.isArray(manifest.inputs) || !Array.isArray(manifest.strays)) return null;
     const files = Object.entries(manifest.files);
     if (files.length === 0 || Object.keys(manifest.map).length === 0) return null;
     for (const [name, size] of files) if (name.includes('/') || statSync(join(dir, name)).size !== size) return null;
@@ -125,14 +137,29 @@ export function enableVendorBundle(root) {
   const manifest = readManifest(where.dir);
   if (!manifest) return 'absent';
   const redirect = new Map(Object.entries(manifest.map).map(([url, name]) => [url, pathToFileURL(join(where.dir, name)).href]));
+  const bundled = new Set(manifest.inputs);
+  /** @type {Set<string>} */
+  const reported = new Set();
   enabled = true;
   module.registerHooks({
     resolve(specifier, context, nextResolve) {
       const resolved = nextResolve(specifier, context);
       // require() keeps module.exports semantics: the build made sure nothing it bundled is required from outside.
-      if (context.conditions.includes('require')) return resolved;
-      const url = redirect.get(resolved.url);
-      return url ? { url, format: 'module', shortCircuit: true } : resolved;
+      const kind = context.conditions.includes('require') ? 'require' : 'import';
+      const url = kind === 'import' ? redirect.get(resolved.url) : undefined;
+      if (url) return { url, format: 'module', shortCircuit: true };
+      // A bundled file loaded from node_modules all the same (a plugin's deep import, a
+      // require the build could not see): two copies in this process. Reported, so the next
+      // start loads as usual and rebuilds without it.
+      if (bundled.has(resolved.url) && !reported.has(resolved.url)) {
+        reported.add(resolved.url);
+        try {
+          appendFileSync(join(where.dir, STRAYS), `${kind} ${resolved.url}\n`, { mode: 0o600 });
+        } catch {
+          // unreported: the next start uses the bundle as it is
+        }
+      }
+      return resolved;
     },
   });
   return 'used';
@@ -199,7 +226,7 @@ export async function buildVendorBundle(root) {
     // Holding the lock: what an earlier build of this key left (it was killed) goes.
     for (const name of readdirSync(where.base)) if (name.startsWith(`${where.key}.`) && name.endsWith('.tmp')) rmSync(join(where.base, name), { recursive: true, force: true });
     mkdirSync(join(work, 'src'), { recursive: true, mode: 0o700 });
-    const kept = await build(fileURLToPath(root), work);
+    const kept = await build(fileURLToPath(root), work, strays(where.dir));
     rmSync(where.dir, { recursive: true, force: true });
     renameSync(work, where.dir);
     removeOldBundles(where.base, where.key);
@@ -208,6 +235,30 @@ export async function buildVendorBundle(root) {
     rmSync(work, { recursive: true, force: true });
     rmSync(lock, { force: true });
   }
+}
+
+/**
+ * The strays a bundle directory knows: those its build was told of and those reported since.
+ * @param {string} dir
+ * @returns {Stray[]}
+ */
+function strays(dir) {
+  /** @type {Stray[]} */
+  const found = [];
+  try {
+    found.push(.../** @type {Manifest} */ (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'))).strays);
+  } catch {
+    // no earlier bundle, or an unreadable one
+  }
+  try {
+    for (const line of readFileSync(join(dir, STRAYS), 'utf8').split('\n')) {
+      const [kind, url] = line.split(' ');
+      if ((kind === 'import' || kind === 'require') && url?.startsWith('file:')) found.push({ kind, url });
+    }
+  } catch {
+    // none reported
+  }
+  return found.filter((stray, i) => stray && found.findIndex((s) => s.url === stray.url && s.kind === stray.kind) === i);
 }
 
 /**
@@ -229,9 +280,10 @@ function removeOldBundles(base, key) {
  * Builds into `out`; resolves with the package directories kept out of the bundle.
  * @param {string} rootPath
  * @param {string} out
+ * @param {Stray[]} reported what processes loaded from node_modules beside an earlier bundle
  * @returns {Promise<string[]>}
  */
-async function build(rootPath, out) {
+async function build(rootPath, out, reported) {
   const esbuild = await import('esbuild');
   /** @type {Map<string, string>} the format Node gives each module it loads here */
   const formats = new Map();
@@ -275,6 +327,12 @@ async function build(rootPath, out) {
 
   /** @type {Set<string>} package directories kept out of the bundle */
   const external = new Set();
+  for (const stray of reported) {
+    const file = fileURLToPath(stray.url);
+    const pkg = packageDir(file);
+    if (stray.kind === 'require' && pkg) external.add(pkg);
+    else if (stray.kind === 'import' && existsSync(file)) await addEntry(stray.url);
+  }
   /** @type {import('esbuild').Plugin} */
   const keepExternal = {
     name: 'keep-external',
@@ -361,7 +419,7 @@ async function build(rootPath, out) {
   rmSync(join(out, 'src'), { recursive: true, force: true });
 
   /** @type {Manifest} */
-  const manifest = { map: {}, files: {} };
+  const manifest = { map: {}, files: {}, strays: reported, inputs: Object.keys(built.metafile?.inputs ?? {}).filter((file) => packageDir(join(rootPath, file))).map((file) => pathToFileURL(join(rootPath, file)).href) };
   for (const file of readdirSync(out)) manifest.files[file] = statSync(join(out, file)).size;
   let i = 0;
   for (const url of entries.keys()) manifest.map[url] = `m${i++}.mjs`;
