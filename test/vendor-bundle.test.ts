@@ -64,113 +64,103 @@ function build(tmp: string): string {
   return out.stdout.trim();
 }
 
+/** Runs `body` (an ES module) in a fresh process on `tmp`'s bundle, enabled first (`state`); what it last prints, parsed. */
+function withBundle(t: { is: (a: unknown, b: unknown, m?: string) => void }, tmp: string, body: string): Record<string, unknown> {
+  const script = `import { enableVendorBundle } from ${JSON.stringify(BUNDLE_MODULE)};
+const state = enableVendorBundle(new URL(${JSON.stringify(new URL('..', import.meta.url).href)}));
+${body}`;
+  const out = spawnSync(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmp } });
+  t.is(out.status, 0, out.stderr);
+  return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+/** A temp dir of the test's own (the children's TMPDIR), removed when it ends. */
+function freshTmp(t: { teardown: (fn: () => void) => void }): string {
+  const tmp = mkdtempSync(join(tmpdir(), 'gh-vendor-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  return tmp;
+}
+
 const bundleDirs = (tmp: string) => {
   const base = join(tmp, `gatehouse-vendor-${process.getuid!()}`);
   return existsSync(base) ? readdirSync(base).filter((n) => !n.includes('.')).map((n) => join(base, n)) : [];
 };
 
 test('no bundle: packages load from node_modules; built: they load from the bundle; a bundle that does not match its manifest is not used', (t) => {
-  const tmp = mkdtempSync(join(tmpdir(), 'gh-vendor-'));
-  try {
-    const cold = refusedStart(t, tmp);
-    t.true((cold.packages.get('zod') ?? 0) > 20, `zod loads module by module: ${JSON.stringify([...cold.packages])}`);
-    t.is(cold.fromBundle, 0);
-    t.deepEqual(bundleDirs(tmp), [], 'a refused start builds nothing');
+  const tmp = freshTmp(t);
+  const cold = refusedStart(t, tmp);
+  t.true((cold.packages.get('zod') ?? 0) > 20, `zod loads module by module: ${JSON.stringify([...cold.packages])}`);
+  t.is(cold.fromBundle, 0);
+  t.deepEqual(bundleDirs(tmp), [], 'a refused start builds nothing');
 
-    t.regex(build(tmp), /^built .*kept out: .*pino/, 'pino (it finds its worker files with __dirname) stays out');
-    const [dir] = bundleDirs(tmp);
-    t.truthy(dir);
-    const warm = refusedStart(t, tmp);
-    t.is(warm.packages.get('zod') ?? 0, 0, `zod comes from the bundle: ${JSON.stringify([...warm.packages])}`);
-    t.true(warm.fromBundle > 0);
-    t.regex(build(tmp), /^present$/, 'a second build finds the bundle in place');
+  t.regex(build(tmp), /^built .*kept out: .*pino/, 'pino (it finds its worker files with __dirname) stays out');
+  const [dir] = bundleDirs(tmp);
+  t.truthy(dir);
+  const warm = refusedStart(t, tmp);
+  t.is(warm.packages.get('zod') ?? 0, 0, `zod comes from the bundle: ${JSON.stringify([...warm.packages])}`);
+  t.true(warm.fromBundle > 0);
+  t.regex(build(tmp), /^present$/, 'a second build finds the bundle in place');
 
-    // One byte more in a bundle file: its size no longer matches the manifest.
-    const chunk = readdirSync(dir!).find((n) => n.startsWith('chunk-'))!;
-    appendFileSync(join(dir!, chunk), ' ');
-    const corrupt = refusedStart(t, tmp);
-    t.true((corrupt.packages.get('zod') ?? 0) > 20, 'a bundle file of another size: the usual load');
-    t.is(corrupt.fromBundle, 0);
-    writeFileSync(join(dir!, 'manifest.json'), '{"map":');
-    const garbled = refusedStart(t, tmp);
-    t.true((garbled.packages.get('zod') ?? 0) > 20, 'an unreadable manifest: the usual load');
-    t.is(garbled.fromBundle, 0);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  // One byte more in a bundle file: its size no longer matches the manifest.
+  const chunk = readdirSync(dir!).find((n) => n.startsWith('chunk-'))!;
+  appendFileSync(join(dir!, chunk), ' ');
+  const corrupt = refusedStart(t, tmp);
+  t.true((corrupt.packages.get('zod') ?? 0) > 20, 'a bundle file of another size: the usual load');
+  t.is(corrupt.fromBundle, 0);
+  writeFileSync(join(dir!, 'manifest.json'), '{"map":');
+  const garbled = refusedStart(t, tmp);
+  t.true((garbled.packages.get('zod') ?? 0) > 20, 'an unreadable manifest: the usual load');
+  t.is(garbled.fromBundle, 0);
 });
 
 test('one instance of what is shared: oidc-provider is a Koa app of our koa, and jose\'s errors are those of jose/errors (as openid-client imports them)', (t) => {
-  const tmp = mkdtempSync(join(tmpdir(), 'gh-vendor-'));
-  try {
-    build(tmp);
-    const script = `import { enableVendorBundle } from ${JSON.stringify(BUNDLE_MODULE)};
-const state = enableVendorBundle(new URL(${JSON.stringify(new URL('..', import.meta.url).href)}));
-const { default: Koa } = await import('koa');
+  const tmp = freshTmp(t);
+  build(tmp);
+  const shared = withBundle(t, tmp, `const { default: Koa } = await import('koa');
 const { default: Provider } = await import('oidc-provider');
 const jose = await import('jose');
 const joseErrors = await import('jose/errors');
-console.log(JSON.stringify({ state, koa: import.meta.resolve('koa').includes('/gatehouse-vendor-'), provider: new Provider('http://127.0.0.1:1') instanceof Koa, jose: jose.errors.JOSEError === joseErrors.JOSEError }));`;
-    const out = spawnSync(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmp } });
-    t.is(out.status, 0, out.stderr);
-    t.deepEqual(JSON.parse(out.stdout.trim().split('\n').at(-1)!), { state: 'used', koa: true, provider: true, jose: true });
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+console.log(JSON.stringify({ state, koa: import.meta.resolve('koa').includes('/gatehouse-vendor-'), provider: new Provider('http://127.0.0.1:1') instanceof Koa, jose: jose.errors.JOSEError === joseErrors.JOSEError }));`);
+  t.deepEqual(shared, { state: 'used', koa: true, provider: true, jose: true });
 });
 
 test('a bundled package loaded from node_modules all the same (a require the build could not see) is reported, and the next build keeps it out', (t) => {
-  const tmp = mkdtempSync(join(tmpdir(), 'gh-vendor-'));
-  try {
-    build(tmp);
-    const script = `import { createRequire } from 'node:module';
-import { enableVendorBundle } from ${JSON.stringify(BUNDLE_MODULE)};
-const state = enableVendorBundle(new URL(${JSON.stringify(new URL('..', import.meta.url).href)}));
+  const tmp = freshTmp(t);
+  build(tmp);
+  const run = () => withBundle(t, tmp, `const { createRequire } = await import('node:module');
 const { default: Koa } = await import('koa');
 const Required = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('koa');
-console.log(JSON.stringify({ state, same: Koa === Required }));`;
-    const run = () => {
-      const out = spawnSync(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmp } });
-      t.is(out.status, 0, out.stderr);
-      return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { state: string; same: boolean };
-    };
-    t.deepEqual(run(), { state: 'used', same: false }, 'the first process has two copies of koa (bundled and required)');
-    const [dir] = bundleDirs(tmp);
-    t.regex(readFileSync(join(dir!, 'strays'), 'utf8'), /^require file:.*\/node_modules\/koa\/lib\/application\.js$/m);
-    t.deepEqual(run(), { state: 'absent', same: true }, 'the next start loads as usual');
-    t.regex(build(tmp), /^built .*kept out: .*\bkoa\b/, 'the rebuild keeps koa out');
-    t.deepEqual(run(), { state: 'used', same: true }, 'one koa again, with the bundle');
-    t.false(existsSync(join(dir!, 'strays')));
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+console.log(JSON.stringify({ state, same: Koa === Required }));`);
+  t.deepEqual(run(), { state: 'used', same: false }, 'the first process has two copies of koa (bundled and required)');
+  const [dir] = bundleDirs(tmp);
+  t.regex(readFileSync(join(dir!, 'strays'), 'utf8'), /^require file:.*\/node_modules\/koa\/lib\/application\.js$/m);
+  t.deepEqual(run(), { state: 'absent', same: true }, 'the next start loads as usual');
+  t.regex(build(tmp), /^built .*kept out: .*\bkoa\b/, 'the rebuild keeps koa out');
+  t.deepEqual(run(), { state: 'used', same: true }, 'one koa again, with the bundle');
+  t.false(existsSync(join(dir!, 'strays')));
 });
 
 test('a start that serves builds the bundle in the background; the next start serves from it', async (t) => {
-  const tmp = mkdtempSync(join(tmpdir(), 'gh-vendor-'));
-  try {
-    const run = async () => {
-      const gw = await startGatewayProcess(gatewayEnv({ port: await freePort(), extra: { TMPDIR: tmp, NODE_OPTIONS: `--import ${probe(tmp)}` } }));
-      try {
-        const discovery = await fetch(`${gw.url}/.well-known/openid-configuration`);
-        t.is(discovery.status, 200);
-        t.is(((await discovery.json()) as { issuer: string }).issuer.startsWith('http://'), true);
-        t.is((await fetch(`${gw.url}/readyz`)).status, 200);
-      } finally {
-        await gw.stop();
-      }
-      return loadedBy(tmp, gw.pid);
-    };
-    const first = await run();
-    t.true((first.packages.get('oidc-provider') ?? 0) > 100, 'the first start loads oidc-provider module by module');
-    // The build child is detached: wait for its manifest.
-    const deadline = Date.now() + 100_000;
-    while (!bundleDirs(tmp).some((d) => existsSync(join(d, 'manifest.json'))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    t.is(bundleDirs(tmp).length, 1, 'the start built one bundle');
-    const next = await run();
-    t.is(next.packages.get('oidc-provider') ?? 0, 0, `the next start loads oidc-provider from the bundle: ${JSON.stringify([...next.packages])}`);
-    t.true(next.fromBundle > 0);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  const tmp = freshTmp(t);
+  const run = async () => {
+    const gw = await startGatewayProcess(gatewayEnv({ port: await freePort(), extra: { TMPDIR: tmp, NODE_OPTIONS: `--import ${probe(tmp)}` } }));
+    try {
+      const discovery = await fetch(`${gw.url}/.well-known/openid-configuration`);
+      t.is(discovery.status, 200);
+      t.is(((await discovery.json()) as { issuer: string }).issuer.startsWith('http://'), true);
+      t.is((await fetch(`${gw.url}/readyz`)).status, 200);
+    } finally {
+      await gw.stop();
+    }
+    return loadedBy(tmp, gw.pid);
+  };
+  const first = await run();
+  t.true((first.packages.get('oidc-provider') ?? 0) > 100, 'the first start loads oidc-provider module by module');
+  // The build child is detached: wait for its manifest.
+  const deadline = Date.now() + 100_000;
+  while (!bundleDirs(tmp).some((d) => existsSync(join(d, 'manifest.json'))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  t.is(bundleDirs(tmp).length, 1, 'the start built one bundle');
+  const next = await run();
+  t.is(next.packages.get('oidc-provider') ?? 0, 0, `the next start loads oidc-provider from the bundle: ${JSON.stringify([...next.packages])}`);
+  t.true(next.fromBundle > 0);
 });
