@@ -180,8 +180,8 @@ export async function run(): Promise<void> {
     const jwks = JSON.stringify(await generateSigningJwks());
     const env = { MONGODB_URI: ferret.uri, MONGODB_DB: 'gatehouse', REDIS_URL: redis.url, JWKS: jwks, COOKIE_KEYS: 'bench-cookie-key-0123456789abcdefghijklmnop' };
     const meta = new MongoClient(ferret.uri);
-    const copies = meta.db('gatehouse').collection('policy_copies');
-    const hadCopy = (await copies.countDocuments({ kind: 'meta' })) > 0;
+    const copies = meta.db('gatehouse').collection('policy_copy_index');
+    const hadCopy = (await copies.countDocuments({})) > 0;
     const t0 = performance.now();
     let a = await startServer({ env });
     servers.push(a);
@@ -192,7 +192,7 @@ export async function run(): Promise<void> {
     if (currentA < 0) throw new Error('the denylist did not finish loading: see /readyz and the gateway log');
     // The copy is saved in the background after a full read; the starts that follow read it.
     const copyDeadline = performance.now() + 600_000;
-    while ((await copies.countDocuments({ kind: 'meta' })) === 0) {
+    while ((await copies.countDocuments({})) === 0) {
       if (performance.now() > copyDeadline) throw new Error('no compiled copy was saved within 10 minutes: see the gateway log');
       await new Promise((r) => setTimeout(r, 250));
     }
