@@ -10,7 +10,7 @@ export { parsePolicy, parseCompany, parseService, parseDenylistEntries, PolicySc
 export { issuesFromZod, prefixIssues } from './issues.ts';
 export { checkConfiguration } from './configuration.ts';
 export type { Configuration, ConfigurationReport } from './configuration.ts';
-export { compileSnapshot, snapshotLists, snapshotFromLists, addCopiedDenylist } from './snapshot.ts';
+export { compileSnapshot, snapshotLists, snapshotFromLists, adoptCopiedFilter, addCopiedDenylist } from './snapshot.ts';
 export type { Snapshot, SnapshotInput, SnapshotLists, SkippedEntry } from './snapshot.ts';
 export { applyDelta, deltaSize, parseDelta } from './delta.ts';
 export type { PolicyDelta } from './delta.ts';

@@ -254,21 +254,30 @@ export function snapshotFromLists(
   options: { withDenylist?: boolean } = {},
 ): { snapshot: Snapshot; filterComplete: boolean } {
   const { lists } = input;
-  const total = lists.deniedEmails.length + lists.deniedDomains.length;
-  const stored = lists.denylistFilter ? StringFilter.fromBytes(lists.denylistFilter) : null;
-  // A stored filter too small for the values (a copy edited by hand) is rebuilt.
-  const filterComplete = stored !== null && stored.capacity >= total;
-  let snapshot = compileCompanies({
+  const companiesOnly = compileCompanies({
     policy: input.policy,
     services: input.services,
     companies: lists.companies,
     deniedEmails: new Set(),
     deniedDomains: new Set(),
-    denylistFilter: filterComplete ? stored : new StringFilter(total),
+    denylistFilter: new StringFilter(0),
     skipped: [...lists.skipped],
   });
-  if (options.withDenylist !== false) snapshot = addCopiedDenylist(snapshot, { emails: lists.deniedEmails, domains: lists.deniedDomains }, !filterComplete);
-  return { snapshot, filterComplete };
+  const { snapshot, filterComplete } = adoptCopiedFilter(companiesOnly, lists.denylistFilter, lists.deniedEmails.length + lists.deniedDomains.length);
+  if (options.withDenylist === false) return { snapshot, filterComplete };
+  return { snapshot: addCopiedDenylist(snapshot, { emails: lists.deniedEmails, domains: lists.deniedDomains }, !filterComplete), filterComplete };
+}
+
+/**
+ * The snapshot with a copy's stored prefilter (StringFilter.toBytes) in place, ready for
+ * `total` denylist values; `filterComplete` is false when the bytes are missing, are not
+ * a filter or are too small for `total` (then the filter starts empty and addCopiedDenylist
+ * must fill it). Consumes `snapshot`.
+ */
+export function adoptCopiedFilter(snapshot: Snapshot, bytes: Uint8Array | undefined, total: number): { snapshot: Snapshot; filterComplete: boolean } {
+  const stored = bytes ? StringFilter.fromBytes(bytes) : null;
+  const filterComplete = stored !== null && stored.capacity >= total;
+  return { snapshot: freeze({ ...partsOf(snapshot), denylistFilter: filterComplete ? stored : new StringFilter(total) }), filterComplete };
 }
 
 /** Adds canonical denylist values from a compiled copy (and to the filter unless it holds them already). Consumes `snapshot`. */

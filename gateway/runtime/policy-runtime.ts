@@ -69,6 +69,7 @@ import {
   parseDelta,
   parsePolicy,
   addCopiedDenylist,
+  adoptCopiedFilter,
   snapshotFromLists,
   snapshotLists,
   type Attempt,
@@ -362,15 +363,15 @@ export async function createPolicyRuntime(options: {
   async function fromCopy(copy: StoredCopy, publishEarly: boolean): Promise<Snapshot | null> {
     const started = performance.now();
     const [stored, services, changes] = await Promise.all([store.policy.get(), store.services.list(), store.compiled!.changesSince(copy.replayFrom)]);
-    const policy = parseStoredPolicy(stored);
+    // Policy, companies and services first (a first start publishes them); the denylist follows.
+    const denylistless = snapshotFromLists({ policy: parseStoredPolicy(stored), services, lists: { ...copy.lists, deniedEmails: [], deniedDomains: [] } }).snapshot;
     if (publishEarly) {
-      // Policy, companies and services first; a big denylist follows in the background.
-      snapshot = snapshotFromLists({ policy, services, lists: { ...copy.lists, deniedEmails: [], deniedDomains: [] } }).snapshot;
+      snapshot = denylistless;
       early.resolve();
       if (copy.denylistSize >= backgroundFrom) background.resolve();
     }
     const denylist = await copy.denylist();
-    const base = snapshotFromLists({ policy, services, lists: { ...copy.lists, ...denylist } }, { withDenylist: false });
+    const base = adoptCopiedFilter(denylistless, denylist.denylistFilter, denylist.deniedEmails.length + denylist.deniedDomains.length);
     let next = base.snapshot;
     // A million values make Sets in most of a second: in slices, between which requests are served.
     for (const [field, list] of [['emails', denylist.deniedEmails], ['domains', denylist.deniedDomains]] as const) {
