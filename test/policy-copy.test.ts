@@ -67,6 +67,15 @@ async function runtimeOn(t: ExecutionContext, store: Store, copy: Parameters<typ
   return runtime;
 }
 
+/** A seeded store on which a first process has read the collections and saved a copy. */
+async function storeWithCopy(t: ExecutionContext): Promise<{ store: Store; db: string }> {
+  const fresh = await freshStore(t);
+  await seed(fresh.store);
+  await runtimeOn(t, fresh.store);
+  await until('the copy', async () => (await fresh.store.compiled!.latestCreatedAt()) !== null);
+  return fresh;
+}
+
 async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -110,10 +119,7 @@ test('a big configuration read in full is saved as a copy; the next load reads o
 });
 
 test('changes made after the copy, through any store handle, are replayed from the journal on the next load', async (t) => {
-  const { store, db } = await freshStore(t);
-  await seed(store);
-  await runtimeOn(t, store);
-  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  const { store, db } = await storeWithCopy(t);
 
   // Another handle on the same database, with no policy runtime (another process, a script).
   const other = createMongoStore({ uri: mongo.uri, dbName: db });
@@ -141,10 +147,7 @@ test('changes made after the copy, through any store handle, are replayed from t
 });
 
 test('a start from a copy with a big denylist does not wait for it: the policy and companies decide at once, allows answer 503 until the denylist is in', async (t) => {
-  const { store } = await freshStore(t);
-  await seed(store);
-  await runtimeOn(t, store);
-  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  const { store } = await storeWithCopy(t);
 
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
@@ -179,10 +182,7 @@ test('a start from a copy with a big denylist does not wait for it: the policy a
 });
 
 test('the journal is believed only for writes known to have landed: an unfinished entry, a refused create and a key written twice are read from the collections', async (t) => {
-  const { store, db } = await freshStore(t);
-  await seed(store);
-  await runtimeOn(t, store);
-  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  const { store, db } = await storeWithCopy(t);
 
   const client = new MongoClient(mongo.uri);
   t.teardown(() => client.close());
@@ -210,10 +210,7 @@ test('the journal is believed only for writes known to have landed: an unfinishe
 });
 
 test('a damaged copy is never half-read: a missing or undecodable part makes the load read the collections (and save a whole copy again), or use the copy before it', async (t) => {
-  const { store, db } = await freshStore(t);
-  await seed(store);
-  await runtimeOn(t, store);
-  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  const { store, db } = await storeWithCopy(t);
   const first = (await store.compiled!.latestCreatedAt())!;
 
   const client = new MongoClient(mongo.uri);
