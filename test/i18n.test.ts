@@ -80,6 +80,23 @@ test('ICU plurals, dates and numbers follow the language', (t) => {
   t.is(matchLocale(['not a tag!']), null);
 });
 
+test('dates in messages and pages are in UTC whatever the server\'s zone', (t) => {
+  const zone = process.env.TZ;
+  process.env.TZ = 'America/New_York';
+  t.teardown(() => {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  });
+  const at = new Date('2026-12-01T23:30:00Z');
+  t.is(new Date(at).getHours(), 18, 'the process really is in New York now');
+  for (const locale of ['en', 'de'] as const) {
+    const tr = translator(locale);
+    const expected = locale === 'en' ? /December 1, 2026 at 11:30\sPM/ : /1\. Dezember 2026 um 23:30/;
+    t.regex(tr.t('mail.verify.expires', { hours: 24, expiresAt: at }), expected);
+    t.regex(tr.date(at), expected);
+  }
+});
+
 test('every message key the code and the templates name exists in English', (t) => {
   const english = catalogue('en');
   const prefixes = [...new Set(Object.keys(english).map((k) => k.split('.')[0]))].join('|');

@@ -68,8 +68,10 @@ function build(locale: Locale): Translator {
       locale,
       defaultLocale: DEFAULT_LOCALE,
       messages: { ...english, ...own },
-      // Dates in mail and pages say their zone: the server's is nobody's.
-      timeZone: 'UTC',
+      // Dates in mail and pages say their zone (the server's is nobody's): every date format
+      // names UTC itself (`expiry` here, date() below). Not as createIntl's `timeZone`: with
+      // it, formatjs deep-merges every format with the zone and serialises the result as a
+      // cache key on each message (4 µs per message instead of 0.9; a page formats dozens).
       formats: { date: { expiry: { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' } } } as never,
       onError: () => {},
     },
