@@ -126,6 +126,8 @@ const schema = z.object({
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   /** Redis Cluster: some of its nodes (host:port list); the rest are discovered. */
   REDIS_CLUSTER_NODES: nodeList.optional(),
+  /** Every Redis command answers within this many ms (a node that stopped answering); after it the request fails closed with 503. */
+  REDIS_TIMEOUT_MS: int(100, 120000).default(2000),
   /** ACL user and password of the Redis data nodes, for Sentinel and Cluster (REDIS_URL carries its own). */
   REDIS_USERNAME: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),

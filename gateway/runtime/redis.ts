@@ -32,11 +32,12 @@ const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 500)
  * wait to ~1.5 s, and commandTimeout bounds a command sent to a node that stopped
  * answering (every command here is O(1), a healthy Redis answers in well under a ms).
  */
-const FAIL_FAST = {
-  connectTimeout: 5000,
-  commandTimeout: 2000,
-  maxRetriesPerRequest: 2,
-} satisfies RedisOptions;
+const failFast = (config: Config) =>
+  ({
+    connectTimeout: 5000,
+    commandTimeout: config.REDIS_TIMEOUT_MS,
+    maxRetriesPerRequest: 2,
+  }) satisfies RedisOptions;
 
 function credentials(config: Config): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
   return {
@@ -56,10 +57,10 @@ export async function openRedis(config: Config, logger: Logger): Promise<RedisCl
   }
   const { Cluster, Redis } = await import('ioredis');
   if (config.REDIS_URL) {
-    client = new Redis(config.REDIS_URL, { ...FAIL_FAST, enableOfflineQueue: true, retryStrategy: reconnectDelay });
+    client = new Redis(config.REDIS_URL, { ...failFast(config), enableOfflineQueue: true, retryStrategy: reconnectDelay });
   } else if (config.REDIS_SENTINELS) {
     client = new Redis({
-      ...FAIL_FAST,
+      ...failFast(config),
       ...credentials(config),
       sentinels: config.REDIS_SENTINELS,
       name: config.REDIS_SENTINEL_NAME,
@@ -75,7 +76,7 @@ export async function openRedis(config: Config, logger: Logger): Promise<RedisCl
     });
   } else if (cluster) {
     client = new Cluster(cluster, {
-      redisOptions: { ...FAIL_FAST, ...credentials(config) },
+      redisOptions: { ...failFast(config), ...credentials(config) },
       enableOfflineQueue: true,
       clusterRetryStrategy: reconnectDelay,
       // While a replica is being promoted, commands for its slots are retried this often
