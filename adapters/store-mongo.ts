@@ -750,7 +750,6 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
         }
         return null;
       }),
-    latestCreatedAt: () => guarded(async () => ((await metas())[0]?.createdAt as Date | undefined) ?? null),
     save: (copy) =>
       guarded.bulk(async () => {
         const copyId = newSortableId();
@@ -818,11 +817,6 @@ function createCompiledCopyStore(guarded: Guard, col: (name: CollectionName) => 
           }
         }
         return { deltas, entries: entries.length, checked: uncertain.size } satisfies ConfigurationChanges;
-      }),
-    discard: () =>
-      guarded(async () => {
-        await index().deleteMany({});
-        await copies().deleteMany({});
       }),
   };
   return { store, journal };

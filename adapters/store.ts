@@ -447,7 +447,7 @@ export interface StoredLogo {
  *     returns half a copy), and the copy before it stays readable (a process may be
  *     reading it while the next is saved);
  *   - a write made directly in the database, past this store, is not journalled: after
- *     one, `discard()` the copies (see README, "Policy at scale").
+ *     one, delete the stored copies (see README, "Policy at scale on MongoDB").
  */
 export interface CompiledCopy {
   /** Journal entries stamped at or after this must be replayed on top of the lists. */
@@ -482,14 +482,10 @@ export interface ConfigurationChanges {
 export interface CompiledCopyStore {
   /** The newest complete copy (its small parts decoded), or null when none is stored or readable. */
   latest(): Promise<StoredCopy | null>;
-  /** When the newest complete copy was made, without reading it; null when none. */
-  latestCreatedAt(): Promise<Date | null>;
   /** Stores a copy; then removes copies older than the one before it, and journal entries older than that one's replayFrom. */
   save(copy: CompiledCopy): Promise<void>;
   /** What the journal says changed at or after `since`, as deltas to apply in order. */
   changesSince(since: Date): Promise<ConfigurationChanges>;
-  /** Removes every copy (the next load reads the collections in full). */
-  discard(): Promise<void>;
 }
 
 /** Logos by owner: `client:<clientId>` or `deployment`. */

@@ -243,16 +243,13 @@ export function snapshotLists(snapshot: Snapshot): SnapshotLists {
 /**
  * A snapshot from lists made by snapshotLists, with the policy and services read from
  * the store. The denylist values are trusted to be canonical (no canonicaliser runs:
- * most of a full compile's cost). With `withDenylist: false` the denylist Sets start
- * empty, for the caller to fill in slices with addCopiedDenylist (a million values take
- * most of a second); `filterComplete` says whether the stored filter already holds them.
+ * most of a full compile's cost); `filterComplete` says whether the stored filter held
+ * them. The gateway fills a big denylist in slices instead (adoptCopiedFilter, then
+ * addCopiedDenylist: a million values take most of a second).
  *
  * @example const { snapshot } = snapshotFromLists({ policy, services, lists: copy.lists });
  */
-export function snapshotFromLists(
-  input: { policy: Policy; services: readonly Service[]; lists: SnapshotLists },
-  options: { withDenylist?: boolean } = {},
-): { snapshot: Snapshot; filterComplete: boolean } {
+export function snapshotFromLists(input: { policy: Policy; services: readonly Service[]; lists: SnapshotLists }): { snapshot: Snapshot; filterComplete: boolean } {
   const { lists } = input;
   const companiesOnly = compileCompanies({
     policy: input.policy,
@@ -264,7 +261,6 @@ export function snapshotFromLists(
     skipped: [...lists.skipped],
   });
   const { snapshot, filterComplete } = adoptCopiedFilter(companiesOnly, lists.denylistFilter, lists.deniedEmails.length + lists.deniedDomains.length);
-  if (options.withDenylist === false) return { snapshot, filterComplete };
   return { snapshot: addCopiedDenylist(snapshot, { emails: lists.deniedEmails, domains: lists.deniedDomains }, !filterComplete), filterComplete };
 }
 

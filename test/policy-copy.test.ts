@@ -67,12 +67,17 @@ async function runtimeOn(t: ExecutionContext, store: Store, copy: Parameters<typ
   return runtime;
 }
 
+/** When the newest readable copy was made, or null. */
+async function copyTime(store: Store): Promise<Date | null> {
+  return (await store.compiled!.latest())?.createdAt ?? null;
+}
+
 /** A seeded store on which a first process has read the collections and saved a copy. */
 async function storeWithCopy(t: ExecutionContext): Promise<{ store: Store; db: string }> {
   const fresh = await freshStore(t);
   await seed(fresh.store);
   await runtimeOn(t, fresh.store);
-  await until('the copy', async () => (await fresh.store.compiled!.latestCreatedAt()) !== null);
+  await until('the copy', async () => (await copyTime(fresh.store)) !== null);
   return fresh;
 }
 
@@ -105,10 +110,10 @@ async function fullRead(store: Store): Promise<Snapshot> {
 test('a big configuration read in full is saved as a copy; the next load reads only the copy and gets the same snapshot', async (t) => {
   const { store } = await freshStore(t);
   await seed(store);
-  t.is(await store.compiled!.latestCreatedAt(), null, 'no copy before any load');
+  t.is(await copyTime(store), null, 'no copy before any load');
 
   const first = await runtimeOn(t, store);
-  await until('the copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
+  await until('the copy', async () => (await copyTime(store)) !== null);
 
   const second = await runtimeOn(t, copyOnly(t, store));
   t.deepEqual(shape(second.current()), shape(first.current()));
@@ -211,7 +216,7 @@ test('the journal is believed only for writes known to have landed: an unfinishe
 
 test('a damaged copy is never half-read: a missing or undecodable part makes the load read the collections (and save a whole copy again), or use the copy before it', async (t) => {
   const { store, db } = await storeWithCopy(t);
-  const first = (await store.compiled!.latestCreatedAt())!;
+  const first = (await copyTime(store))!;
 
   const client = new MongoClient(mongo.uri);
   t.teardown(() => client.close());
@@ -226,15 +231,15 @@ test('a damaged copy is never half-read: a missing or undecodable part makes the
   await t.throwsAsync(missing!.denylist(), { instanceOf: CompiledCopyDamagedError });
   const runtime = await runtimeOn(t, store);
   t.deepEqual(shape(runtime.current()), shape(await fullRead(store)));
-  await until('a whole copy again', async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > first.getTime());
-  const second = (await store.compiled!.latestCreatedAt())!;
+  await until('a whole copy again', async () => ((await copyTime(store))?.getTime() ?? 0) > first.getTime());
+  const second = (await copyTime(store))!;
 
   // Bytes that are not what was written.
   await copies.updateOne({ _id: `${await newest()}:deniedEmails:0` as never }, { $set: { data: new Binary(Buffer.from('not brotli at all')) } });
   await t.throwsAsync((await store.compiled!.latest())!.denylist(), { instanceOf: CompiledCopyDamagedError });
   const again = await runtimeOn(t, store);
   t.deepEqual(shape(again.current()), shape(await fullRead(store)));
-  await until('a whole copy again', async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > second.getTime());
+  await until('a whole copy again', async () => ((await copyTime(store))?.getTime() ?? 0) > second.getTime());
 
   // A small part gone: that copy is passed over for the one before it.
   await until('two copies', async () => (await index.countDocuments({})) === 2);
@@ -255,8 +260,8 @@ test('enough changes made through a process save a new copy (under the configura
   const runtime = await createPolicyRuntime({ store, redis, logger, plugins: [], pluginTimeoutMs: 100, copy: { minItems: 10, compactAfter: 25, delayMs: 0, marginMs: 0 } });
   t.teardown(() => runtime.close());
   await runtime.whenCurrent();
-  await until('the first copy', async () => (await store.compiled!.latestCreatedAt()) !== null);
-  const firstCopy = (await store.compiled!.latestCreatedAt())!;
+  await until('the first copy', async () => (await copyTime(store)) !== null);
+  const firstCopy = (await copyTime(store))!;
 
   const client = new MongoClient(mongo.uri);
   t.teardown(() => client.close());
@@ -264,7 +269,7 @@ test('enough changes made through a process save a new copy (under the configura
   for (let round = 0; round < 3; round++) {
     const values = Array.from({ length: 30 }, (_, i) => `bulk${round}-${i}.example`);
     await runtime.update(async () => ({ result: await store.denylist.add(values.map(entry)), delta: { op: 'denylist.add', entries: values.map((value) => ({ value, kind: 'domain' as const })) } }));
-    await until(`copy after round ${round}`, async () => ((await store.compiled!.latestCreatedAt())?.getTime() ?? 0) > firstCopy.getTime() + round);
+    await until(`copy after round ${round}`, async () => ((await copyTime(store))?.getTime() ?? 0) > firstCopy.getTime() + round);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const index = client.db(db).collection('policy_copy_index');
