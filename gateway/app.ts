@@ -217,12 +217,61 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
   const { context, app, bootstrapAdmin, metrics } = await buildGateway(config, deps);
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, () => resolve());
-  });
+  let intake: MailIntake | null = null;
+  let metricsServer: http.Server | null = null;
+  /** Stops what has started so far and closes the clients this start opened. */
+  const release = async () => {
+    await intake?.stop();
+    metricsServer?.closeAllConnections();
+    await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 5000).unref();
+    });
+    await context.jobs.stop();
+    await context.policy.close();
+    await context.clients.close();
+    if (!deps.redis && context.redis) await context.redis.quit().catch(() => context.redis?.disconnect());
+    if (!deps.store) await context.store.close();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.PORT, config.HOST, () => resolve());
+    });
+    intake = await startIntake(config, deps, context);
+    metricsServer = metrics && config.METRICS_PORT !== undefined ? await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST }) : null;
+  } catch (error) {
+    // A port in use (or any failed listener) must not leave timers, clients and the store
+    // open behind a start that threw: the process could then never exit on its own.
+    await release().catch(() => undefined);
+    throw error;
+  }
   const address = server.address() as AddressInfo;
-  const intake = config.SMTP_INTAKE_PORT !== undefined
+  const hostUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = hostUrl(config.HOST, address.port);
+  const metricsUrl = metricsServer ? hostUrl(config.METRICS_HOST, (metricsServer.address() as AddressInfo).port) : null;
+  let closing: Promise<void> | undefined;
+  return {
+    context,
+    app,
+    server,
+    url,
+    bootstrapAdmin,
+    intake,
+    metricsUrl,
+    close() {
+      closing ??= release();
+      return closing;
+    },
+  };
+}
+
+/** The SMTP intake when SMTP_INTAKE_PORT is set (null otherwise). */
+async function startIntake(config: Config, deps: GatewayDeps, context: GatewayContext) {
+  return config.SMTP_INTAKE_PORT !== undefined
     ? // Loaded only when enabled: the SMTP server and MIME parser are a tenth of the start-up CPU.
       await (await import('../adapters/mail-intake.ts')).startMailIntake({
         port: config.SMTP_INTAKE_PORT,
@@ -244,36 +293,4 @@ export async function startGateway(config: Config, deps: GatewayDeps = {}): Prom
         },
       })
     : null;
-  const metricsServer = metrics && config.METRICS_PORT !== undefined ? await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST }) : null;
-  const hostUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const url = hostUrl(config.HOST, address.port);
-  const metricsUrl = metricsServer ? hostUrl(config.METRICS_HOST, (metricsServer.address() as AddressInfo).port) : null;
-  let closing: Promise<void> | undefined;
-  return {
-    context,
-    app,
-    server,
-    url,
-    bootstrapAdmin,
-    intake,
-    metricsUrl,
-    close() {
-      closing ??= (async () => {
-        await intake?.stop();
-        metricsServer?.closeAllConnections();
-        await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), 5000).unref();
-        });
-        await context.jobs.stop();
-        await context.policy.close();
-        await context.clients.close();
-        if (!deps.redis && context.redis) await context.redis.quit().catch(() => context.redis?.disconnect());
-        if (!deps.store) await context.store.close();
-      })();
-      return closing;
-    },
-  };
 }

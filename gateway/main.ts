@@ -55,7 +55,9 @@ async function main(): Promise<void> {
       for (const problem of err.problems) process.stderr.write(`gatehouse: configuration error: ${problem}\n`);
       process.exit(78);
     }
-    logger.fatal({ err }, 'gateway failed to start');
+    const listen = listenProblem(err, config);
+    if (listen) process.stderr.write(`gatehouse: ${listen}\n`);
+    else logger.fatal({ err }, 'gateway failed to start');
     await logOutput.close(LOG_FLUSH_MS);
     process.exit(1);
   }
@@ -110,3 +112,12 @@ function describeStore(store: Store, config: Config): string {
 }
 
 await main();
+
+/** One line for a listener that could not bind (a port in use or not ours to take), naming its variable. */
+function listenProblem(err: unknown, config: { PORT: number; SMTP_INTAKE_PORT?: number | undefined; METRICS_PORT?: number | undefined }): string | null {
+  const e = err as { syscall?: string; code?: string; address?: string; port?: number };
+  if (e?.syscall !== 'listen' || (e.code !== 'EADDRINUSE' && e.code !== 'EACCES')) return null;
+  const variable = e.port === config.SMTP_INTAKE_PORT ? 'SMTP_INTAKE_PORT' : e.port === config.METRICS_PORT ? 'METRICS_PORT' : 'PORT';
+  const why = e.code === 'EADDRINUSE' ? 'another process is listening there' : 'this user may not listen there';
+  return `cannot listen on ${e.address}:${e.port} (${variable}): ${why}`;
+}

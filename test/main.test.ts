@@ -8,8 +8,9 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { freePort } from './helpers/ports.ts';
-import { runGatewayProcess, startGatewayProcess } from './helpers/process-gateway.ts';
+import { runGatewayProcess, runNode, startGatewayProcess } from './helpers/process-gateway.ts';
 
 test('npm start on the embedded default prints what a newcomer needs and stops on SIGTERM', async (t) => {
   const port = await freePort();
@@ -58,6 +59,22 @@ test('a bad value stops the start with one line naming the variable', async (t) 
   t.is(run.code, 78);
   t.regex(run.stderr, /^gatehouse: configuration error: PORT must be a whole number between 0 and 65535 \(got "eighty"\)$/m);
   t.false(run.stderr.includes('    at '), 'no stack trace');
+});
+
+test('a port in use stops the start with one line naming the variable, and a failed start leaves nothing running', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as AddressInfo).port;
+  const run = await runGatewayProcess({ PORT: String(port) });
+  t.is(run.code, 1);
+  t.regex(run.stderr, new RegExp(`^gatehouse: cannot listen on 127\\.0\\.0\\.1:${port} \\(PORT\\): another process is listening there$`, 'm'));
+  t.false(run.stderr.includes('    at ') || run.stdout.includes('"stack"'), 'no stack trace');
+  // Embedded (startGateway in a process that goes on): the throw must release what the start
+  // opened, or the process never exits (an ava worker hung for good on exactly this).
+  const embedded = await runNode('test/fixtures/start-failure/taken-port.ts', { TAKEN_PORT: String(port), LOG_LEVEL: 'silent' }, 30_000);
+  t.is(embedded.stdout.trim(), 'refused: EADDRINUSE', embedded.stderr);
+  t.deepEqual({ code: embedded.code, signal: embedded.signal }, { code: 0, signal: null }, 'exited by itself, not killed after 30 s');
 });
 
 test('a production start refuses ephemeral keys', async (t) => {

@@ -23,6 +23,18 @@ export const TEST_AUTOMATION = { clientId: 'gatehouse-automation', clientSecret:
 const FAST_ARGON2 = { ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' };
 
 export async function startTestGateway(env: Record<string, string | undefined> = {}, deps: GatewayDeps = {}): Promise<Gateway & { issuer: string }> {
+  // freePort() releases the port before the gateway binds it; another test's server (or a
+  // client socket's ephemeral port) can take it in between. A port we picked is picked again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(env, deps);
+    } catch (error) {
+      if (env.PORT || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw error;
+    }
+  }
+}
+
+async function startOnce(env: Record<string, string | undefined>, deps: GatewayDeps): Promise<Gateway & { issuer: string }> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const ownDataDir = !env.MONGODB_URI && !env.DATA_DIR && !deps.store ? mkdtempSync(join(tmpdir(), 'gh-data-')) : null;
   const issuer = env.ISSUER ?? `http://127.0.0.1:${port}`;
@@ -41,7 +53,10 @@ export async function startTestGateway(env: Record<string, string | undefined> =
     PORT: String(port),
     ISSUER: issuer,
   });
-  const gateway = await startGateway(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), ...deps });
+  const gateway = await startGateway(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), ...deps }).catch((error: unknown) => {
+    if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+    throw error;
+  });
   if (ownDataDir) {
     const close = gateway.close.bind(gateway);
     gateway.close = async () => {
