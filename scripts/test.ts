@@ -8,7 +8,8 @@
  * 4. scripts/ensure-python-rp.sh    a virtualenv with Authlib from PyPI (the Python relying party), cached
  * 5. ava --tap                      streamed through; counts taken from its TAP summary
  *
- * A provisioning failure fails the run loudly: tests never pass by skipping a server.
+ * A provisioning failure fails the run loudly: tests never pass by skipping a server. A run
+ * still going after TEST_RUN_LIMIT_MIN minutes (70) is stopped and fails.
  * Extra arguments are passed to ava (`npm test -- test/oidc-flow.test.ts`).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -30,7 +31,16 @@ provision('scripts/ensure-keycloak.sh');
 provision('scripts/ensure-python-rp.sh');
 
 const args = ['--tap', ...process.argv.slice(2)];
-const child = spawn(`${root}node_modules/.bin/ava`, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+// Its own process group, so a stop reaches the workers and the servers they started too.
+const child = spawn(`${root}node_modules/.bin/ava`, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' }, detached: true });
+const stopAll = (signal: NodeJS.Signals) => {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone
+  }
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stopAll(signal));
 
 let tail = '';
 const counts = { pass: 0, fail: 0, skip: 0, todo: 0, notOk: 0, ok: 0 };
@@ -49,7 +59,18 @@ function count(line: string): void {
   else if (/^ok \d+/.test(line)) counts.ok++;
 }
 
+// A run that has not finished by the limit is stopped and counted as failed, so CI gets an
+// answer and the last TAP lines say where it stood, instead of a run killed with no summary.
+const limitMinutes = Number(process.env.TEST_RUN_LIMIT_MIN ?? 70);
+const limit = setTimeout(() => {
+  process.stdout.write(`\n# npm test: ava was still running after ${limitMinutes} min (TEST_RUN_LIMIT_MIN); stopped\n`);
+  counts.notOk++;
+  stopAll('SIGKILL');
+}, limitMinutes * 60_000);
+limit.unref();
+
 child.on('close', (code, signal) => {
+  clearTimeout(limit);
   if (tail) count(tail);
   // Trust ava's summary; if it never printed one (crash), fall back to the test lines.
   const passed = counts.pass || counts.ok;
