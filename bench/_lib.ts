@@ -13,6 +13,7 @@ import { availableParallelism, cpus, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/ports.ts';
+import { START_NODE_FLAGS } from '../test/helpers/process-gateway.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const NODE = join(ROOT, 'node_modules', '.bin', 'node');
@@ -90,10 +91,10 @@ export interface Server {
 }
 
 /**
- * Starts the gateway as `npm start` does (`node gateway/start.js`) pinned to `cpu`. `clientAlg` sets the bench portal
+ * Starts the gateway as `npm start` does (`node <its flags> gateway/start.js`) pinned to `cpu`. `clientAlg` sets the bench portal
  * client's id_token_signed_response_alg; `dataDir` an embedded store to start on (default:
  * a fresh one, removed at stop); `nodeArgs` e.g. ['--cpu-prof', ...]; the
- * environment's BENCH_NODE_ARGS (space-separated) go first, to compare Node flags.
+ * environment's BENCH_NODE_ARGS (space-separated) go after npm start's flags, to compare Node flags.
  */
 export async function startServer(options: { env?: Record<string, string>; cpu?: number | string; clientAlg?: string; nodeArgs?: string[]; dataDir?: string } = {}): Promise<Server> {
   const port = await freePort();
@@ -103,7 +104,7 @@ export async function startServer(options: { env?: Record<string, string>; cpu?:
   const resources = join(dir, 'resources.json');
   writeFileSync(resources, JSON.stringify([BENCH_API]));
   const started = performance.now();
-  const child: ChildProcess = spawn('taskset', ['-c', String(options.cpu ?? SERVER_CPU), NODE, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? []), process.env.BENCH_ENTRY ?? 'gateway/start.js'], {
+  const child: ChildProcess = spawn('taskset', ['-c', String(options.cpu ?? SERVER_CPU), NODE, ...START_NODE_FLAGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? []), process.env.BENCH_ENTRY ?? 'gateway/start.js'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, LOG_LEVEL: 'error', CLIENTS_FILE: clients,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { freePort } from './helpers/ports.ts';
-import { runGatewayProcess, runNode, startGatewayProcess } from './helpers/process-gateway.ts';
+import { runGatewayProcess, runNode, START_NODE_FLAGS, startGatewayProcess } from './helpers/process-gateway.ts';
 
 test('npm start on the embedded default prints what a newcomer needs and stops on SIGTERM', async (t) => {
   const port = await freePort();
@@ -75,6 +75,11 @@ test('a port in use stops the start with one line naming the variable, and a fai
   const embedded = await runNode('test/fixtures/start-failure/taken-port.ts', { TAKEN_PORT: String(port), LOG_LEVEL: 'silent' }, 30_000);
   t.is(embedded.stdout.trim(), 'refused: EADDRINUSE', embedded.stderr);
   t.deepEqual({ code: embedded.code, signal: embedded.signal }, { code: 0, signal: null }, 'exited by itself, not killed after 30 s');
+});
+
+test("the suite runs with npm start's node flags, and a spawned gateway gets them", (t) => {
+  t.true(START_NODE_FLAGS.includes('--experimental-async-context-frame'), 'AsyncLocalStorage on async context frames (see docs/architecture.md)');
+  t.deepEqual(START_NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag)), [], 'package.json ava.nodeArguments lacks a flag of the start script');
 });
 
 test('a production start refuses ephemeral keys', async (t) => {

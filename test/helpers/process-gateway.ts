@@ -23,7 +23,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,13 @@ import { TEST_ADMIN, TEST_AUTOMATION } from './gateway.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
+/** The node flags `npm start` runs the gateway with (package.json's start script), so a spawned gateway runs as it does. */
+export const START_NODE_FLAGS: string[] = (() => {
+  const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const match = /^node((?: --[\w-]+(?:=\S+)?)*) gateway\/start\.js$/.exec(start);
+  if (!match) throw new Error(`package.json's start script is not "node [--flags] gateway/start.js": ${start}`);
+  return match[1]!.trim().split(' ').filter(Boolean);
+})();
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const OUTPUT_LIMIT = 64 * 1024;
@@ -174,7 +181,7 @@ export function spawnNode(script: string, env: Env, args: string[] = []): ChildP
   // Without MONGODB_URI or DATA_DIR a gateway would keep its SQLite file in the repository's
   // ./data, shared by every run: give it a fresh directory of its own, removed when it exits.
   const ownDataDir = !env.MONGODB_URI && !env.DATA_DIR ? mkdtempSync(join(tmpdir(), 'gh-proc-data-')) : null;
-  const child = spawn(NODE, [script, ...args], { cwd: REPO_ROOT, env: childEnv(ownDataDir ? { ...env, DATA_DIR: ownDataDir } : env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE, [...START_NODE_FLAGS, script, ...args], { cwd: REPO_ROOT, env: childEnv(ownDataDir ? { ...env, DATA_DIR: ownDataDir } : env), stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   if (ownDataDir) child.once('exit', () => rmSync(ownDataDir, { recursive: true, force: true }));
   return child;
