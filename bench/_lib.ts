@@ -171,6 +171,15 @@ export async function cannon(options: { url: string; seconds: number; connection
   return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
 }
 
+/** Runs a node script pinned to `cpu` and parses the last line it prints as JSON. */
+export async function pinnedJson<T>(cpu: number | string, args: string[]): Promise<T> {
+  const child = spawn('taskset', ['-c', String(cpu), NODE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`)))));
+  return JSON.parse(out.trim().split('\n').at(-1)!) as T;
+}
+
 /** Counts a server's CPU and the wall time around `work`. */
 export async function measured<T>(server: Server, work: () => Promise<T>): Promise<{ value: T; serverCpu: number; wall: number }> {
   const cpu0 = server.cpuSeconds();

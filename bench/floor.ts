@@ -17,20 +17,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/ports.ts';
 import { START_NODE_FLAGS } from '../test/helpers/process-gateway.ts';
-import { basic, BENCH_AUTOMATION, BENCH_CLIENT, cannon, cpuSeconds, LOAD_CPU, NODE, report, resultsFile, ROOT, round, SERVER_CPU } from './_lib.ts';
+import { basic, BENCH_AUTOMATION, BENCH_CLIENT, cannon, cpuSeconds, LOAD_CPU, NODE, pinnedJson, report, resultsFile, ROOT, round, SERVER_CPU } from './_lib.ts';
 import { oneLogin } from './_flows.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 6);
-
-async function pinnedJson<T>(cpu: number | string, args: string[]): Promise<T> {
-  const child = spawn('taskset', ['-c', String(cpu), NODE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  await new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`)))));
-  return JSON.parse(out.trim().split('\n').at(-1)!) as T;
-}
 
 async function startBare(): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();

@@ -14,24 +14,15 @@
  *
  * Run: npm run bench -- login      (BENCH_SECONDS, BENCH_LOGIN_CONCURRENCY)
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOAD_CPU, NODE, report, resultsFile, ROOT, round, SERVER_CPU, startServer } from './_lib.ts';
+import { LOAD_CPU, pinnedJson, report, resultsFile, ROOT, round, SERVER_CPU, startServer } from './_lib.ts';
 import { oneLogin } from './_flows.ts';
 import { summarizeProfile } from './_profile.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 6);
-
-async function pinnedJson<T>(cpu: number | string, args: string[]): Promise<T> {
-  const child = spawn('taskset', ['-c', String(cpu), NODE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  await new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`)))));
-  return JSON.parse(out.trim().split('\n').at(-1)!) as T;
-}
 
 async function loginRun(alg: string, profileDir: string | null): Promise<void> {
   const argon = await pinnedJson<{ cpuMsPerHash: number }>(SERVER_CPU, [join(ROOT, 'bench', '_argon2.ts'), '60']);
