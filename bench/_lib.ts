@@ -192,4 +192,12 @@ export function basic(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 }
 
+/** A token request with HTTP Basic client authentication, as the load generator sends it. */
+export const tokenRequest = (clientId: string, secret: string, body: string) => ({
+  method: 'POST',
+  path: '/token',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
+  body,
+});
+
 export const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/ports.ts';
 import { START_NODE_FLAGS } from '../test/helpers/process-gateway.ts';
-import { basic, BENCH_AUTOMATION, BENCH_CLIENT, cannon, cpuSeconds, LOAD_CPU, NODE, pinnedJson, report, resultsFile, ROOT, round, SERVER_CPU } from './_lib.ts';
+import { BENCH_AUTOMATION, BENCH_CLIENT, cannon, cpuSeconds, LOAD_CPU, NODE, pinnedJson, report, resultsFile, ROOT, round, SERVER_CPU, tokenRequest } from './_lib.ts';
 import { oneLogin } from './_flows.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -38,19 +38,12 @@ async function startBare(): Promise<{ url: string; child: ChildProcess }> {
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
-const tokenRequest = (clientId: string, secret: string, body: string) => ({
-  method: 'POST',
-  path: '/token',
-  headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
-  body,
-});
-
 export async function run(): Promise<void> {
   resultsFile();
   const { url, child } = await startBare();
   const cpu = () => cpuSeconds(child.pid!);
   try {
-    const load = async (metric: string, target: string, requests: Array<ReturnType<typeof tokenRequest> | { method: string; path: string; headers: Record<string, string> }>) => {
+    const load = async (metric: string, target: string, requests: Array<{ method: string; path: string; headers: Record<string, string>; body?: string }>) => {
       await cannon({ url, seconds: 3, connections: CONNECTIONS, requests });
       const cpu0 = cpu();
       const r = await cannon({ url, seconds: SECONDS, connections: CONNECTIONS, requests });

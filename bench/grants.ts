@@ -9,7 +9,7 @@
  *
  * Run: npm run bench -- grants     (BENCH_SECONDS, BENCH_CONNECTIONS)
  */
-import { basic, BENCH_API, BENCH_AUTOMATION, BENCH_CLIENT, BENCH_MACHINE, cannon, report, resultsFile, round, startServer, type Server } from './_lib.ts';
+import { BENCH_API, BENCH_AUTOMATION, BENCH_CLIENT, BENCH_MACHINE, cannon, report, resultsFile, round, startServer, tokenRequest, type Server } from './_lib.ts';
 import { oneLogin } from './_flows.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -31,13 +31,6 @@ async function measure(server: Server, metric: string, target: string, requests:
     detail: { target, perWallSecond: round(r.requests / r.seconds), requests: r.requests, errors: r.errors, non2xx: r.non2xx, serverCpuSeconds: round(cpu, 2), generatorCpuSeconds: round(r.generatorCpuSeconds, 2), wallSeconds: r.seconds, connections: CONNECTIONS },
   });
 }
-
-const tokenRequest = (clientId: string, secret: string, body: string): Request => ({
-  method: 'POST',
-  path: '/token',
-  headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
-  body,
-});
 
 export async function run(): Promise<void> {
   resultsFile();
