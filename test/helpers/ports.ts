@@ -5,11 +5,15 @@
  * port from that range can be handed to any outgoing connection in between, and a suite
  * that opens thousands of them (every HTTP request a test makes) loses that race now and
  * then (a gateway failed to start with EADDRINUSE in CI that way). Below the range only
- * another listener can take it, and ports are picked at random among about 20,000.
+ * another listener can take it, and ports are picked at random among about 20,000, each
+ * reserved for 10 minutes (a file per port in a directory of the temp dir, created
+ * exclusively) so that two test processes are never handed the same one.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 
 /** Where picked ports start; the range ends just below the ephemeral range. */
 const LOWEST = 10_000;
@@ -24,6 +28,35 @@ function ephemeralStart(): number {
 }
 
 const below = ephemeralStart();
+
+/** How long a handed-out port stays reserved: longer than any test holds a server. */
+const RESERVED_MS = 10 * 60_000;
+const reservations = join(tmpdir(), `gatehouse-test-ports-${userInfo().uid}`);
+mkdirSync(reservations, { recursive: true, mode: 0o700 });
+for (const name of readdirSync(reservations)) {
+  try {
+    if (Date.now() - statSync(join(reservations, name)).mtimeMs > RESERVED_MS) rmSync(join(reservations, name), { force: true });
+  } catch {
+    // another process swept it
+  }
+}
+
+/** Reserves `port` for this process, unless another process holds a fresh reservation of it. */
+function reserve(port: number): boolean {
+  const file = join(reservations, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs <= RESERVED_MS) return false;
+      writeFileSync(file, String(process.pid)); // a stale reservation: taken over
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
 
 /** Binds `port` (0: any) on 127.0.0.1 and releases it; resolves with the port, or null when it is taken. */
 function probe(port: number): Promise<number | null> {
@@ -46,7 +79,9 @@ function probe(port: number): Promise<number | null> {
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; below && attempt < 50; attempt++) {
-    const port = await probe(LOWEST + Math.floor(Math.random() * (below - LOWEST)));
+    const candidate = LOWEST + Math.floor(Math.random() * (below - LOWEST));
+    if (!reserve(candidate)) continue;
+    const port = await probe(candidate);
     if (port !== null) return port;
   }
   const port = await probe(0);

@@ -292,6 +292,9 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   const binary = findRedisServerBinary();
   installExitHook();
   const ports = await distinctPorts(6);
+  // Each node's cluster bus port, picked like the others (Redis' default, port + 10000, could
+  // land on a port another test was just given).
+  const busPorts = await distinctPorts(6);
   const running = new Map<number, Running>();
   const held: Array<Server | null> = [];
   const stopAll = async () => {
@@ -300,9 +303,10 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   };
   try {
     await Promise.all(
-      ports.map(async (port) => {
+      ports.map(async (port, i) => {
         running.set(port, await launch(binary, port, (dir) => serverArgs(port, dir, [
           '--cluster-enabled', 'yes',
+          '--cluster-port', String(busPorts[i]),
           '--cluster-config-file', join(dir, 'nodes.conf'),
           '--cluster-node-timeout', '1000',
           // A replica that lost its master moments ago may always take over.
