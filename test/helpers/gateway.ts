@@ -23,8 +23,8 @@ export const TEST_AUTOMATION = { clientId: 'gatehouse-automation', clientSecret:
 const FAST_ARGON2 = { ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' };
 
 export async function startTestGateway(env: Record<string, string | undefined> = {}, deps: GatewayDeps = {}): Promise<Gateway & { issuer: string }> {
-  // freePort() releases the port before the gateway binds it; another test's server (or a
-  // client socket's ephemeral port) can take it in between. A port we picked is picked again.
+  // freePort() releases the port before the gateway binds it; a listener that is not one of
+  // freePort's reservations can still take it in between. A port we picked is picked again.
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(env, deps);

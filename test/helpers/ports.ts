@@ -29,7 +29,7 @@ function ephemeralStart(): number {
 
 const below = ephemeralStart();
 
-/** How long a handed-out port stays reserved: longer than any test holds a server. */
+/** How long a handed-out port stays reserved: past its bind; a port still bound after that fails the bind check. */
 const RESERVED_MS = 10 * 60_000;
 const reservations = join(tmpdir(), `gatehouse-test-ports-${userInfo().uid}`);
 mkdirSync(reservations, { recursive: true, mode: 0o700 });
